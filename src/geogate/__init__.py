@@ -1,0 +1,54 @@
+"""
+geogate: decide whether a model or feature may be offered to a request, by jurisdiction.
+
+    >>> from geogate import Gate
+    >>> gate = Gate.from_path("policies")  # doctest: +SKIP
+    >>> gate.is_allowed("llama-3.2-vision", country="GB")  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._decision import Decision, ErrorCode, Reason
+from ._diagnostics import Diagnostic, Position
+from ._engine import LocationStatus
+from ._gate import Gate
+from ._jurisdictions import Jurisdiction, JurisdictionTable, Span, builtin_jurisdictions
+from ._loader import check_paths, load_policies
+from ._policy import Basis, Effect, Feature, PolicySet, Rule, RuleKind, Target, TargetKind
+from .exceptions import GeogateError, PolicyError, UnknownFeatureError
+
+try:
+    __version__ = version("geogate")
+except PackageNotFoundError:  # pragma: no cover (running from a source tree)
+    from ._version import __version__
+
+__all__ = [
+    "Basis",
+    "Decision",
+    "Diagnostic",
+    "Effect",
+    "ErrorCode",
+    "Feature",
+    "Gate",
+    "GeogateError",
+    "Jurisdiction",
+    "JurisdictionTable",
+    "LocationStatus",
+    "PolicyError",
+    "PolicySet",
+    "Position",
+    "Reason",
+    "Rule",
+    "RuleKind",
+    "Span",
+    "Target",
+    "TargetKind",
+    "UnknownFeatureError",
+    "__version__",
+    "builtin_jurisdictions",
+    "check_paths",
+    "load_policies",
+]

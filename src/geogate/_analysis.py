@@ -1,0 +1,229 @@
+"""
+Load-time analysis of each feature's rules.
+
+Finds, before any request arrives:
+
+- rules that disagree for some location and date without one being more
+  specific than the other (an error: the ambiguity never reaches run time);
+- rules that flip a broader rule without declaring ``overrides:`` (a warning);
+- ``overrides:`` declarations that never take effect (a warning);
+- references to rules that do not exist, to the rule itself, or to a
+  ``hard_deny`` rule, which nothing overrides (errors).
+
+The check is exact and finite: decisions only change on the days a rule
+window or a jurisdiction's membership starts or stops, so one probe per such
+segment and per place a rule names covers every date and location.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from typing import TYPE_CHECKING
+
+from ._countries import subdivision_chain
+from ._decision import describe_place
+from ._engine import CompiledRule, Location, LocationStatus, most_specific
+from ._policy import Basis, RuleKind, TargetKind
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from ._fields import Reader
+    from ._jurisdictions import JurisdictionTable
+    from ._policy import Feature, Rule
+
+__all__ = ["analyse_features"]
+
+
+def analyse_features(features: Iterable[Feature], table: JurisdictionTable, reader: Reader) -> None:
+    """Check every feature's rules; report problems through *reader*."""
+    for feature in features:
+        if _check_references(feature, reader):
+            _check_specificity(feature, table, reader)
+
+
+def _check_references(feature: Feature, reader: Reader) -> bool:
+    ok = True
+    by_id = {rule.id: rule for rule in feature.rules}
+    for rule in feature.rules:
+        where = f"features.{feature.id}.rules[{rule.id}]"
+        for other in rule.overrides:
+            if other == rule.id:
+                reader.diagnose(
+                    rule.position,
+                    "self-override",
+                    f"{where} declares that it overrides itself",
+                    hint="name the broader rule it overrides, or remove 'overrides:'",
+                )
+                ok = False
+            elif other not in by_id:
+                close = difflib.get_close_matches(other, list(by_id), n=1)
+                reader.diagnose(
+                    rule.position,
+                    "unknown-rule",
+                    f"{where} overrides {other!r}, which is not a rule of {feature.id!r}",
+                    hint=f"did you mean {close[0]!r}?"
+                    if close
+                    else "a rule can only override rules of its own feature",
+                )
+                ok = False
+            elif by_id[other].kind is RuleKind.HARD_DENY:
+                reader.diagnose(
+                    rule.position,
+                    "override-hard-deny",
+                    f"{where} overrides the hard_deny rule {other!r}; nothing overrides a "
+                    "hard_deny",
+                    hint="make the broader rule a plain 'deny' if exceptions are allowed",
+                )
+                ok = False
+        if feature.basis is Basis.DOMICILE:
+            for target in rule.targets:
+                if target.kind is TargetKind.SUBDIVISION:
+                    reader.diagnose(
+                        target.position,
+                        "subdivision-domicile",
+                        f"{where} targets the subdivision {target.code!r}, but "
+                        f"{feature.id!r} is decided on domicile, which is a country",
+                        hint="use country codes and jurisdictions, or 'basis: location'",
+                    )
+                    ok = False
+    return ok
+
+
+def _segments(rules: Iterable[CompiledRule], table: JurisdictionTable) -> list[dt.date]:
+    days = {dt.date.min}
+    for compiled in rules:
+        rule = compiled.rule
+        if rule.start is not None:
+            days.add(rule.start)
+        if rule.end is not None and rule.end < dt.date.max:
+            days.add(rule.end + dt.timedelta(days=1))
+        for name in compiled.jurisdictions:
+            days.update(table.boundaries(name))
+    return sorted(days)
+
+
+def _describe_segment(start: dt.date, following: dt.date | None) -> str:
+    end = None if following is None else following - dt.timedelta(days=1)
+    if start == dt.date.min:
+        return "on every date" if end is None else f"until {end.isoformat()}"
+    if end is None:
+        return f"from {start.isoformat()}"
+    if end == start:
+        return f"on {start.isoformat()}"
+    return f"from {start.isoformat()} until {end.isoformat()}"
+
+
+def _probes(active: list[CompiledRule], day: dt.date, table: JurisdictionTable) -> list[Location]:
+    """Return the locations where an allow and a deny rule both apply on *day*."""
+    allow: set[str] = set()
+    deny: set[str] = set()
+    subdivisions: set[str] = set()
+    for compiled in active:
+        covered = set(compiled.countries)
+        for name in compiled.jurisdictions:
+            covered |= table.members_at(name, day)
+        (allow if compiled.rule.kind is RuleKind.ALLOW else deny).update(covered)
+        subdivisions |= compiled.subdivisions
+    locations = [Location(LocationStatus.KNOWN, code) for code in sorted(allow & deny)]
+    locations.extend(
+        Location(LocationStatus.KNOWN, code.partition("-")[0], subdivision_chain(code))
+        for code in sorted(subdivisions)
+    )
+    return locations
+
+
+def _check_specificity(feature: Feature, table: JurisdictionTable, reader: Reader) -> None:
+    compiled = [CompiledRule.from_rule(rule) for rule in feature.rules]
+    soft = [c for c in compiled if c.rule.kind is not RuleKind.HARD_DENY]
+    flips: set[tuple[str, str]] = set()
+    reported: set[tuple[str, ...]] = set()
+    if len({c.rule.effect for c in soft}) > 1:
+        days = _segments(compiled, table)
+        for index, day in enumerate(days):
+            following = days[index + 1] if index + 1 < len(days) else None
+            active = [c for c in compiled if c.rule.active(day)]
+            active_soft = [c for c in active if c.rule.kind is not RuleKind.HARD_DENY]
+            if len({c.rule.effect for c in active_soft}) < 2:  # noqa: PLR2004
+                continue
+            when = _describe_segment(day, following)
+            for location in _probes(active_soft, day, table):
+                matched = [
+                    (c, c.matching_targets(location, day, table))
+                    for c in active
+                    if c.matches(location, day, table)
+                ]
+                if any(c.rule.kind is RuleKind.HARD_DENY for c, _ in matched):
+                    continue
+                top = most_specific(matched, location, day, table)
+                if len({c.rule.effect for c, _ in top}) > 1:
+                    _report_ambiguity(feature, [c.rule for c, _ in top], location, when,
+                                      reader, reported)  # fmt: skip
+                    continue
+                winner = top[0][0].rule
+                for loser, _ in matched:
+                    if loser.rule.effect is not winner.effect:
+                        flips.add((winner.id, loser.rule.id))
+                        if loser.rule.id not in winner.overrides:
+                            _report_undeclared(feature, winner, loser.rule, location, when,
+                                               reader, reported)  # fmt: skip
+    for rule in feature.rules:
+        for other in rule.overrides:
+            if (rule.id, other) not in flips:
+                reader.diagnose(
+                    rule.position,
+                    "override-without-effect",
+                    f"features.{feature.id}.rules[{rule.id}] declares 'overrides: {other}', but "
+                    f"there is no place and date where it decides against {other!r}",
+                    hint="remove the declaration, or check the targets and dates of both rules",
+                    severity="warning",
+                )
+
+
+def _report_ambiguity(
+    feature: Feature,
+    rules: list[Rule],
+    location: Location,
+    when: str,
+    reader: Reader,
+    reported: set[tuple[str, ...]],
+) -> None:
+    ids = tuple(sorted(rule.id for rule in rules))
+    if ("ambiguous", *ids) in reported:
+        return
+    reported.add(("ambiguous", *ids))
+    later = max(rules, key=lambda rule: rule.position)
+    names = " and ".join(repr(rule.id) for rule in sorted(rules, key=lambda r: r.id))
+    reader.diagnose(
+        later.position,
+        "ambiguous-rules",
+        f"rules {names} of {feature.id!r} disagree for {describe_place(location)} {when}, "
+        "and neither is more specific than the other",
+        hint="add a rule for the overlap (a country beats any jurisdiction), or narrow one "
+        "rule so that its jurisdiction is a strict subset of the other's",
+    )
+
+
+def _report_undeclared(
+    feature: Feature,
+    winner: Rule,
+    broader: Rule,
+    location: Location,
+    when: str,
+    reader: Reader,
+    reported: set[tuple[str, ...]],
+) -> None:
+    key = ("undeclared", winner.id, broader.id)
+    if key in reported:
+        return
+    reported.add(key)
+    reader.diagnose(
+        winner.position,
+        "undeclared-override",
+        f"features.{feature.id}.rules[{winner.id}] ({winner.kind}) overrides the broader rule "
+        f"{broader.id!r} ({broader.kind}) for {describe_place(location)} {when} without "
+        "declaring it",
+        hint=f"add 'overrides: {broader.id}' to make the exception explicit for reviewers",
+        severity="warning",
+    )

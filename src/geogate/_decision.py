@@ -1,0 +1,198 @@
+"""
+Decision: the answer for one feature and one request, and its explanation.
+
+The vocabulary of `Reason` and `ErrorCode` is OpenFeature's, so a decision
+maps onto a flag evaluation without translation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import attrs
+
+from ._countries import country_name, describe_value, subdivision_name
+from ._engine import Location, LocationStatus, Outcome, OutcomeKind
+from ._policy import Effect, TargetKind
+
+__all__ = ["Decision", "ErrorCode", "Reason", "short_revision"]
+
+
+class Reason(enum.StrEnum):
+    """Why a decision came out as it did (OpenFeature resolution reasons)."""
+
+    TARGETING_MATCH = "TARGETING_MATCH"
+    DEFAULT = "DEFAULT"
+    ERROR = "ERROR"
+
+
+class ErrorCode(enum.StrEnum):
+    """What went wrong, for decisions with reason ``ERROR`` (OpenFeature error codes)."""
+
+    FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
+    INVALID_CONTEXT = "INVALID_CONTEXT"
+    GENERAL = "GENERAL"
+
+
+@attrs.frozen(kw_only=True)
+class Decision:
+    """
+    Whether one feature may be offered to one request, and why.
+
+    Attributes:
+        feature: The feature id asked about.
+        allowed: True only when the feature may be offered.
+        effect: ``allow`` or ``deny``.
+        country: The normalised country decided on (None when unknown).
+        subdivision: The normalised ISO 3166-2 subdivision, if any.
+        domicile: The normalised domicile country, if one was given.
+        jurisdictions: Names of the built-in and custom jurisdictions that
+            contain the decided country on ``as_of``, most specific first.
+        rule: Id of the deciding rule, or None (default, unknown, error).
+        source: ``path:line`` of the deciding rule, or None.
+        citation: The deciding rule's ``source:`` (a URL or a citation), or None.
+        reason: ``TARGETING_MATCH`` (a rule), ``DEFAULT`` (the feature's default
+            or unknown setting) or ``ERROR``.
+        error_code: None, ``FLAG_NOT_FOUND`` or ``INVALID_CONTEXT``.
+        location: ``known``, ``unknown`` or ``invalid``.
+        explanation: One plain sentence that names the rule, the place, the
+            policy revision, the date and the reason.
+        revision: ``sha256:`` digest of the policy set's content.
+        as_of: The date the decision holds for.
+    """
+
+    feature: str
+    allowed: bool
+    effect: Effect
+    country: str | None
+    subdivision: str | None = None
+    domicile: str | None = None
+    jurisdictions: tuple[str, ...] = ()
+    rule: str | None = None
+    source: str | None = None
+    citation: str | None = None
+    reason: Reason
+    error_code: ErrorCode | None = None
+    location: LocationStatus
+    explanation: str
+    revision: str
+    as_of: dt.date
+
+    def __bool__(self) -> bool:
+        """A decision is truthy when it allows: ``if gate.evaluate(...):``."""
+        return self.allowed
+
+    def to_dict(self) -> dict[str, object]:
+        """Return JSON-ready data; keys as the attributes, dates as ``YYYY-MM-DD``."""
+        return {
+            "feature": self.feature,
+            "allowed": self.allowed,
+            "effect": str(self.effect),
+            "country": self.country,
+            "subdivision": self.subdivision,
+            "domicile": self.domicile,
+            "jurisdictions": list(self.jurisdictions),
+            "rule": self.rule,
+            "source": self.source,
+            "citation": self.citation,
+            "reason": str(self.reason),
+            "error_code": None if self.error_code is None else str(self.error_code),
+            "location": str(self.location),
+            "explanation": self.explanation,
+            "revision": self.revision,
+            "as_of": self.as_of.isoformat(),
+        }
+
+
+def short_revision(revision: str) -> str:
+    """Shorten ``sha256:<64 hex>`` to 12 hex digits, as people quote it."""
+    algorithm, _, digest = revision.partition(":")
+    return f"{algorithm}:{digest[:12]}"
+
+
+def _past(effect: Effect) -> str:
+    return "allowed" if effect is Effect.ALLOW else "denied"
+
+
+def describe_place(location: Location, jurisdiction: str | None = None) -> str:
+    """Name a known location for people: ``FR (France, in the EU)``."""
+    assert location.country is not None  # noqa: S101 (only called for known locations)
+    if location.subdivision is not None:
+        code = location.subdivision
+        name = f"{subdivision_name(code)}, {country_name(location.country)}"
+    else:
+        code, name = location.country, country_name(location.country)
+    if jurisdiction is not None:
+        name += (
+            f", in the {jurisdiction}"
+            if jurisdiction in {"EU", "EEA", "UK"}
+            else (f", in {jurisdiction}")
+        )
+    return f"{code} ({name})"
+
+
+def explain(
+    feature: str,
+    outcome: Outcome,
+    location: Location,
+    *,
+    revision: str,
+    at: dt.date,
+    signal: str = "location",
+) -> str:
+    """Write the one-sentence explanation of an outcome."""
+    policy = f"(policy {short_revision(revision)}, as of {at.isoformat()})"
+    effect = _past(outcome.effect)
+    where = "in" if signal == "location" else "for an account domiciled in"
+    if outcome.kind is OutcomeKind.RULE:
+        assert outcome.rule is not None  # noqa: S101
+        assert outcome.target is not None  # noqa: S101
+        via = outcome.target.code if outcome.target.kind is TargetKind.JURISDICTION else None
+        kind = "hard-deny rule" if outcome.rule.kind == "hard_deny" else "rule"
+        return (
+            f"{feature} is {effect} {where} {describe_place(location, via)} by {kind} "
+            f"{outcome.rule.id} {policy}: {outcome.rule.reason}"
+        )
+    if outcome.kind is OutcomeKind.DEFAULT:
+        return (
+            f"{feature} is {effect} {where} {describe_place(location)} by the feature's default "
+            f"{policy}: no rule applies there."
+        )
+    if outcome.kind is OutcomeKind.AMBIGUOUS:
+        ids = ", ".join(rule.id for rule in outcome.tied)
+        return (
+            f"{feature} is denied {where} {describe_place(location)} {policy}: the rules {ids} "
+            "disagree and none is more specific, so the gate fails closed."
+        )
+    what = "location" if signal == "location" else "domicile"
+    problem = location.problem or f"the {what} is unknown"
+    return (
+        f"{feature} is {effect} by the feature's setting for unknown locations {policy}: "
+        f"{_sentence(problem)}"
+    )
+
+
+def _sentence(text: str) -> str:
+    text = text[0].upper() + text[1:] if text else text
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
+def explain_error(feature: str, problem: str, *, revision: str, at: dt.date) -> str:
+    """Write the explanation of a decision that could not be made normally."""
+    policy = f"(policy {short_revision(revision)}, as of {at.isoformat()})"
+    return f"{feature} is denied {policy}: {_sentence(problem)}"
+
+
+def describe_feature(name: object) -> str:
+    """Quote a feature id for an explanation, whatever the caller passed."""
+    return describe_value(name, limit=80)
+
+
+def rule_reason(outcome: Outcome) -> Reason:
+    """Map an outcome to an OpenFeature reason."""
+    if outcome.kind is OutcomeKind.RULE:
+        return Reason.TARGETING_MATCH
+    if outcome.kind is OutcomeKind.AMBIGUOUS:
+        return Reason.ERROR
+    return Reason.DEFAULT

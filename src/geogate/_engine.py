@@ -1,0 +1,281 @@
+"""
+The decision procedure: which rule decides for a location on a date.
+
+For a feature, a location and a date:
+
+1. the candidates are the rules whose window contains the date and whose
+   targets contain the location on that date;
+2. a ``hard_deny`` candidate decides (deny), whatever else matches;
+3. otherwise the most specific candidate decides: a subdivision beats its
+   parent, any subdivision beats a country, a country beats a jurisdiction,
+   and one jurisdiction beats another only when its membership on that date
+   is a strict subset of the other's;
+4. no candidate: the feature's default; an unknown location: its ``unknown``.
+
+Rule order never matters: ties between equally specific candidates that agree
+are broken by rule id, and candidates that disagree without being ordered are
+refused at load time (`geogate._analysis`). Should one reach run time anyway,
+the decision fails closed.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+import attrs
+
+from ._countries import (
+    SUBDIVISIONS_WITH_COUNTRY_CODE,
+    CountryInput,
+    normalize_country,
+    normalize_subdivision,
+    subdivision_chain,
+)
+from ._policy import Effect, Rule, RuleKind, Target, TargetKind
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Iterable, Sequence
+
+    from ._jurisdictions import JurisdictionTable
+    from ._policy import Feature
+
+__all__ = [
+    "CompiledRule",
+    "Location",
+    "LocationStatus",
+    "Outcome",
+    "OutcomeKind",
+    "decide",
+    "resolve_location",
+]
+
+
+class LocationStatus(enum.StrEnum):
+    """Whether a location was known, said to be unknown, or could not be understood."""
+
+    KNOWN = "known"
+    UNKNOWN = "unknown"
+    INVALID = "invalid"
+
+
+@attrs.frozen
+class Location:
+    """
+    A normalised location.
+
+    Attributes:
+        status: Known, unknown or invalid.
+        country: ISO 3166-1 alpha-2 code when known.
+        chain: The subdivision and its parents, innermost first (may be empty).
+        problem: Why the location is unknown or invalid, completing "because ...".
+    """
+
+    status: LocationStatus
+    country: str | None = None
+    chain: tuple[str, ...] = ()
+    problem: str | None = None
+
+    @property
+    def subdivision(self) -> str | None:
+        """The innermost subdivision, if any."""
+        return self.chain[0] if self.chain else None
+
+
+_STATUS = {
+    CountryInput.KNOWN: LocationStatus.KNOWN,
+    CountryInput.UNKNOWN: LocationStatus.UNKNOWN,
+    CountryInput.INVALID: LocationStatus.INVALID,
+}
+
+
+def resolve_location(country: object, subdivision: object = None) -> Location:
+    """
+    Normalise a country and an optional subdivision into a `Location`.
+
+    A subdivision that ISO 3166-1 codes as a country of its own (``FR-974``,
+    Réunion) moves the location to that country. A subdivision alone names
+    its country (``GB-NIR`` is in ``GB``); one that contradicts the country
+    makes the location invalid.
+    """
+    normalized = normalize_country(country)
+    if subdivision is None:
+        return Location(_STATUS[normalized.status], normalized.code, (), normalized.problem)
+    if normalized.status is CountryInput.INVALID:
+        return Location(LocationStatus.INVALID, problem=normalized.problem)
+    sub = normalize_subdivision(subdivision, normalized.code)
+    if sub.status is not CountryInput.KNOWN or sub.code is None:
+        return Location(LocationStatus.INVALID, problem=sub.problem)
+    own = SUBDIVISIONS_WITH_COUNTRY_CODE.get(sub.code)
+    if own is not None:
+        return Location(LocationStatus.KNOWN, own)
+    return Location(LocationStatus.KNOWN, sub.code.partition("-")[0], subdivision_chain(sub.code))
+
+
+@attrs.frozen
+class CompiledRule:
+    """
+    A rule with its targets split by kind, for fast matching.
+
+    Attributes:
+        rule: The rule.
+        countries: Country targets.
+        subdivisions: Subdivision targets.
+        jurisdictions: Jurisdiction targets.
+    """
+
+    rule: Rule
+    countries: frozenset[str]
+    subdivisions: frozenset[str]
+    jurisdictions: tuple[str, ...]
+
+    @classmethod
+    def from_rule(cls, rule: Rule) -> CompiledRule:
+        """Split *rule*'s targets by kind."""
+        by_kind: dict[TargetKind, list[str]] = {kind: [] for kind in TargetKind}
+        for target in rule.targets:
+            by_kind[target.kind].append(target.code)
+        return cls(
+            rule,
+            frozenset(by_kind[TargetKind.COUNTRY]),
+            frozenset(by_kind[TargetKind.SUBDIVISION]),
+            tuple(by_kind[TargetKind.JURISDICTION]),
+        )
+
+    def matches(self, location: Location, at: dt.date, table: JurisdictionTable) -> bool:
+        """Tell whether the rule is a candidate for *location* on *at*."""
+        if not self.rule.active(at) or location.country is None:
+            return False
+        if location.country in self.countries:
+            return True
+        if self.subdivisions and not self.subdivisions.isdisjoint(location.chain):
+            return True
+        return any(location.country in table.members_at(j, at) for j in self.jurisdictions)
+
+    def matching_targets(
+        self, location: Location, at: dt.date, table: JurisdictionTable
+    ) -> list[Target]:
+        """Return the targets through which the rule matches *location*."""
+        country = location.country
+        return [
+            t
+            for t in self.rule.targets
+            if (t.kind is TargetKind.COUNTRY and t.code == country)
+            or (t.kind is TargetKind.SUBDIVISION and t.code in location.chain)
+            or (
+                t.kind is TargetKind.JURISDICTION
+                and country is not None
+                and country in table.members_at(t.code, at)
+            )
+        ]
+
+
+def target_beats(
+    a: Target, b: Target, location: Location, at: dt.date, table: JurisdictionTable
+) -> bool:
+    """Tell whether target *a* is strictly more specific than *b* at *location* on *at*."""
+    if a.kind != b.kind:
+        return a.kind > b.kind
+    if a.kind is TargetKind.SUBDIVISION:
+        # Both are in the location's chain, innermost first.
+        return location.chain.index(a.code) < location.chain.index(b.code)
+    if a.kind is TargetKind.JURISDICTION:
+        return table.members_at(a.code, at) < table.members_at(b.code, at)
+    return False
+
+
+def rule_beats(a: Sequence[Target], b: Sequence[Target], location: Location, at: dt.date,
+               table: JurisdictionTable) -> bool:  # fmt: skip
+    """Tell whether a rule matching through *a* is more specific than one matching through *b*."""
+    return any(all(target_beats(x, y, location, at, table) for y in b) for x in a)
+
+
+def most_specific(
+    matched: Sequence[tuple[CompiledRule, list[Target]]],
+    location: Location,
+    at: dt.date,
+    table: JurisdictionTable,
+) -> list[tuple[CompiledRule, list[Target]]]:
+    """Return the candidates that no other candidate beats, ordered by rule id."""
+    if len(matched) == 1:
+        return list(matched)
+    top = [
+        (rule, targets)
+        for rule, targets in matched
+        if not any(
+            rule_beats(other, targets, location, at, table) for o, other in matched if o is not rule
+        )
+    ]
+    top.sort(key=lambda pair: pair[0].rule.id)
+    return top
+
+
+def best_target(targets: Sequence[Target], location: Location, at: dt.date,
+                table: JurisdictionTable) -> Target:  # fmt: skip
+    """Return the most specific of a rule's matching targets (ties: by code)."""
+    ordered = sorted(targets, key=lambda t: t.code)
+    for candidate in ordered:
+        if not any(target_beats(o, candidate, location, at, table) for o in ordered):
+            return candidate
+    return ordered[0]  # pragma: no cover (a strict order always has a maximal element)
+
+
+class OutcomeKind(enum.Enum):
+    """What decided."""
+
+    RULE = "rule"
+    DEFAULT = "default"
+    UNKNOWN = "unknown"
+    AMBIGUOUS = "ambiguous"
+
+
+@attrs.frozen
+class Outcome:
+    """
+    The result of the decision procedure, before it is dressed as a Decision.
+
+    Attributes:
+        kind: A rule, the default, the unknown setting, or an ambiguity.
+        effect: Allow or deny.
+        rule: The deciding rule, for ``RULE``.
+        target: The deciding rule's most specific target that matched.
+        tied: For ``AMBIGUOUS``, the rules that disagreed.
+    """
+
+    kind: OutcomeKind
+    effect: Effect
+    rule: Rule | None = None
+    target: Target | None = None
+    tied: tuple[Rule, ...] = ()
+
+
+def decide(
+    feature: Feature,
+    rules: Iterable[CompiledRule],
+    location: Location,
+    at: dt.date,
+    table: JurisdictionTable,
+) -> Outcome:
+    """Run the decision procedure for one known or unknown location."""
+    if location.status is not LocationStatus.KNOWN:
+        return Outcome(OutcomeKind.UNKNOWN, feature.unknown)
+    matched = [
+        (rule, rule.matching_targets(location, at, table))
+        for rule in rules
+        if rule.matches(location, at, table)
+    ]
+    if not matched:
+        return Outcome(OutcomeKind.DEFAULT, feature.default)
+    hard = [pair for pair in matched if pair[0].rule.kind is RuleKind.HARD_DENY]
+    top = most_specific(hard or matched, location, at, table)
+    effects = {rule.rule.effect for rule, _ in top}
+    if len(effects) > 1:
+        return Outcome(OutcomeKind.AMBIGUOUS, Effect.DENY, tied=tuple(rule.rule for rule, _ in top))
+    winner, targets = top[0]
+    return Outcome(
+        OutcomeKind.RULE,
+        winner.rule.effect,
+        winner.rule,
+        best_target(targets, location, at, table),
+    )

@@ -1,0 +1,399 @@
+"""
+Gate: the object application code imports and asks.
+
+A gate holds one loaded policy set and answers ``evaluate`` and
+``is_allowed``. Evaluation never raises for bad run-time input; it returns a
+denying `geogate.Decision` that says why.
+
+Speed: decisions for today's date are memoised per feature and per exact
+country string (only strings that are valid codes, so the memo is bounded by
+the number of features times the spellings of about 250 codes). A call for
+today costs one clock read and two dictionary look-ups; at midnight UTC the
+memo is replaced as a whole, so a decision never outlives its date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import logging
+import os
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import attrs
+
+from ._countries import CountryInput, describe_value, normalize_country
+from ._decision import (
+    Decision,
+    ErrorCode,
+    Reason,
+    describe_feature,
+    explain,
+    explain_error,
+    rule_reason,
+)
+from ._engine import (
+    CompiledRule,
+    Location,
+    LocationStatus,
+    OutcomeKind,
+    decide,
+    resolve_location,
+)
+from ._loader import load_policies
+from ._policy import Basis, Effect, Feature
+from .exceptions import UnknownFeatureError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ._diagnostics import Diagnostic
+    from ._policy import PolicySet
+
+__all__ = ["Gate"]
+
+logger = logging.getLogger("geogate")
+
+_SECONDS_PER_DAY = 86_400
+#: How many distinct unknown feature ids are remembered for "warn once".
+_MAX_WARNED = 1024
+#: Upper bound on memoised spellings per feature (valid codes only reach ~1,000).
+_MAX_MEMO_PER_FEATURE = 4096
+
+
+@attrs.frozen
+class _Today:
+    """Decisions memoised for one UTC day."""
+
+    day: dt.date
+    expires: float
+    rows: dict[str, dict[str | None, Decision]]
+
+    @classmethod
+    def now(cls) -> _Today:
+        seconds = time.time()
+        day = dt.datetime.fromtimestamp(seconds, dt.UTC).date()
+        midnight = dt.datetime.combine(day, dt.time(), dt.UTC).timestamp()
+        return cls(day, midnight + _SECONDS_PER_DAY, {})
+
+
+@attrs.frozen
+class _CompiledFeature:
+    feature: Feature
+    rules: tuple[CompiledRule, ...]
+
+
+def _as_date(value: object) -> dt.date | None:
+    """Return the evaluation date for *value*, or None if it is not one."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            return None
+        return value.astimezone(dt.UTC).date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and len(value) == 10:  # noqa: PLR2004 (YYYY-MM-DD)
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+class Gate:
+    """
+    Decides whether features may be offered, from one loaded policy set.
+
+    Build it with `Gate.from_path`. A gate is immutable and safe to share
+    between threads; the only state it changes is its memo of today's
+    decisions, which it replaces whole.
+
+    Attributes:
+        policy: The loaded policy set.
+        strict: Whether an unknown feature id raises `UnknownFeatureError`
+            instead of denying.
+    """
+
+    __slots__ = ("_features", "_lock", "_today", "_warned", "policy", "strict")
+
+    def __init__(self, policy: PolicySet, *, strict: bool = False) -> None:
+        self.policy = policy
+        self.strict = strict
+        self._features: Mapping[str, _CompiledFeature] = {
+            fid: _CompiledFeature(f, tuple(CompiledRule.from_rule(r) for r in f.rules))
+            for fid, f in policy.features.items()
+        }
+        self._today = _Today.now()
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_path(cls, *paths: str | os.PathLike[str], strict: bool = False) -> Gate:
+        """
+        Load the policy files at *paths* (files or directories) into a gate.
+
+        With no path, ``$GEOGATE_POLICIES`` or else ``./policies`` is used.
+
+        Raises:
+            PolicyError: with every diagnostic, when any file has an error.
+        """
+        if not paths:
+            paths = (os.environ.get("GEOGATE_POLICIES") or "policies",)
+        return cls(load_policies(*paths), strict=strict)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Gate {len(self._features)} feature(s), revision {self.revision[:19]}..., "
+            f"strict={self.strict}>"
+        )
+
+    @property
+    def revision(self) -> str:
+        """``sha256:`` digest of the loaded policy files."""
+        return self.policy.revision
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The feature ids, sorted."""
+        return tuple(self._features)
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        """Warnings found while loading (errors prevent loading)."""
+        return self.policy.warnings
+
+    def is_allowed(
+        self,
+        feature: str,
+        *,
+        country: object = None,
+        subdivision: object = None,
+        domicile: object = None,
+        at: object = None,
+    ) -> bool:
+        """Return True only when *feature* may be offered; see `evaluate`."""
+        if at is None and subdivision is None and domicile is None:
+            today = self._today
+            if time.time() < today.expires:
+                try:
+                    decision = today.rows[feature][country]  # type: ignore[index]
+                except (KeyError, TypeError):
+                    pass
+                else:
+                    return decision.allowed
+        return self._evaluate(feature, country, subdivision, domicile, at).allowed
+
+    def evaluate(
+        self,
+        feature: str,
+        *,
+        country: object = None,
+        subdivision: object = None,
+        domicile: object = None,
+        at: object = None,
+    ) -> Decision:
+        """
+        Decide whether *feature* may be offered, and say why.
+
+        Args:
+            feature: The feature id.
+            country: ISO 3166-1 alpha-2 code of where the request comes from
+                (any case; ``UK`` and ``EL`` are understood; ``XX`` and the
+                other pseudo-codes mean unknown).
+            subdivision: ISO 3166-2 code (``GB-NIR``), or its part after the
+                hyphen when *country* is given.
+            domicile: ISO 3166-1 code of the account's or company's domicile,
+                for features decided on domicile.
+            at: The date to decide for: a `datetime.date`, an aware
+                `datetime.datetime` or ``YYYY-MM-DD``; today (UTC) when None.
+
+        Never raises for bad input: a wrong type, an unknown feature or an
+        unreadable date give a denying decision that explains the problem.
+        Only a strict gate raises, for an unknown feature id.
+        """
+        if at is None and subdivision is None and domicile is None:
+            today = self._today
+            if time.time() < today.expires:
+                try:
+                    decision = today.rows[feature][country]  # type: ignore[index]
+                except (KeyError, TypeError):
+                    pass
+                else:
+                    return decision
+        return self._evaluate(feature, country, subdivision, domicile, at)
+
+    # The slow path: everything that is not a memoised decision for today.
+
+    def _current_day(self) -> _Today:
+        today = self._today
+        if time.time() >= today.expires:
+            today = _Today.now()
+            self._today = today
+        return today
+
+    def _evaluate(
+        self, feature: object, country: object, subdivision: object, domicile: object, at: object
+    ) -> Decision:
+        today = self._current_day()
+        day = today.day if at is None else _as_date(at)
+        if day is None:
+            return self._error(
+                feature,
+                today.day,
+                ErrorCode.INVALID_CONTEXT,
+                f"the evaluation date {at!r} is not a date; pass a datetime.date, an aware "
+                "datetime or 'YYYY-MM-DD'",
+            )
+        compiled = self._features.get(feature) if isinstance(feature, str) else None
+        if compiled is None:
+            return self._not_found(feature, day)
+        decision = self._decide(compiled, country, subdivision, domicile, day)
+        if (
+            at is None
+            and subdivision is None
+            and domicile is None
+            and compiled.feature.basis is Basis.LOCATION
+            and (country is None or isinstance(country, str))
+            and decision.location is not LocationStatus.INVALID
+            and (country is None or normalize_country(country).status is CountryInput.KNOWN)
+        ):
+            row = today.rows.setdefault(compiled.feature.id, {})
+            if len(row) < _MAX_MEMO_PER_FEATURE:
+                row[country] = decision  # type: ignore[index]
+        return decision
+
+    def _decide(
+        self,
+        compiled: _CompiledFeature,
+        country: object,
+        subdivision: object,
+        domicile: object,
+        day: dt.date,
+    ) -> Decision:
+        feature = compiled.feature
+        table = self.policy.jurisdictions
+        wrong = next(
+            (
+                (name, value)
+                for name, value in (
+                    ("country", country),
+                    ("subdivision", subdivision),
+                    ("domicile", domicile),
+                )
+                if value is not None and not isinstance(value, str)
+            ),
+            None,
+        )
+        if wrong is not None:
+            name, value = wrong
+            kind = type(value).__name__
+            article = "an" if kind[:1] in "aeiou" else "a"
+            return self._error(
+                feature.id,
+                day,
+                ErrorCode.INVALID_CONTEXT,
+                f"the {name} {describe_value(value)} is {article} {kind}, not a string",
+            )
+        location = resolve_location(country, subdivision)
+        home = resolve_location(domicile) if domicile is not None else None
+        if feature.basis is Basis.LOCATION:
+            chosen, signal = location, "location"
+        elif feature.basis is Basis.DOMICILE:
+            chosen, signal = (home or _missing("domicile")), "domicile"
+        else:
+            chosen, signal = self._both(compiled, location, home, day)
+        outcome = decide(feature, compiled.rules, chosen, day, table)
+        return Decision(
+            feature=feature.id,
+            allowed=outcome.effect is Effect.ALLOW,
+            effect=outcome.effect,
+            country=location.country,
+            subdivision=location.subdivision,
+            domicile=None if home is None else home.country,
+            jurisdictions=() if chosen.country is None else table.containing(chosen.country, day),
+            rule=None if outcome.rule is None else outcome.rule.id,
+            source=None if outcome.rule is None else _where(outcome.rule.position),
+            citation=None if outcome.rule is None else outcome.rule.source,
+            reason=rule_reason(outcome),
+            error_code=ErrorCode.GENERAL if outcome.kind is OutcomeKind.AMBIGUOUS else None,
+            location=chosen.status,
+            explanation=explain(
+                feature.id, outcome, chosen, revision=self.revision, at=day, signal=signal
+            ),
+            revision=self.revision,
+            as_of=day,
+        )
+
+    def _both(
+        self,
+        compiled: _CompiledFeature,
+        location: Location,
+        home: Location | None,
+        day: dt.date,
+    ) -> tuple[Location, str]:
+        """For ``location+domicile``: the signal that denies, else the location."""
+        if home is None:
+            return _missing("domicile"), "domicile"
+        if location.status is not LocationStatus.KNOWN:
+            return location, "location"
+        if home.status is not LocationStatus.KNOWN:
+            return home, "domicile"
+        table = self.policy.jurisdictions
+        at_home = decide(compiled.feature, compiled.rules, home, day, table)
+        if at_home.effect is Effect.DENY:
+            here = decide(compiled.feature, compiled.rules, location, day, table)
+            if here.effect is Effect.DENY:
+                return location, "location"
+            return home, "domicile"
+        return location, "location"
+
+    def _not_found(self, feature: object, day: dt.date) -> Decision:
+        name = describe_feature(feature)
+        suggestion = None
+        if isinstance(feature, str):
+            close = difflib.get_close_matches(feature, list(self._features), n=1)
+            suggestion = close[0] if close else None
+        if self.strict:
+            raise UnknownFeatureError(name, self.features, suggestion)
+        with self._lock:
+            first = name not in self._warned and len(self._warned) < _MAX_WARNED
+            if first:
+                self._warned.add(name)
+        if first:
+            logger.warning(
+                "geogate: no feature %r in policy %s; denying%s",
+                name,
+                self.revision[:19],
+                f" (did you mean {suggestion!r}?)" if suggestion else "",
+            )
+        problem = "no feature with this id is defined"
+        if suggestion:
+            problem += f"; did you mean {suggestion!r}?"
+        return self._error(name, day, ErrorCode.FLAG_NOT_FOUND, problem)
+
+    def _error(self, feature: object, day: dt.date, code: ErrorCode, problem: str) -> Decision:
+        name = describe_feature(feature)
+        return Decision(
+            feature=name,
+            allowed=False,
+            effect=Effect.DENY,
+            country=None,
+            reason=Reason.ERROR,
+            error_code=code,
+            location=LocationStatus.INVALID
+            if code is ErrorCode.INVALID_CONTEXT
+            else LocationStatus.UNKNOWN,
+            explanation=explain_error(name, problem, revision=self.revision, at=day),
+            revision=self.revision,
+            as_of=day,
+        )
+
+
+def _missing(signal: str) -> Location:
+    return Location(LocationStatus.UNKNOWN, problem=f"no {signal} was given")
+
+
+def _where(position: object) -> str:
+    text = str(position)
+    return text.rsplit(":", 1)[0]

@@ -1,0 +1,329 @@
+"""
+Policy files on disk -> a validated `geogate._policy.PolicySet`, or every reason why not.
+
+A directory is one policy set: every ``*.yaml``, ``*.yml`` and ``*.json``
+below it, recursively, except in folders named ``tests`` (policy tests) and
+hidden folders. Loading is all-or-nothing: the diagnostics of all files are
+collected, and any error means no policy set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ._analysis import analyse_features
+from ._diagnostics import Diagnostic, Position
+from ._fields import Reader
+from ._jurisdictions import Jurisdiction, JurisdictionTable, Span, builtin_jurisdictions
+from ._policy import CustomJurisdiction, Feature, PolicySet, TargetKind
+from ._source import Mapping, Node, Scalar, parse_text
+from .exceptions import PolicyError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+__all__ = ["ENVIRONMENT_CODES", "check_paths", "load_policies"]
+
+SUFFIXES = (".yaml", ".yml", ".json")
+#: Upper bound on one policy file; larger files are refused unread.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+#: Diagnostic codes that mean the files could not be read at all (CLI exit 3).
+ENVIRONMENT_CODES = frozenset({"path-not-found", "file-unreadable"})
+
+
+def _display(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # pragma: no cover (another drive on Windows)
+        return str(path)
+
+
+def discover(paths: Iterable[str | os.PathLike[str]], reader: Reader) -> list[Path]:
+    """Return the policy files under *paths*, sorted, each once."""
+    found: dict[Path, None] = {}
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            reader.diagnose(
+                Position(str(path), 1, 1),
+                "path-not-found",
+                f"no such file or directory: {str(path)!r}",
+                hint="pass the policy directory with --policies, or set $GEOGATE_POLICIES",
+            )
+            continue
+        if path.is_file():
+            found[path] = None
+            continue
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.suffix in SUFFIXES
+            and p.is_file()
+            and not any(
+                part == "tests" or part.startswith(".") for part in p.relative_to(path).parts[:-1]
+            )
+            and not p.name.startswith(".")
+        )
+        if not files:
+            reader.diagnose(
+                Position(str(path), 1, 1),
+                "no-policy-files",
+                f"{str(path)!r} holds no policy files (*.yaml, *.yml, *.json)",
+                hint="a policy set needs at least one file with 'features:'",
+            )
+        found.update(dict.fromkeys(files))
+    return list(found)
+
+
+def _read(path: Path, reader: Reader) -> bytes | None:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            reader.diagnose(
+                Position(_display(path)),
+                "file-too-large",
+                f"the file is {size:,} bytes; policy files may be at most {MAX_FILE_BYTES:,}",
+                hint="split the policies into several files",
+            )
+            return None
+        return path.read_bytes()
+    except OSError as exc:
+        reader.diagnose(
+            Position(_display(path)),
+            "file-unreadable",
+            f"cannot read the file: {exc.strerror or exc}",
+            hint="check that the file exists and that you may read it",
+        )
+        return None
+
+
+def revision_of(contents: Sequence[tuple[str, bytes]]) -> str:
+    """Return ``sha256:`` of the files' relative paths and bytes, in path order."""
+    digest = hashlib.sha256()
+    for name, data in sorted(contents):
+        digest.update(name.encode("utf-8") + b"\0")
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return "sha256:" + digest.hexdigest()
+
+
+def check_paths(
+    paths: Iterable[str | os.PathLike[str]],
+) -> tuple[PolicySet | None, tuple[Diagnostic, ...]]:
+    """
+    Load a policy set and return it with every diagnostic.
+
+    The policy set is None when any diagnostic is an error. Never raises for
+    problems in the files.
+    """
+    diagnostics: list[Diagnostic] = []
+    reader = Reader(diagnostics.append)
+    roots_given = [Path(p) for p in paths]
+    files = discover(roots_given, reader)
+    roots: list[tuple[Path, Mapping]] = []
+    contents: list[tuple[str, bytes]] = []
+    for path in files:
+        data = _read(path, reader)
+        if data is None:
+            continue
+        contents.append((_relative_name(path, roots_given), data))
+        root = parse_text(data, _display(path), is_json=path.suffix == ".json",
+                          report=reader.report)  # fmt: skip
+        if root is None:
+            if not data.strip() or data.strip() == b"\xef\xbb\xbf":
+                reader.diagnose(
+                    Position(_display(path)),
+                    "empty-file",
+                    "the file is empty",
+                    hint="delete it, or add 'features:'",
+                    severity="warning",
+                )
+            continue
+        mapping = reader.mapping(
+            root, "the top level", optional=("features", "jurisdictions", "$schema")
+        )
+        if mapping is not None:
+            roots.append((path, mapping))
+    table = _jurisdictions(roots, reader)
+    features = _features(roots, reader, table)
+    if table is not None:
+        analyse_features(features.values(), table, reader)
+    diagnostics.sort(key=lambda d: (d.position, d.code))
+    if table is None or any(d.severity == "error" for d in diagnostics):
+        return None, tuple(diagnostics)
+    policy = PolicySet(
+        features=dict(sorted(features.items())),
+        jurisdictions=table,
+        revision=revision_of(contents),
+        files=tuple(_display(p) for p in files),
+        warnings=tuple(diagnostics),
+    )
+    return policy, tuple(diagnostics)
+
+
+def _relative_name(path: Path, roots: Sequence[Path]) -> str:
+    for root in roots:
+        if path == root:
+            return path.name
+        if root.is_dir() and path.is_relative_to(root):
+            return path.relative_to(root).as_posix()
+    return path.as_posix()  # pragma: no cover (every file comes from a root)
+
+
+def load_policies(*paths: str | os.PathLike[str]) -> PolicySet:
+    """
+    Load one policy set from files and directories.
+
+    Raises:
+        PolicyError: with every diagnostic, if any of them is an error.
+    """
+    policy, diagnostics = check_paths(paths)
+    if policy is None:
+        raise PolicyError(diagnostics)
+    return policy
+
+
+def _sections(roots: Iterable[tuple[Path, Mapping]], name: str,
+              reader: Reader) -> Iterable[tuple[Scalar, Node]]:  # fmt: skip
+    for _, root in roots:
+        section = root.get(name)
+        if section is None:
+            continue
+        mapping = reader.mapping(section, name, optional=[k.text for k, _ in _entries(section)])
+        if mapping is not None:
+            yield from mapping.entries
+
+
+def _entries(node: Node) -> tuple[tuple[Scalar, Node], ...]:
+    return node.entries if isinstance(node, Mapping) else ()
+
+
+def _jurisdictions(
+    roots: Sequence[tuple[Path, Mapping]], reader: Reader
+) -> JurisdictionTable | None:
+    builtin = builtin_jurisdictions()
+    definitions: dict[str, tuple[Scalar, Node]] = {}
+    for key, node in _sections(roots, "jurisdictions", reader):
+        name = CustomJurisdiction.check_name(key, reader, builtin)
+        if name is None:
+            continue
+        if name in definitions:
+            first = definitions[name][0].position
+            reader.diagnose(
+                key.position,
+                "duplicate-jurisdiction",
+                f"the jurisdiction {name!r} is defined twice (first at {first})",
+                hint="keep one definition",
+            )
+            continue
+        definitions[name] = (key, node)
+    names = {*builtin, *definitions}
+    custom: dict[str, CustomJurisdiction] = {}
+    for name, (key, node) in definitions.items():
+        parsed = CustomJurisdiction.from_node(name, key, node, reader, names)
+        if parsed is not None:
+            custom[name] = parsed
+    if len(custom) != len(definitions):
+        return None
+    resolved: dict[str, Jurisdiction] = {}
+    for name in custom:
+        if _resolve(name, custom, builtin, resolved, (), reader) is None:
+            return None
+    return JurisdictionTable.with_custom(resolved.values())
+
+
+def _resolve(
+    name: str,
+    custom: dict[str, CustomJurisdiction],
+    builtin: object,
+    resolved: dict[str, Jurisdiction],
+    stack: tuple[str, ...],
+    reader: Reader,
+) -> Jurisdiction | None:
+    if name in resolved:
+        return resolved[name]
+    if name in stack:
+        cycle = " -> ".join((*stack[stack.index(name) :], name))
+        reader.diagnose(
+            custom[name].position,
+            "jurisdiction-cycle",
+            f"the jurisdiction {name!r} contains itself: {cycle}",
+            hint="a jurisdiction may list others, but not in a circle",
+        )
+        return None
+    members: dict[str, list[Span]] = {}
+    for target in custom[name].members:
+        if target.kind is TargetKind.COUNTRY:
+            members.setdefault(target.code, []).append(Span(None, None))
+            continue
+        if target.code in custom:
+            inner = _resolve(target.code, custom, builtin, resolved, (*stack, name), reader)
+            if inner is None:
+                return None
+        else:
+            inner = builtin_jurisdictions()[target.code]
+        for code, spans in inner.members.items():
+            members.setdefault(code, []).extend(spans)
+    jurisdiction = Jurisdiction(
+        name=name,
+        description=f"Custom jurisdiction: {', '.join(t.code for t in custom[name].members)}.",
+        members={code: _merge(spans) for code, spans in sorted(members.items())},
+        builtin=False,
+    )
+    resolved[name] = jurisdiction
+    return jurisdiction
+
+
+def _merge(spans: list[Span]) -> tuple[Span, ...]:
+    """Merge overlapping or touching spans."""
+    bounds = sorted((s.start or dt.date.min, s.end or dt.date.max) for s in spans)
+    merged: list[list[dt.date]] = []
+    for start, end in bounds:
+        if merged and (
+            merged[-1][1] == dt.date.max or start <= merged[-1][1] + dt.timedelta(days=1)
+        ):
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return tuple(
+        Span(None if a == dt.date.min else a, None if b == dt.date.max else b) for a, b in merged
+    )
+
+
+def _features(
+    roots: Sequence[tuple[Path, Mapping]], reader: Reader, table: JurisdictionTable | None
+) -> dict[str, Feature]:
+    names = set(table.jurisdictions) if table is not None else set(builtin_jurisdictions())
+    features: dict[str, Feature] = {}
+    first_seen: dict[str, Position] = {}
+    rule_seen: dict[str, Position] = {}
+    for key, node in _sections(roots, "features", reader):
+        if key.text in first_seen:
+            reader.diagnose(
+                key.position,
+                "duplicate-feature",
+                f"the feature {key.text!r} is defined twice (first at {first_seen[key.text]})",
+                hint="feature ids are unique across all policy files; rename or merge one",
+            )
+            continue
+        first_seen[key.text] = key.position
+        feature = Feature.from_node(key, node, reader, names)
+        if feature is None:
+            continue
+        for rule in feature.rules:
+            if rule.id in rule_seen:
+                reader.diagnose(
+                    rule.position,
+                    "duplicate-rule",
+                    f"the rule id {rule.id!r} is used twice (first at {rule_seen[rule.id]})",
+                    hint="rule ids are unique across all policy files, so a decision names "
+                    "exactly one rule",
+                )
+            else:
+                rule_seen[rule.id] = rule.position
+        features[feature.id] = feature
+    return features

@@ -1,0 +1,69 @@
+"""
+Exceptions geogate raises.
+
+Every exception derives from one root, so ``except GeogateError`` catches them
+all::
+
+    GeogateError
+    ├── PolicyError            a policy set failed to load; carries every diagnostic
+    └── UnknownFeatureError    strict gates only: a feature id that no policy defines
+
+Evaluation itself never raises for bad run-time input: it returns a denying
+`geogate.Decision` that says why.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ._diagnostics import Diagnostic
+
+__all__ = ["GeogateError", "PolicyError", "UnknownFeatureError"]
+
+
+class GeogateError(Exception):
+    """The root of every exception geogate raises."""
+
+
+class PolicyError(GeogateError):
+    """
+    A policy set could not be loaded.
+
+    Attributes:
+        diagnostics: Every problem found (errors and warnings), in file order.
+    """
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = tuple(diagnostics)
+        errors = [d for d in self.diagnostics if d.severity == "error"]
+        lines = [f"{len(errors)} error(s) in the policy set; nothing was loaded:"]
+        lines.extend(str(d) for d in self.diagnostics)
+        super().__init__("\n".join(lines))
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        """The diagnostics of severity ``error``."""
+        return tuple(d for d in self.diagnostics if d.severity == "error")
+
+
+class UnknownFeatureError(GeogateError, LookupError):
+    """
+    A strict gate was asked about a feature that no policy defines.
+
+    Attributes:
+        feature: The id that was asked for.
+        known: The ids the policy set defines.
+    """
+
+    def __init__(self, feature: str, known: Sequence[str], suggestion: str | None) -> None:
+        self.feature = feature
+        self.known = tuple(known)
+        msg = f"no feature {feature!r} in the loaded policies"
+        if suggestion is not None:
+            msg += f"; did you mean {suggestion!r}?"
+        else:
+            msg += f"; known features: {', '.join(self.known) or '(none)'}"
+        super().__init__(msg)
