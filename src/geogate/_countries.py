@@ -183,8 +183,9 @@ def normalize_country(value: object) -> Normalized:
     Case-insensitive; ``UK`` means ``GB`` and ``EL`` means ``GR``; the pseudo
     codes in `UNKNOWN_CODES` and ``None`` mean an unknown location; anything
     else that is not an ISO 3166-1 alpha-2 code (or ``XK``) is invalid.
-    Surrounding white space is not stripped: it makes the input invalid, so a
-    mangled value is never mistaken for a clean one.
+    Surrounding white space is not stripped and non-ASCII letters are not
+    case-folded (``"ß".upper()`` is ``SS``, South Sudan): both make the input
+    invalid, so a mangled value is never mistaken for a clean one.
     """
     if value is None:
         return Normalized(CountryInput.UNKNOWN, problem="no country was given")
@@ -194,13 +195,14 @@ def normalize_country(value: object) -> Normalized:
             problem=f"the country {describe_value(value)} is {_a(type(value).__name__)}, "
             "not a string",
         )
-    upper = value.upper()
-    if upper in UNKNOWN_CODES:
-        what = "an empty country" if upper == "" else f"the country code {value!r}"
-        return Normalized(CountryInput.UNKNOWN, problem=f"{what} means an unknown location")
-    upper = ALIASES.get(upper, upper)
-    if upper in all_countries():
-        return Normalized(CountryInput.KNOWN, code=upper)
+    if value.isascii():
+        upper = value.upper()
+        if upper in UNKNOWN_CODES:
+            what = "an empty country" if upper == "" else f"the country code {value!r}"
+            return Normalized(CountryInput.UNKNOWN, problem=f"{what} means an unknown location")
+        upper = ALIASES.get(upper, upper)
+        if upper in all_countries():
+            return Normalized(CountryInput.KNOWN, code=upper)
     hint = suggest_country(value)
     problem = f"{describe_value(value)} is not an ISO 3166-1 alpha-2 country code"
     if hint:
@@ -214,7 +216,9 @@ def normalize_subdivision(value: object, country: str | None) -> Normalized:
 
     Accepts the full code (``GB-NIR``) or, when *country* is known, the part
     after the hyphen (``NIR``), in any case. A subdivision of another country
-    than *country* is invalid: the input contradicts itself.
+    than *country* is invalid: the input contradicts itself. A subdivision that
+    ISO 3166-1 also codes as a country agrees with that code (``RE`` and
+    ``FR-974``, Réunion).
     """
     if value is None or value == "":
         return Normalized(CountryInput.UNKNOWN, problem="no subdivision was given")
@@ -223,6 +227,11 @@ def normalize_subdivision(value: object, country: str | None) -> Normalized:
             CountryInput.INVALID,
             problem=f"the subdivision {describe_value(value)} is {_a(type(value).__name__)}, "
             "not a string",
+        )
+    if not value.isascii():
+        return Normalized(
+            CountryInput.INVALID,
+            problem=f"{describe_value(value)} is not an ISO 3166-2 subdivision code",
         )
     upper = value.upper()
     if "-" not in upper:
@@ -241,7 +250,7 @@ def normalize_subdivision(value: object, country: str | None) -> Normalized:
             CountryInput.INVALID,
             problem=f"{describe_value(value)} is not an ISO 3166-2 subdivision code",
         )
-    if country is not None and prefix != country:
+    if country is not None and country not in {prefix, SUBDIVISIONS_WITH_COUNTRY_CODE.get(upper)}:
         return Normalized(
             CountryInput.INVALID,
             problem=f"the subdivision {upper!r} is not in the country {country!r}",

@@ -115,6 +115,10 @@ def _past(effect: Effect) -> str:
     return "allowed" if effect is Effect.ALLOW else "denied"
 
 
+#: Jurisdictions that English names with "the".
+_WITH_ARTICLE = frozenset({"EU", "EEA", "EFTA", "UK"})
+
+
 def describe_place(location: Location, jurisdiction: str | None = None) -> str:
     """Name a known location for people: ``FR (France, in the EU)``."""
     assert location.country is not None  # noqa: S101 (only called for known locations)
@@ -123,12 +127,10 @@ def describe_place(location: Location, jurisdiction: str | None = None) -> str:
         name = f"{subdivision_name(code)}, {country_name(location.country)}"
     else:
         code, name = location.country, country_name(location.country)
-    if jurisdiction is not None:
-        name += (
-            f", in the {jurisdiction}"
-            if jurisdiction in {"EU", "EEA", "UK"}
-            else (f", in {jurisdiction}")
-        )
+    if jurisdiction in _WITH_ARTICLE:
+        name += f", in the {jurisdiction}"
+    elif jurisdiction is not None and jurisdiction != "WORLD":
+        name += f", in {jurisdiction}"
     return f"{code} ({name})"
 
 

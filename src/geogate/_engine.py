@@ -97,7 +97,7 @@ def resolve_location(country: object, subdivision: object = None) -> Location:
     A subdivision that ISO 3166-1 codes as a country of its own (``FR-974``,
     Réunion) moves the location to that country. A subdivision alone names
     its country (``GB-NIR`` is in ``GB``); one that contradicts the country
-    makes the location invalid.
+    makes the location invalid; an empty one counts as not given.
     """
     normalized = normalize_country(country)
     if subdivision is None:
@@ -105,6 +105,8 @@ def resolve_location(country: object, subdivision: object = None) -> Location:
     if normalized.status is CountryInput.INVALID:
         return Location(LocationStatus.INVALID, problem=normalized.problem)
     sub = normalize_subdivision(subdivision, normalized.code)
+    if sub.status is CountryInput.UNKNOWN:  # an empty subdivision: none was given
+        return Location(_STATUS[normalized.status], normalized.code, (), normalized.problem)
     if sub.status is not CountryInput.KNOWN or sub.code is None:
         return Location(LocationStatus.INVALID, problem=sub.problem)
     own = SUBDIVISIONS_WITH_COUNTRY_CODE.get(sub.code)

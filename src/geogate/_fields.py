@@ -102,7 +102,7 @@ class Reader:
                     key.position, "unknown-key", f"unknown key {key.text!r} in {where}", hint
                 )
         present = {key.text for key, _ in node.entries}
-        for name in required:
+        for name in required if node.complete else ():
             if name not in present:
                 self.diagnose(
                     node.position,
@@ -161,10 +161,21 @@ class Reader:
             return node.value
         if isinstance(node, Scalar) and node.broken:
             return None
+        hint = None
+        if isinstance(node, Scalar) and isinstance(node.value, bool):
+            hint = (
+                f"YAML reads an unquoted {node.text!r} as a boolean; "
+                f"write one of {', '.join(choices)}"
+            )
+        elif isinstance(node, Scalar):
+            close = difflib.get_close_matches(node.text.lower(), choices, n=1)
+            if close:
+                hint = f"did you mean {close[0]!r}?"
         self.diagnose(
             node.position,
             f"invalid-{where.rpartition('.')[2].replace('_', '-')}",
             f"{where} must be one of {', '.join(choices)}; got {kind_of(node)}",
+            hint,
         )
         return None
 
@@ -187,8 +198,14 @@ class Reader:
             if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
                 try:
                     return dt.date.fromisoformat(value)
-                except ValueError:
-                    pass
+                except ValueError as exc:
+                    self.diagnose(
+                        node.position,
+                        "invalid-date",
+                        f"{where} is not a day of the calendar: {value!r} ({exc})",
+                        hint="check the month and the day",
+                    )
+                    return None
             if node.broken:
                 return None
         self.diagnose(

@@ -260,7 +260,7 @@ class Gate:
         ):
             row = today.rows.setdefault(compiled.feature.id, {})
             if len(row) < _MAX_MEMO_PER_FEATURE:
-                row[country] = decision  # type: ignore[index]
+                row[country] = decision
         return decision
 
     def _decide(

@@ -161,9 +161,11 @@ class JurisdictionTable:
         for j in self.jurisdictions.values():
             for code in j.members:
                 by_country.setdefault(code, []).append(j)
+        # The order depends on the sizes of the containing jurisdictions, which
+        # change on their own boundaries, not only on the country's.
         containing = {
             code: _timeline(
-                {day for j in found for span in j.members[code] for day in span.boundaries()},
+                {day for j in found for day in j.boundaries()},
                 functools.partial(_names_containing, tuple(found), code, members),
             )
             for code, found in by_country.items()

@@ -131,14 +131,15 @@ def check_paths(
         if data is None:
             continue
         contents.append((_relative_name(path, roots_given), data))
+        reported = len(diagnostics)
         root = parse_text(data, _display(path), is_json=path.suffix == ".json",
                           report=reader.report)  # fmt: skip
         if root is None:
-            if not data.strip() or data.strip() == b"\xef\xbb\xbf":
+            if len(diagnostics) == reported:  # no document, and nothing wrong with it
                 reader.diagnose(
                     Position(_display(path)),
                     "empty-file",
-                    "the file is empty",
+                    "the file is empty (it holds no document, only white space or comments)",
                     hint="delete it, or add 'features:'",
                     severity="warning",
                 )
@@ -148,8 +149,8 @@ def check_paths(
         )
         if mapping is not None:
             roots.append((path, mapping))
-    table = _jurisdictions(roots, reader)
-    features = _features(roots, reader, table)
+    table, declared = _jurisdictions(roots, reader)
+    features = _features(roots, reader, table, declared)
     if table is not None:
         analyse_features(features.values(), table, reader)
     diagnostics.sort(key=lambda d: (d.position, d.code))
@@ -204,7 +205,13 @@ def _entries(node: Node) -> tuple[tuple[Scalar, Node], ...]:
 
 def _jurisdictions(
     roots: Sequence[tuple[Path, Mapping]], reader: Reader
-) -> JurisdictionTable | None:
+) -> tuple[JurisdictionTable | None, frozenset[str]]:
+    """
+    Return the built-in and custom jurisdictions, and every name declared.
+
+    The table is None when a custom jurisdiction is wrong; the declared names
+    still let rules refer to it without a second, misleading diagnostic.
+    """
     builtin = builtin_jurisdictions()
     definitions: dict[str, tuple[Scalar, Node]] = {}
     for key, node in _sections(roots, "jurisdictions", reader):
@@ -227,13 +234,14 @@ def _jurisdictions(
         parsed = CustomJurisdiction.from_node(name, key, node, reader, names)
         if parsed is not None:
             custom[name] = parsed
+    declared = frozenset(names)
     if len(custom) != len(definitions):
-        return None
+        return None, declared
     resolved: dict[str, Jurisdiction] = {}
     for name in custom:
         if _resolve(name, custom, builtin, resolved, (), reader) is None:
-            return None
-    return JurisdictionTable.with_custom(resolved.values())
+            return None, declared
+    return JurisdictionTable.with_custom(resolved.values()), declared
 
 
 def _resolve(
@@ -295,9 +303,12 @@ def _merge(spans: list[Span]) -> tuple[Span, ...]:
 
 
 def _features(
-    roots: Sequence[tuple[Path, Mapping]], reader: Reader, table: JurisdictionTable | None
+    roots: Sequence[tuple[Path, Mapping]],
+    reader: Reader,
+    table: JurisdictionTable | None,
+    declared: frozenset[str],
 ) -> dict[str, Feature]:
-    names = set(table.jurisdictions) if table is not None else set(builtin_jurisdictions())
+    names = set(table.jurisdictions) if table is not None else set(declared)
     features: dict[str, Feature] = {}
     first_seen: dict[str, Position] = {}
     rule_seen: dict[str, Position] = {}

@@ -30,6 +30,7 @@ from ._countries import (
     suggest_country,
 )
 from ._diagnostics import Diagnostic, Position
+from ._fields import ID_PATTERN
 from ._jurisdictions import JurisdictionTable
 from ._source import Mapping, Node, Scalar
 
@@ -173,11 +174,14 @@ class Target:
             return None
         code = f"{country.code}-{rest}"
         if find_subdivision(code) is None:
+            suggestion = _suggest_subdivision(code, country.code)
             reader.diagnose(
                 node.position,
                 "unknown-subdivision",
                 f"unknown subdivision code {node.text!r} in {where}",
-                hint=f"ISO 3166-2 lists the subdivisions of {country.code}; "
+                hint=f"did you mean {suggestion!r} ({subdivision_name(suggestion)})?"
+                if suggestion
+                else f"ISO 3166-2 lists the subdivisions of {country.code}; "
                 f"for example {_example_subdivision(country.code)}",
             )
             return None
@@ -192,6 +196,18 @@ class Target:
             )
             return None
         return cls(TargetKind.SUBDIVISION, code, node.position)
+
+
+def _suggest_subdivision(code: str, country: str) -> str | None:
+    """Suggest a subdivision by the start of its name (GB-SCO: Scotland), else by spelling."""
+    rest = code.partition("-")[2]
+    candidates = subdivisions_of(country)
+    if len(rest) >= len("ABC"):
+        named = [c for c in candidates if subdivision_name(c).upper().startswith(rest)]
+        if named:  # the broadest first: Scotland before the Scottish Borders
+            return min(named, key=lambda c: (find_subdivision(c).parent_code is not None, c))
+    close = difflib.get_close_matches(code, candidates, n=1, cutoff=0.8)
+    return close[0] if close else None
 
 
 def _example_subdivision(country: str) -> str:
@@ -283,6 +299,9 @@ class Rule:
         jurisdictions: Collection[str],
     ) -> Rule | None:
         """Build a rule from its mapping, or report why it cannot be one."""
+        named = _rule_name(node, feature)
+        if named is not None:  # name the rule by its id from the first diagnostic on
+            where = named
         mapping = reader.mapping(
             node,
             where,
@@ -297,8 +316,6 @@ class Rule:
             rule_id = reader.identifier(id_node, f"{where}.id")
         elif id_node is not None:
             reader.wrong_type(id_node, f"{where}.id", "a string")
-        if rule_id is not None:
-            where = f"features.{feature}.rules[{rule_id}]"
         kinds = [(key, value) for key, value in mapping.entries if key.text in _RULE_KINDS]
         if len(kinds) != 1:
             names = ", ".join(key.text for key, _ in kinds) or "none"
@@ -306,7 +323,9 @@ class Rule:
                 mapping.position,
                 "rule-kind",
                 f"{where} must have exactly one of allow, deny, hard_deny; it has {names}",
-                hint="split it into one rule per effect",
+                hint="split it into one rule per effect"
+                if kinds
+                else "add 'allow:', 'deny:' or 'hard_deny:' with the places it applies to",
             )
             targets = None
             kind = None
@@ -345,6 +364,16 @@ class Rule:
             end=end,
             position=mapping.position,
         )
+
+
+def _rule_name(node: Node, feature: str) -> str | None:
+    """Return ``features.F.rules[ID]`` when *node* is a rule with a valid id."""
+    id_node = node.get("id") if isinstance(node, Mapping) else None
+    if not isinstance(id_node, Scalar) or id_node.broken:
+        return None
+    if ID_PATTERN.fullmatch(id_node.text) is None:
+        return None
+    return f"features.{feature}.rules[{id_node.text}]"
 
 
 def _overrides(mapping: Mapping, where: str, reader: Reader) -> tuple[str, ...] | None:

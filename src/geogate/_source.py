@@ -78,10 +78,14 @@ class Mapping:
     Attributes:
         entries: ``(key, value)`` pairs; keys are unique by their text.
         position: Where the mapping starts.
+        complete: False when a key was left out because it was already
+            reported (a merge key, a forbidden tag, a list as a key), so that
+            a missing key is not reported on top of it.
     """
 
     entries: tuple[tuple[Scalar, Node], ...]
     position: Position
+    complete: bool = True
 
     def get(self, key: str) -> Node | None:
         """Return the value of *key*, or None."""
@@ -153,12 +157,19 @@ def parse_text(
         # JSON forbids raw tabs inside strings, so every tab is white space and
         # one space keeps every column where it was.
         text = text.replace("\t", " ")
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        report(_unprintable(text, exc, path))
+        return None
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "unreadable YAML"
+        if problem.startswith("but ") and exc.context:
+            # "expected a single document in the stream, but found another document"
+            problem = f"{exc.context}, {problem}"
         report(
             Diagnostic(
                 position=_position(path, mark),
@@ -193,8 +204,23 @@ def _discard(_pairs: object) -> None:
     """Build nothing: the standard parser only checks the syntax."""
 
 
+def _unprintable(text: str, exc: yaml.reader.ReaderError, path: str) -> Diagnostic:
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(text[exc.position])
+    return Diagnostic(
+        position=Position(path, line, column),
+        severity="error",
+        code="file-encoding",
+        message=f"the file holds the character U+{code:04X} ({chr(code)!r}), "
+        "which YAML does not allow",
+        hint="remove it: control characters are invisible in a review",
+    )
+
+
 def _syntax_hint(problem: str) -> str | None:
-    if "tab" in problem:
+    if "'\\t'" in problem:
         return "indent with spaces, not tabs"
     if "single document" in problem:
         return "put one document in each file (no '---' between documents)"
@@ -217,10 +243,14 @@ class _Converter:
     loader: yaml.SafeLoader
     report: Callable[[Diagnostic], None]
     visited: int = 0
+    #: Converted nodes by the identity of their YAML node, with the number of
+    #: values and the levels each holds: an alias is converted once and only
+    #: counted again, so an alias bomb is refused in linear time.
+    done: dict[int, tuple[Node, int, int]] = attrs.Factory(dict)
 
     def convert(self, root: yaml.Node) -> Node | None:
         try:
-            return self._node(root, 0)
+            return self._node(root, 0)[0]
         except _TooLarge as exc:
             self.report(exc.diagnostic)
             return None
@@ -236,8 +266,8 @@ class _Converter:
             )
         )
 
-    def _node(self, node: yaml.Node, depth: int) -> Node:
-        self.visited += 1
+    def _count(self, node: yaml.Node, values: int, depth: int) -> None:
+        self.visited += values
         if self.visited > MAX_NODES:
             raise _TooLarge(
                 Diagnostic(
@@ -251,18 +281,36 @@ class _Converter:
             )
         if depth > MAX_DEPTH:
             raise _TooLarge(_too_deep(_position(self.path, node.start_mark)))
+
+    def _node(self, node: yaml.Node, depth: int) -> tuple[Node, int]:
+        """Return the converted node and how many levels it holds."""
+        known = self.done.get(id(node))
+        if known is not None:
+            converted, values, height = known
+            self._count(node, values, depth + height)
+            return converted, height
+        self._count(node, 1, depth)
+        before = self.visited - 1
+        height = 0
         position = _position(self.path, node.start_mark)
+        result: Node
         if isinstance(node, yaml.ScalarNode):
-            return self._scalar(node, position)
-        if isinstance(node, yaml.SequenceNode):
-            if node.tag != _TAG + "seq":
-                return self._bad_tag(node)
-            return Sequence(tuple(self._node(item, depth + 1) for item in node.value), position)
-        if isinstance(node, yaml.MappingNode):
-            if node.tag != _TAG + "map":
-                return self._bad_tag(node)
-            return self._mapping(node, position, depth)
-        return self._bad_tag(node)  # pragma: no cover (PyYAML has no other node kind)
+            result = self._scalar(node, position)
+        elif node.tag not in {_TAG + "seq", _TAG + "map"}:
+            result = self._bad_tag(node)
+        elif isinstance(node, yaml.SequenceNode):
+            items: list[Node] = []
+            for item in node.value:
+                converted, inner = self._node(item, depth + 1)
+                items.append(converted)
+                height = max(height, inner + 1)
+            result = Sequence(tuple(items), position)
+        elif isinstance(node, yaml.MappingNode):
+            result, height = self._mapping(node, position, depth)
+        else:  # pragma: no cover (PyYAML has no other node kind)
+            result = self._bad_tag(node)
+        self.done[id(node)] = (result, self.visited - before, height)
+        return result, height
 
     def _broken(self, node: yaml.Node) -> Scalar:
         text = node.value if isinstance(node, yaml.ScalarNode) else ""
@@ -271,10 +319,13 @@ class _Converter:
         )
 
     def _bad_tag(self, node: yaml.Node) -> Scalar:
+        tag = node.tag
+        if tag.startswith(_TAG):  # as written: `!!binary`, not `tag:yaml.org,2002:binary`
+            tag = "!!" + tag.removeprefix(_TAG)
         self._error(
             node,
             "yaml-tag",
-            f"the YAML tag {node.tag!r} is not allowed in policy files",
+            f"the YAML tag {tag!r} is not allowed in policy files",
             hint="use plain strings, numbers, dates, lists and mappings; "
             "tags that construct objects are never loaded",
         )
@@ -293,30 +344,37 @@ class _Converter:
             return self._broken(node)
         try:
             value = self.loader.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, OverflowError) as exc:
-            if node.tag == _TAG + "timestamp":
-                self._error(node, "invalid-date", f"{node.value!r} is not a date: {exc}")
-            else:
-                self._error(node, "yaml-syntax", f"cannot read the value {node.value!r}: {exc}")
-            return self._broken(node)
+        except (yaml.YAMLError, ValueError, OverflowError):
+            # Looks like a date but is none (2026-02-30): keep the text, and let
+            # the field that wants a date say so, with its name.
+            value = node.value
         if isinstance(value, float) and math.isnan(value):  # NaN is never a policy value
             value = node.value
         return Scalar(value, node.value, node.style is None, position)
 
-    def _mapping(self, node: yaml.MappingNode, position: Position, depth: int) -> Mapping:
+    def _mapping(
+        self, node: yaml.MappingNode, position: Position, depth: int
+    ) -> tuple[Mapping, int]:
         entries: list[tuple[Scalar, Node]] = []
         seen: dict[str, Scalar] = {}
+        complete = True
+        height = 0
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 self._error(
                     key_node,
                     "complex-key",
                     "a mapping key must be a plain string, not a list or a mapping",
+                    hint="write the key as a string",
                 )
+                complete = False
                 continue
+            self._count(key_node, 1, depth + 1)
             key = self._scalar(key_node, _position(self.path, key_node.start_mark))
-            value = self._node(value_node, depth + 1)
+            value, inner = self._node(value_node, depth + 1)
+            height = max(height, inner + 1)
             if key.broken:
+                complete = False
                 continue
             first = seen.get(key.text)
             if first is not None:
@@ -329,7 +387,7 @@ class _Converter:
                 continue
             seen[key.text] = key
             entries.append((key, value))
-        return Mapping(tuple(entries), position)
+        return Mapping(tuple(entries), position, complete=complete), height
 
 
 class _TooLarge(Exception):  # noqa: N818 (control flow, never leaves this module)

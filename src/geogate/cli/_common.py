@@ -1,0 +1,113 @@
+"""Pieces every command shares: exit codes, the --policies option, loading, output."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from .._loader import ENVIRONMENT_CODES, check_paths
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from .._diagnostics import Diagnostic
+    from .._policy import PolicySet
+
+__all__ = [
+    "DATE",
+    "ExitCode",
+    "default_policies",
+    "echo_json",
+    "load_or_exit",
+    "policies_option",
+    "print_diagnostics",
+]
+
+
+class ExitCode(enum.IntEnum):
+    """What the process tells its caller."""
+
+    OK = 0
+    #: Findings: policy errors, failed tests, new access in a diff.
+    FINDINGS = 1
+    #: The command line itself is wrong (click's own code for usage errors).
+    USAGE = 2
+    #: The environment is wrong: a missing path, an unreadable file.
+    ENVIRONMENT = 3
+
+
+class _Date(click.ParamType):
+    """A calendar date written YYYY-MM-DD."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:  # noqa: ANN401
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a date; write YYYY-MM-DD, e.g. 2026-01-31", param, ctx)
+
+
+DATE = _Date()
+
+
+def default_policies() -> str:
+    """Return ``$GEOGATE_POLICIES``, or ``policies`` in the current directory."""
+    return os.environ.get("GEOGATE_POLICIES") or "policies"
+
+
+F = TypeVar("F", bound="Callable[..., Any]")
+
+
+def policies_option(function: F) -> F:
+    """Add ``--policies PATH`` (default ``$GEOGATE_POLICIES``, else ``./policies``)."""
+    return click.option(
+        "--policies",
+        "policies",
+        metavar="PATH",
+        default=None,
+        help="Policy file or directory [default: $GEOGATE_POLICIES, else ./policies].",
+    )(function)
+
+
+def print_diagnostics(diagnostics: Sequence[Diagnostic], *, err: bool = False) -> None:
+    """Print diagnostics as ``path:line:col: severity: message [code]`` lines."""
+    for diagnostic in diagnostics:
+        colour = "red" if diagnostic.severity == "error" else "yellow"
+        head, _, hint = str(diagnostic).partition("\n")
+        click.echo(click.style(head, fg=colour), err=err)
+        if hint:
+            click.echo(hint, err=err)
+
+
+def exit_code_for(diagnostics: Sequence[Diagnostic]) -> ExitCode:
+    """Return 3 when a file could not be read, 1 for other errors, else 0."""
+    errors = [d for d in diagnostics if d.severity == "error"]
+    if any(d.code in ENVIRONMENT_CODES for d in errors):
+        return ExitCode.ENVIRONMENT
+    return ExitCode.FINDINGS if errors else ExitCode.OK
+
+
+def load_or_exit(policies: str | None) -> PolicySet:
+    """Load the policy set, or print why not and exit with 1 (or 3 for a missing path)."""
+    path = policies or default_policies()
+    policy, diagnostics = check_paths([path])
+    if policy is None:
+        print_diagnostics(diagnostics, err=True)
+        errors = sum(d.severity == "error" for d in diagnostics)
+        click.echo(f"geogate: the policies at {path!r} did not load ({errors} error(s))", err=True)
+        sys.exit(exit_code_for(diagnostics))
+    return policy
+
+
+def echo_json(data: object) -> None:
+    """Print *data* as indented JSON."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))

@@ -1,0 +1,68 @@
+"""``geogate eval``: one decision, explained."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+
+from .._gate import Gate
+from ._common import DATE, echo_json, load_or_exit, policies_option
+
+__all__ = ["evaluate"]
+
+
+@click.command("eval")
+@click.argument("feature")
+@click.option("--country", metavar="CC", help="ISO 3166-1 alpha-2 code of the request's location.")
+@click.option("--subdivision", metavar="CODE", help="ISO 3166-2 code, e.g. GB-NIR.")
+@click.option("--domicile", metavar="CC", help="Country of the account's or company's domicile.")
+@click.option("--at", type=DATE, default=None, help="Decide for this date [default: today, UTC].")
+@policies_option
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format; json is Decision.to_dict().",
+)
+def evaluate(
+    feature: str,
+    country: str | None,
+    subdivision: str | None,
+    domicile: str | None,
+    at: dt.date | None,
+    policies: str | None,
+    output: str,
+) -> None:
+    """
+    Decide whether FEATURE may be offered, and explain why.
+
+    Exit 0 whenever a decision was made, allowed or denied; 1 when the policies
+    do not load; 2 for a usage error; 3 when the policy path cannot be read.
+    """
+    gate = Gate(load_or_exit(policies))
+    decision = gate.evaluate(
+        feature, country=country, subdivision=subdivision, domicile=domicile, at=at
+    )
+    if output == "json":
+        echo_json(decision.to_dict())
+        return
+    verdict = click.style(
+        "ALLOWED" if decision.allowed else "DENIED",
+        fg="green" if decision.allowed else "red",
+        bold=True,
+    )
+    click.echo(f"{verdict}  {decision.explanation}")
+    rows = [
+        ("rule", decision.rule),
+        ("defined at", decision.source),
+        ("source", decision.citation),
+        ("jurisdictions", ", ".join(decision.jurisdictions) or None),
+        ("location", str(decision.location)),
+        ("revision", decision.revision),
+    ]
+    for label, value in rows:
+        if value:
+            click.echo(f"  {label + ':':<15}{value}")

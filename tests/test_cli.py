@@ -1,0 +1,255 @@
+"""The geogate command line: output contracts and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from geogate import Gate
+from geogate.cli import ExitCode, main
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICIES = ROOT / "policies"
+AT = "2026-01-01"
+
+DECISION_KEYS = [
+    "feature",
+    "allowed",
+    "effect",
+    "country",
+    "subdivision",
+    "domicile",
+    "jurisdictions",
+    "rule",
+    "source",
+    "citation",
+    "reason",
+    "error_code",
+    "location",
+    "explanation",
+    "revision",
+    "as_of",
+]
+
+
+@pytest.fixture
+def run(monkeypatch):
+    monkeypatch.setenv("GEOGATE_POLICIES", str(POLICIES))
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def bad_policies(tmp_path):
+    (tmp_path / "bad.yaml").write_text(
+        "features:\n  f:\n    default: allow\n    rules:\n"
+        "      - id: r\n        deny: [GER]\n        reason: x\n",
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+def test_eval_json_is_decision_to_dict(run):
+    """`eval --format json` prints exactly Decision.to_dict() and exits 0."""
+    result = run("eval", "llama-3.2-vision", "--country", "FR", "--at", AT, "--format", "json")
+
+    expected = Gate.from_path(POLICIES).evaluate("llama-3.2-vision", country="FR", at=AT)
+    assert ExitCode.OK == result.exit_code
+    assert expected.to_dict() == json.loads(result.output)
+    assert DECISION_KEYS == list(json.loads(result.output))
+
+
+def test_eval_denied_still_exits_zero(run):
+    """A denial is a decision: exit 0, with the explanation on the first line."""
+    result = run("eval", "llama-3.2-vision", "--country", "FR", "--at", AT)
+
+    assert 0 == result.exit_code
+    first = result.output.splitlines()[0]
+    assert first.startswith("DENIED  llama-3.2-vision is denied in FR (France, in the EU)")
+    assert "  rule:          eu-multimodal-withheld" in result.output.splitlines()
+
+
+def test_eval_domicile(run):
+    """--domicile reaches domicile-based features."""
+    result = run(
+        "eval", "llama-3.2-vision-license", "--domicile", "DE", "--at", AT, "--format", "json"
+    )
+
+    data = json.loads(result.output)
+    assert ("deny", "aup-eu-domicile", "DE") == (data["effect"], data["rule"], data["domicile"])
+
+
+def test_eval_unknown_feature_is_a_decision(run):
+    """An unknown feature denies with FLAG_NOT_FOUND (exit 0: a decision was made)."""
+    result = run("eval", "llama-3.2-visoin", "--country", "GB", "--format", "json")
+
+    data = json.loads(result.output)
+    assert 0 == result.exit_code
+    assert ("ERROR", "FLAG_NOT_FOUND", False) == (
+        data["reason"],
+        data["error_code"],
+        data["allowed"],
+    )
+    assert "did you mean 'llama-3.2-vision'?" in data["explanation"]
+
+
+def test_eval_bad_date_is_usage_error(run):
+    """A date that is not YYYY-MM-DD is a usage error (exit 2) without a traceback."""
+    result = run("eval", "llama-3.2-vision", "--country", "FR", "--at", "2026-02-30")
+
+    assert ExitCode.USAGE == result.exit_code
+    assert "'2026-02-30' is not a date; write YYYY-MM-DD" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_eval_bad_policies_exit_1(run, bad_policies):
+    """Policies that do not load: diagnostics on stderr, exit 1."""
+    result = run("eval", "f", "--country", "FR", "--policies", str(bad_policies))
+
+    assert ExitCode.FINDINGS == result.exit_code
+    assert "unknown country code 'GER'" in result.output
+    assert "hint: did you mean 'DE'?" in result.output
+
+
+def test_eval_missing_policies_exit_3(run, tmp_path):
+    """A policy path that does not exist is an environment problem: exit 3."""
+    result = run("eval", "f", "--country", "FR", "--policies", str(tmp_path / "nope"))
+
+    assert ExitCode.ENVIRONMENT == result.exit_code
+    assert "[path-not-found]" in result.output
+
+
+def test_check_clean(run):
+    """`check` on the shipped policies: no diagnostics, a summary, exit 0."""
+    result = run("check", str(POLICIES))
+
+    assert 0 == result.exit_code
+    assert result.output.startswith("2 file(s), 5 feature(s), 9 rule(s): 0 error(s), 0 warning(s)")
+
+
+def test_check_errors_text(run, bad_policies):
+    """`check` prints path:line:col: error: message [code] and exits 1."""
+    result = run("check", str(bad_policies))
+
+    assert ExitCode.FINDINGS == result.exit_code
+    lines = result.output.splitlines()
+    assert lines[0].endswith(
+        "bad.yaml:6:16: error: unknown country code 'GER' in "
+        "features.f.rules[r].deny[0] [unknown-country]"
+    )
+    assert "  hint: did you mean 'DE'? Codes are ISO 3166-1 alpha-2" in lines[1]
+
+
+def test_check_json(run, bad_policies):
+    """`check --format json` gives the diagnostics as data."""
+    result = run("check", str(bad_policies), "--format", "json")
+
+    data = json.loads(result.output)
+    assert 1 == result.exit_code
+    assert (False, 1, 0) == (data["ok"], data["errors"], data["warnings"])
+    assert ["unknown-country"] == [d["code"] for d in data["diagnostics"]]
+    assert (6, 16) == (data["diagnostics"][0]["line"], data["diagnostics"][0]["column"])
+
+
+def test_check_strict_fails_on_warnings(run, tmp_path):
+    """--strict turns warnings into exit 1."""
+    (tmp_path / "p.yaml").write_text(
+        "features:\n  f:\n    default: allow\n    rules:\n"
+        "      - id: r\n        deny: [FR, FR]\n        reason: x\n",
+        encoding="utf-8",
+    )
+
+    assert 0 == run("check", str(tmp_path)).exit_code
+    assert 1 == run("check", "--strict", str(tmp_path)).exit_code
+
+
+def test_check_missing_path_exit_3(run, tmp_path):
+    """A missing path is exit 3."""
+    assert ExitCode.ENVIRONMENT == run("check", str(tmp_path / "missing")).exit_code
+
+
+def test_jurisdictions_json(run):
+    """`jurisdictions NAME --format json` is {NAME: [CC, ...]} on the date."""
+    before = json.loads(run("jurisdictions", "EU", "--at", "2020-01-31", "--format", "json").output)
+    after = json.loads(run("jurisdictions", "eu", "--at", "2020-02-01", "--format", "json").output)
+
+    assert ["EU"] == list(before)
+    assert "GB" in before["EU"]
+    assert "GB" not in after["EU"]
+    assert 34 == len(after["EU"])
+
+
+def test_jurisdictions_all_include_custom(run, tmp_path):
+    """Without NAME, every built-in and custom jurisdiction is listed."""
+    (tmp_path / "p.yaml").write_text(
+        "jurisdictions:\n  EEA-CH-UK: [EEA, CH, UK]\nfeatures: {}\n", encoding="utf-8"
+    )
+
+    result = run("jurisdictions", "--policies", str(tmp_path), "--format", "json", "--at", AT)
+
+    data = json.loads(result.output)
+    assert {"EU", "EEA", "EFTA", "UK", "UK-CROWN-DEPENDENCIES", "WORLD", "EEA-CH-UK"} == set(data)
+    assert {"CH", "GB", "IS", "LI", "NO"} <= set(data["EEA-CH-UK"])
+    assert 34 + 3 + 2 == len(data["EEA-CH-UK"])  # EU members and territories, IS LI NO, CH GB
+
+
+def test_jurisdictions_unknown_name(run):
+    """An unknown name is a usage error with a suggestion."""
+    result = run("jurisdictions", "EEE")
+
+    assert ExitCode.USAGE == result.exit_code
+    assert "no jurisdiction 'EEE'; did you mean" in result.output
+
+
+def test_audit_json_agrees_with_eval(run):
+    """Every cell of `audit --format json` equals what `eval` decides for it."""
+    data = json.loads(run("audit", "--at", AT, "--format", "json").output)
+    gate = Gate.from_path(POLICIES)
+
+    assert gate.revision == data["revision"]
+    assert AT == data["as_of"]
+    assert set(gate.features) == set(data["features"])
+    for fid, feature in data["features"].items():
+        assert 250 == len(feature["countries"])
+        for code, cell in feature["countries"].items():
+            decision = gate.evaluate(fid, country=code, domicile=code, at=AT)
+            assert (str(decision.effect), decision.rule) == (cell["effect"], cell["rule"])
+        assert "deny" == feature["unknown"]
+
+
+def test_audit_table_answers_the_question(run):
+    """The table names the features, the EU denial and the UK allowance."""
+    result = run("audit", "--at", AT, "--feature", "llama-3.2-vision")
+
+    out = result.output
+    assert 0 == result.exit_code
+    assert "llama-3.2-vision" in out
+    assert "DENIED by rule eu-multimodal-withheld: 34" in out
+    assert (
+        "    EU (34): AT AX BE BG CY CZ DE DK EE ES FI FR GF GP GR HR HU IE IT LT LU LV MF MQ MT "
+        "NL PL PT RE" in out
+    )
+    assert "ALLOWED by rule uk-multimodal-offered: 1" in out
+    assert all(len(line) <= 100 for line in out.splitlines()[1:])
+
+
+def test_audit_unknown_feature(run):
+    """--feature with an unknown id is a usage error."""
+    assert ExitCode.USAGE == run("audit", "--feature", "nope").exit_code
+
+
+def test_no_traceback_on_directory_of_garbage(run, tmp_path):
+    """Binary garbage in a policy directory is a diagnostic, not a traceback."""
+    (tmp_path / "x.yaml").write_bytes(b"\xff\xfe\x00garbage")
+
+    result = run("check", str(tmp_path))
+
+    assert 1 == result.exit_code
+    assert "[file-encoding]" in result.output

@@ -1,0 +1,228 @@
+"""Country and subdivision normalisation, subdivision chains and suggestions."""
+
+from __future__ import annotations
+
+import pycountry
+import pytest
+
+from geogate._countries import (
+    CountryInput,
+    Normalized,
+    all_countries,
+    country_name,
+    normalize_country,
+    normalize_subdivision,
+    subdivision_chain,
+    suggest_country,
+)
+
+KNOWN = CountryInput.KNOWN
+UNKNOWN = CountryInput.UNKNOWN
+INVALID = CountryInput.INVALID
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("FR", "FR"),
+        ("fr", "FR"),
+        ("Fr", "FR"),
+        ("fR", "FR"),
+        ("UK", "GB"),
+        ("uk", "GB"),
+        ("GB", "GB"),
+        ("EL", "GR"),
+        ("el", "GR"),
+        ("GR", "GR"),
+        ("XK", "XK"),
+        ("xk", "XK"),
+        ("RE", "RE"),
+        ("AX", "AX"),
+    ],
+)
+def test_known_countries(value, code):
+    """Codes are case-insensitive; UK means GB and EL means GR; XK is Kosovo."""
+    assert Normalized(KNOWN, code=code) == normalize_country(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (None, "no country was given"),
+        ("", "an empty country means an unknown location"),
+        ("XX", "the country code 'XX' means an unknown location"),
+        ("xx", "the country code 'xx' means an unknown location"),
+        ("T1", "the country code 'T1' means an unknown location"),
+        ("t1", "the country code 't1' means an unknown location"),
+        ("ZZ", "the country code 'ZZ' means an unknown location"),
+        ("A1", "the country code 'A1' means an unknown location"),
+        ("A2", "the country code 'A2' means an unknown location"),
+        ("O1", "the country code 'O1' means an unknown location"),
+        ("AP", "the country code 'AP' means an unknown location"),
+        ("EU", "the country code 'EU' means an unknown location"),
+        ("eu", "the country code 'eu' means an unknown location"),
+        ("?", "the country code '?' means an unknown location"),
+    ],
+)
+def test_unknown_countries(value, problem):
+    """Pseudo-codes, the continent EU, '?', empty and missing mean an unknown location."""
+    assert Normalized(UNKNOWN, problem=problem) == normalize_country(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("GER", "'GER' is not an ISO 3166-1 alpha-2 country code (did you mean 'DE'?)"),
+        ("GBR", "'GBR' is not an ISO 3166-1 alpha-2 country code (did you mean 'GB'?)"),
+        ("Germany", "'Germany' is not an ISO 3166-1 alpha-2 country code (did you mean 'DE'?)"),
+        ("GB-NIR", "'GB-NIR' is not an ISO 3166-1 alpha-2 country code"),
+        (" FR", "' FR' is not an ISO 3166-1 alpha-2 country code (did you mean 'FR'?)"),
+        ("FR ", "'FR ' is not an ISO 3166-1 alpha-2 country code (did you mean 'FR'?)"),
+        ("FR\n", "'FR\\n' is not an ISO 3166-1 alpha-2 country code (did you mean 'FR'?)"),
+        (" ", "' ' is not an ISO 3166-1 alpha-2 country code"),
+        (
+            "\u0131t",  # dotless i: upper() gives 'IT'
+            "'\u0131t' is not an ISO 3166-1 alpha-2 country code (did you mean 'IT'?)",
+        ),
+        (
+            "\u017fe",  # long s: upper() gives 'SE'
+            "'\u017fe' is not an ISO 3166-1 alpha-2 country code (did you mean 'SE'?)",
+        ),
+        (
+            "\u00df",  # sharp s: upper() gives 'SS', South Sudan
+            "'\u00df' is not an ISO 3166-1 alpha-2 country code (did you mean 'SS'?)",
+        ),
+        (
+            "X" * 100,
+            "'XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX... is not an ISO 3166-1 alpha-2 country code",
+        ),
+        (5, "the country 5 is an int, not a string"),
+        (1.5, "the country 1.5 is a float, not a string"),
+        (True, "the country True is a bool, not a string"),
+        (b"FR", "the country b'FR' is a bytes, not a string"),
+        (["FR"], "the country ['FR'] is a list, not a string"),
+        ({"FR": 1}, "the country {'FR': 1} is a dict, not a string"),
+    ],
+)
+def test_invalid_countries(value, problem):
+    """Anything else is invalid, and the problem says why; white space is not stripped."""
+    assert Normalized(INVALID, problem=problem) == normalize_country(value)
+
+
+def test_every_iso_code_is_known_in_any_case():
+    """Every ISO 3166-1 alpha-2 code (and XK) normalises to itself, upper or lower case."""
+    codes = {country.alpha_2 for country in pycountry.countries} | {"XK"}
+    assert codes == set(all_countries())
+    for code in sorted(codes):
+        assert Normalized(KNOWN, code=code) == normalize_country(code)
+        assert Normalized(KNOWN, code=code) == normalize_country(code.lower())
+
+
+@pytest.mark.parametrize(
+    ("code", "name"),
+    [("GB", "United Kingdom"), ("XK", "Kosovo"), ("RE", "Réunion"), ("TW", "Taiwan")],
+)
+def test_country_name(code, name):
+    """Countries have a short English name."""
+    assert name == country_name(code)
+
+
+@pytest.mark.parametrize(
+    ("value", "country", "code"),
+    [
+        ("NIR", "GB", "GB-NIR"),
+        ("nir", "GB", "GB-NIR"),
+        ("GB-NIR", "GB", "GB-NIR"),
+        ("gb-nir", "GB", "GB-NIR"),
+        ("GB-NIR", None, "GB-NIR"),
+        ("UK-NIR", None, "GB-NIR"),
+        ("uk-nir", "GB", "GB-NIR"),
+        ("GB-BFS", "GB", "GB-BFS"),
+        ("CN", "ES", "ES-CN"),
+        ("EL-I", None, "GR-I"),
+        ("FR-974", "FR", "FR-974"),
+        ("974", "FR", "FR-974"),
+        # A subdivision that ISO 3166-1 also codes as a country agrees with that code.
+        ("FR-974", "RE", "FR-974"),
+        ("FI-01", "AX", "FI-01"),
+    ],
+)
+def test_known_subdivisions(value, country, code):
+    """Full codes, or the part after the hyphen with a country, in any case."""
+    assert Normalized(KNOWN, code=code) == normalize_subdivision(value, country)
+
+
+@pytest.mark.parametrize(
+    ("value", "country", "status", "problem"),
+    [
+        (None, "GB", UNKNOWN, "no subdivision was given"),
+        ("", "GB", UNKNOWN, "no subdivision was given"),
+        ("GB-NIR", "FR", INVALID, "the subdivision 'GB-NIR' is not in the country 'FR'"),
+        ("FR-974", "GP", INVALID, "the subdivision 'FR-974' is not in the country 'GP'"),
+        ("NIR", None, INVALID, "the subdivision 'NIR' needs a country or the full ISO 3166-2 code"),
+        ("XX-YY", None, INVALID, "'XX-YY' is not an ISO 3166-2 subdivision code"),
+        ("ZZZ", "GB", INVALID, "'ZZZ' is not an ISO 3166-2 subdivision code"),
+        (" NIR", "GB", INVALID, "' NIR' is not an ISO 3166-2 subdivision code"),
+        ("n\u0131r", "GB", INVALID, "'n\u0131r' is not an ISO 3166-2 subdivision code"),
+        (5, "GB", INVALID, "the subdivision 5 is an int, not a string"),
+        (["NIR"], "GB", INVALID, "the subdivision ['NIR'] is a list, not a string"),
+    ],
+)
+def test_bad_subdivisions(value, country, status, problem):
+    """Missing, contradictory, unknown and mistyped subdivisions say why."""
+    assert Normalized(status, problem=problem) == normalize_subdivision(value, country)
+
+
+@pytest.mark.parametrize(
+    ("code", "chain"),
+    [
+        ("GB-BFS", ("GB-BFS", "GB-NIR")),
+        ("GB-NIR", ("GB-NIR",)),
+        ("ES-TF", ("ES-TF", "ES-CN")),
+        ("FR-75C", ("FR-75C", "FR-IDF")),
+        ("ZZ-ZZ", ("ZZ-ZZ",)),
+    ],
+)
+def test_subdivision_chain(code, chain):
+    """A subdivision is followed by its parents, innermost first."""
+    assert chain == subdivision_chain(code)
+
+
+@pytest.mark.parametrize(
+    ("value", "suggestion"),
+    [
+        ("GER", "DE"),
+        ("ger", "DE"),
+        ("DEU", "DE"),
+        ("Germany", "DE"),
+        ("germany", "DE"),
+        ("UK", "GB"),
+        ("uk", "GB"),
+        ("EL", "GR"),
+        ("NED", "NL"),
+        ("SUI", "CH"),
+        ("GBR", "GB"),
+        ("XKX", "XK"),
+        ("Kosovo", "XK"),
+        (" fr ", "FR"),
+    ],
+)
+def test_suggestions(value, suggestion):
+    """Aliases, IOC codes, alpha-3 codes and names come before fuzzy matching."""
+    assert suggestion == suggest_country(value)
+
+
+def test_uk_is_not_suggested_as_uzbekistan():
+    """difflib alone would turn 'UK' into 'UZ'; the alias wins."""
+    assert suggest_country("UK") != "UZ"
+    assert "GB" == suggest_country("UK")
+
+
+def test_suggestion_among_candidates():
+    """Close matches are looked for among the given candidates too."""
+    assert "NORDIC" == suggest_country("NORDIK", ["NORDIC", "EEA"])
+
+
+def test_no_suggestion_for_nonsense():
+    """Nothing close: no suggestion."""
+    assert None is suggest_country("0123456789")
