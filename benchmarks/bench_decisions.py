@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gc
 import json
 import statistics
 import sys
@@ -166,18 +165,13 @@ def measure(quick: bool) -> dict[str, dict[str, object]]:
         numbers[name] = max(1, round(budget / once))
     samples: dict[str, list[float]] = {name: [] for name in timers}
     order = list(timers)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for index in range(rounds):
-            # Rotate the order so no candidate always runs first (or after the slowest).
-            shift = index % len(order)
-            for name in order[shift:] + order[:shift]:
-                seconds = timers[name].timeit(numbers[name])
-                samples[name].append(seconds * 1e9 / (numbers[name] * len(COUNTRIES)))
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    for index in range(rounds):
+        # Rotate the order so no candidate always runs first (or after the slowest).
+        # (timeit pauses the garbage collector while it times.)
+        shift = index % len(order)
+        for name in order[shift:] + order[:shift]:
+            seconds = timers[name].timeit(numbers[name])
+            samples[name].append(seconds * 1e9 / (numbers[name] * len(COUNTRIES)))
     return {
         name: {
             "best_ns": min(values),

@@ -1,3 +1,4 @@
+# ruff: noqa: SIM300 (house style: assert expected == actual)
 """Country and subdivision normalisation, subdivision chains and suggestions."""
 
 from __future__ import annotations

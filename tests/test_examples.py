@@ -40,7 +40,9 @@ def test_request_handler():
 
 def test_policy_unit_tests_example():
     """The example of policies pinned in an application's own tests passes."""
-    result = run("-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLES / "test_my_policies.py"))
+    result = run(
+        "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLES / "test_my_policies.py")
+    )
 
     assert 0 == result.returncode, result.stdout + result.stderr
     assert "12 passed" in result.stdout

@@ -162,10 +162,17 @@ def _check_specificity(feature: Feature, table: JurisdictionTable, reader: Reade
                                       reader, reported)  # fmt: skip
                     continue
                 winner = top[0][0].rule
+                deciding = [c.rule for c, _ in top]
+                # The rules that would decide without the winners: only those are
+                # flipped directly, so only those need an 'overrides:' (a chain
+                # EU deny < FR allow < FR-IDF deny declares one step at a time).
+                below = [pair for pair in matched if pair[0].rule not in deciding]
+                next_up = {c.rule.id for c, _ in most_specific(below, location, day, table)}
+                declared = {other for rule in deciding for other in rule.overrides}
                 for loser, _ in matched:
                     if loser.rule.effect is not winner.effect:
-                        flips.add((winner.id, loser.rule.id))
-                        if loser.rule.id not in winner.overrides:
+                        flips.update((rule.id, loser.rule.id) for rule in deciding)
+                        if loser.rule.id in next_up and loser.rule.id not in declared:
                             _report_undeclared(feature, winner, loser.rule, location, when,
                                                reader, reported)  # fmt: skip
     for rule in feature.rules:

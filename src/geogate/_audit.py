@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ._countries import all_countries
+from ._decision import Decision
 from ._gate import Gate
-from ._policy import TargetKind
+from ._policy import Feature, TargetKind
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from ._decision import Decision
-    from ._policy import Feature, PolicySet
+    from ._policy import PolicySet
 
 __all__ = ["Audit", "FeatureAudit", "Group", "audit"]
 

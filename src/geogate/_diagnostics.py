@@ -44,7 +44,7 @@ class Diagnostic:
     Attributes:
         position: Where the problem is.
         severity: ``error`` (the set does not load) or ``warning``.
-        code: Stable kebab-case identifier, documented in the README.
+        code: Stable kebab-case identifier, documented in docs/diagnostics.md.
         message: What is wrong, naming the bad value.
         hint: How to fix it, when there is something useful to say.
     """

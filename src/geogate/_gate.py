@@ -18,6 +18,7 @@ import datetime as dt
 import difflib
 import logging
 import os
+import re
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -57,6 +58,7 @@ __all__ = ["Gate"]
 logger = logging.getLogger("geogate")
 
 _SECONDS_PER_DAY = 86_400
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 #: How many distinct unknown feature ids are remembered for "warn once".
 _MAX_WARNED = 1024
 #: Upper bound on memoised spellings per feature (valid codes only reach ~1,000).
@@ -93,7 +95,7 @@ def _as_date(value: object) -> dt.date | None:
         return value.astimezone(dt.UTC).date()
     if isinstance(value, dt.date):
         return value
-    if isinstance(value, str) and len(value) == 10:  # noqa: PLR2004 (YYYY-MM-DD)
+    if isinstance(value, str) and _ISO_DAY.fullmatch(value):
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
@@ -242,8 +244,8 @@ class Gate:
                 feature,
                 today.day,
                 ErrorCode.INVALID_CONTEXT,
-                f"the evaluation date {at!r} is not a date; pass a datetime.date, an aware "
-                "datetime or 'YYYY-MM-DD'",
+                f"the evaluation date {describe_value(at)} is not a date; pass a "
+                "datetime.date, an aware datetime or 'YYYY-MM-DD'",
             )
         compiled = self._features.get(feature) if isinstance(feature, str) else None
         if compiled is None:
@@ -332,20 +334,17 @@ class Gate:
         home: Location | None,
         day: dt.date,
     ) -> tuple[Location, str]:
-        """For ``location+domicile``: the signal that denies, else the location."""
-        if home is None:
-            return _missing("domicile"), "domicile"
-        if location.status is not LocationStatus.KNOWN:
-            return location, "location"
-        if home.status is not LocationStatus.KNOWN:
-            return home, "domicile"
+        """
+        For ``location+domicile``: the signal that denies, else the location.
+
+        Each signal is decided on its own (an unknown one by the feature's
+        ``unknown`` effect); the feature is allowed only when both are.
+        """
+        home = home or _missing("domicile")
         table = self.policy.jurisdictions
-        at_home = decide(compiled.feature, compiled.rules, home, day, table)
-        if at_home.effect is Effect.DENY:
-            here = decide(compiled.feature, compiled.rules, location, day, table)
-            if here.effect is Effect.DENY:
-                return location, "location"
-            return home, "domicile"
+        for signal, place in (("location", location), ("domicile", home)):
+            if decide(compiled.feature, compiled.rules, place, day, table).effect is Effect.DENY:
+                return place, signal
         return location, "location"
 
     def _not_found(self, feature: object, day: dt.date) -> Decision:

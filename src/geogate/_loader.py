@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import attrs
+
 from ._analysis import analyse_features
 from ._diagnostics import Diagnostic, Position
 from ._fields import Reader
@@ -36,10 +38,13 @@ ENVIRONMENT_CODES = frozenset({"path-not-found", "file-unreadable"})
 
 
 def _display(path: Path) -> str:
+    """Show *path* relative to the working directory when it is below it, else as given."""
     try:
-        return os.path.relpath(path)
+        relative = os.path.relpath(path)
     except ValueError:  # pragma: no cover (another drive on Windows)
         return str(path)
+    outside = relative == os.pardir or relative.startswith(os.pardir + os.sep)
+    return str(path) if outside else relative
 
 
 def discover(paths: Iterable[str | os.PathLike[str]], reader: Reader) -> list[Path]:
@@ -148,6 +153,7 @@ def check_paths(
             root, "the top level", optional=("features", "jurisdictions", "$schema")
         )
         if mapping is not None:
+            reader.text(mapping.get("$schema"), "$schema")  # for editors; only its type matters
             roots.append((path, mapping))
     table, declared = _jurisdictions(roots, reader)
     features = _features(roots, reader, table, declared)
@@ -325,6 +331,7 @@ def _features(
         feature = Feature.from_node(key, node, reader, names)
         if feature is None:
             continue
+        unique = []
         for rule in feature.rules:
             if rule.id in rule_seen:
                 reader.diagnose(
@@ -336,5 +343,7 @@ def _features(
                 )
             else:
                 rule_seen[rule.id] = rule.position
-        features[feature.id] = feature
+                unique.append(rule)
+        # The analysis sees each id once, so a duplicate gives no second diagnostic.
+        features[feature.id] = attrs.evolve(feature, rules=tuple(unique))
     return features

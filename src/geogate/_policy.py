@@ -432,7 +432,7 @@ class Feature:
             required=("default",),
             optional=("description", "owner", "tags", "unknown", "basis", "rules"),
         )
-        if mapping is None or feature_id is None:
+        if mapping is None:
             return None
         effects = [effect.value for effect in Effect]
         default = reader.choice(mapping.get("default"), f"{where}.default", effects)
@@ -448,16 +448,14 @@ class Feature:
         if items is None:
             ok = False
         for index, item in enumerate(items or ()):
-            rule = Rule.from_node(
-                item, f"{where}.rules[{index}]", feature_id, reader, jurisdictions
-            )
+            rule = Rule.from_node(item, f"{where}.rules[{index}]", key.text, reader, jurisdictions)
             if rule is None:
                 ok = False
             else:
                 rules.append(rule)
         description = reader.text(mapping.get("description"), f"{where}.description")
         owner = reader.text(mapping.get("owner"), f"{where}.owner")
-        if not ok or default is None or tags is None:
+        if not ok or feature_id is None or default is None or tags is None:
             return None
         return cls(
             id=feature_id,

@@ -170,6 +170,11 @@ def parse_text(
         if problem.startswith("but ") and exc.context:
             # "expected a single document in the stream, but found another document"
             problem = f"{exc.context}, {problem}"
+        elif exc.context and exc.context_mark and mark and exc.context_mark.line != mark.line:
+            # Where the unfinished thing started is where to look (an open quote).
+            start = exc.context_mark
+            problem += f" ({exc.context} that starts at line {start.line + 1}, "
+            problem += f"column {start.column + 1})"
         report(
             Diagnostic(
                 position=_position(path, mark),

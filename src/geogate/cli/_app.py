@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .. import __version__
+from geogate import __version__
+
 from .audit import audit_command
 from .check import check
 from .evaluate import evaluate

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .._loader import ENVIRONMENT_CODES, check_paths
+from geogate._loader import ENVIRONMENT_CODES, check_paths
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from .._diagnostics import Diagnostic
-    from .._policy import PolicySet
+    from geogate._diagnostics import Diagnostic
+    from geogate._policy import PolicySet
 
 __all__ = [
     "DATE",
@@ -42,7 +42,7 @@ class ExitCode(enum.IntEnum):
     ENVIRONMENT = 3
 
 
-class _Date(click.ParamType):
+class _Date(click.ParamType):  # type: ignore[type-arg]
     """A calendar date written YYYY-MM-DD."""
 
     name = "YYYY-MM-DD"

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import textwrap
+from typing import TYPE_CHECKING
 
 import click
 
-from .._audit import Audit, audit
-from .._countries import all_countries
-from .._decision import short_revision
+from geogate._audit import Audit, audit
+from geogate._countries import all_countries
+from geogate._decision import short_revision
+
 from ._common import DATE, echo_json, load_or_exit, policies_option
+
+if TYPE_CHECKING:
+    import datetime as dt
 
 __all__ = ["audit_command"]
 
@@ -75,7 +79,7 @@ def _print_table(report: Audit, files: int) -> None:
             f"allowed in {allowed} of {total} countries and territories, denied in "
             f"{total - allowed}; unknown locations: {fa.unknown}; decided on {fa.feature.basis}"
         )
-        click.echo(textwrap.fill(summary, _WIDTH, initial_indent="  ", subsequent_indent="  "))
+        click.echo(_fill(summary, "  ", "  "))
         shown: set[str] = set()
         for group in fa.groups:
             colour = "green" if group.effect == "allow" else "red"
@@ -84,16 +88,25 @@ def _print_table(report: Audit, files: int) -> None:
             click.echo(f"  {verdict} {how}: {len(group.countries)}")
             if group.reason:
                 click.echo(
-                    textwrap.fill(group.reason, _WIDTH, initial_indent="    ",
-                                  subsequent_indent="    ")  # fmt: skip
+                    textwrap.fill(
+                        group.reason, _WIDTH, initial_indent="    ", subsequent_indent="    "
+                    )
                 )
             for label, codes in group.by_jurisdiction:
                 head = f"    {label} ({len(codes)}): "
                 click.echo(
-                    textwrap.fill(_list(codes, total, shown), _WIDTH, initial_indent=head,
-                                  subsequent_indent=" " * 6)  # fmt: skip
+                    textwrap.fill(
+                        _list(codes, total, shown),
+                        _WIDTH,
+                        initial_indent=head,
+                        subsequent_indent=" " * 6,
+                    )
                 )
                 shown.update(codes)
+
+
+def _fill(text: str, first: str, rest: str) -> str:
+    return textwrap.fill(text, _WIDTH, initial_indent=first, subsequent_indent=rest)
 
 
 def _list(codes: tuple[str, ...], total: int, shown: set[str]) -> str:

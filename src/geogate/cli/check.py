@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from .._loader import check_paths
+from geogate._loader import check_paths
+
 from ._common import ExitCode, default_policies, echo_json, exit_code_for, print_diagnostics
 
 __all__ = ["check"]
@@ -23,7 +24,7 @@ __all__ = ["check"]
     help="Output format.",
 )
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
-def check(paths: tuple[str, ...], output: str, strict: bool) -> None:  # noqa: FBT001
+def check(paths: tuple[str, ...], output: str, strict: bool) -> None:
     """
     Validate policy files and directories.
 

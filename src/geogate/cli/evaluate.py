@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
+from typing import TYPE_CHECKING
 
 import click
 
-from .._gate import Gate
+from geogate._gate import Gate
+
 from ._common import DATE, echo_json, load_or_exit, policies_option
+
+if TYPE_CHECKING:
+    import datetime as dt
 
 __all__ = ["evaluate"]
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import os
 import textwrap
+from pathlib import Path
 
 import click
 
-from .._jurisdictions import JurisdictionTable
+from geogate._jurisdictions import JurisdictionTable
+
 from ._common import DATE, default_policies, echo_json, load_or_exit, policies_option
 
 __all__ = ["jurisdictions"]
@@ -17,7 +18,9 @@ __all__ = ["jurisdictions"]
 
 @click.command()
 @click.argument("name", required=False)
-@click.option("--at", type=DATE, default=None, help="Membership on this date [default: today, UTC].")
+@click.option(
+    "--at", type=DATE, default=None, help="Membership on this date [default: today, UTC]."
+)
 @policies_option
 @click.option(
     "--format",
@@ -35,7 +38,7 @@ def jurisdictions(name: str | None, at: dt.date | None, policies: str | None, ou
     given and ./policies does not exist, only the built-in ones are listed.
     """
     day = at or dt.datetime.now(dt.UTC).date()
-    if policies is None and not os.path.exists(default_policies()):
+    if policies is None and not Path(default_policies()).exists():
         table = JurisdictionTable.with_custom(())
     else:
         table = load_or_exit(policies).jurisdictions

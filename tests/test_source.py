@@ -1,0 +1,156 @@
+"""
+The node tree of `geogate._source`: values, the text as written, and 1-based positions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from geogate._diagnostics import Diagnostic, Position
+from geogate._source import Mapping, Node, Scalar, Sequence, parse_text
+
+POLICY = b"""\
+features:
+  chat:
+    default: allow
+    rules:
+      - id: nordics
+        deny: [NO, 'SE', "DK", no]
+        from: 2026-01-01
+        until: "2026-06-30"
+        note: 1.5
+"""
+
+
+def _parse(data: bytes, *, is_json: bool = False) -> tuple[Node | None, list[Diagnostic]]:
+    diagnostics: list[Diagnostic] = []
+    root = parse_text(data, "p.yaml", is_json=is_json, report=diagnostics.append)
+    return root, diagnostics
+
+
+def _get(node: Node | None, *path: str | int) -> Node:
+    for step in path:
+        if isinstance(step, int):
+            assert isinstance(node, Sequence)
+            node = node.items[step]
+        else:
+            assert isinstance(node, Mapping)
+            node = node.get(step)
+    assert node is not None
+    return node
+
+
+def test_positions_are_one_based() -> None:
+    """Line and column count from 1, as editors show them (PyYAML counts from 0)."""
+    root, diagnostics = _parse(POLICY)
+
+    assert diagnostics == []
+    assert isinstance(root, Mapping)
+    assert root.position == Position("p.yaml", 1, 1)
+    assert _get(root, "features", "chat").position == Position("p.yaml", 3, 5)
+    rule = _get(root, "features", "chat", "rules", 0)
+    assert rule.position == Position("p.yaml", 5, 9)
+    assert _get(rule, "deny").position == Position("p.yaml", 6, 15)
+    assert _get(rule, "deny", 1).position == Position("p.yaml", 6, 20)
+    assert isinstance(rule, Mapping)
+    assert [str(key.position) for key, _ in rule.entries] == [
+        "p.yaml:5:9",
+        "p.yaml:6:9",
+        "p.yaml:7:9",
+        "p.yaml:8:9",
+        "p.yaml:9:9",
+    ]
+
+
+def test_plain_scalars_keep_their_text() -> None:
+    """`NO` is YAML's False, but the text as written stays available: Norway."""
+    root, _ = _parse(POLICY)
+
+    items = _get(root, "features", "chat", "rules", 0, "deny")
+    assert isinstance(items, Sequence)
+    scalars = [item for item in items.items if isinstance(item, Scalar)]
+    assert [(s.value, s.text, s.plain) for s in scalars] == [
+        (False, "NO", True),
+        ("SE", "SE", False),
+        ("DK", "DK", False),
+        (False, "no", True),
+    ]
+
+
+def test_values_are_typed() -> None:
+    root, _ = _parse(POLICY)
+
+    rule = _get(root, "features", "chat", "rules", 0)
+    start = _get(rule, "from")
+    assert isinstance(start, Scalar)
+    assert start.value == dt.date(2026, 1, 1)
+    assert start.text == "2026-01-01"
+    until = _get(rule, "until")
+    assert isinstance(until, Scalar)
+    assert until.value == "2026-06-30"  # quoted: a string, which a date field also accepts
+    note = _get(rule, "note")
+    assert isinstance(note, Scalar)
+    assert (note.value, note.text) == (1.5, "1.5")
+
+
+def test_keys_keep_file_order() -> None:
+    root, _ = _parse(b"b: 1\na: 2\nc: 3\n")
+
+    assert isinstance(root, Mapping)
+    assert [k.text for k, _ in root.entries] == ["b", "a", "c"]
+    assert root.get("missing") is None
+
+
+def test_json_positions_match_the_file() -> None:
+    """JSON goes through the same composer; a tab counts as one column, as in JSON's own errors."""
+    root, diagnostics = _parse(
+        b'{\n\t"features": {\n\t\t"chat": {"default": "allow"}\n\t}\n}\n', is_json=True
+    )
+
+    assert diagnostics == []
+    chat = _get(root, "features", "chat")
+    assert chat.position == Position("p.yaml", 3, 11)
+    default = _get(chat, "default")
+    assert isinstance(default, Scalar)
+    assert (default.value, default.plain) == ("allow", False)
+
+
+def test_bom_is_ignored() -> None:
+    root, diagnostics = _parse(b"\xef\xbb\xbfa: 1\n")
+
+    assert diagnostics == []
+    assert _get(root, "a").position == Position("p.yaml", 1, 4)
+
+
+@pytest.mark.parametrize("data", [b"", b"   \n", b"# only a comment\n", b"\xef\xbb\xbf"])
+def test_empty_documents_give_none_without_diagnostics(data: bytes) -> None:
+    assert _parse(data) == (None, [])
+
+
+def test_aliases_give_equal_nodes() -> None:
+    """An alias stands for its anchor's value, positioned at the anchor."""
+    root, diagnostics = _parse(b"a: &x [FR, DE]\nb: *x\n")
+
+    assert diagnostics == []
+    assert _get(root, "a") == _get(root, "b")
+
+
+def test_nan_is_kept_as_text() -> None:
+    """NaN is never a policy value: it stays the string as written, so checks name it."""
+    root, _ = _parse(b"a: .nan\n")
+
+    node = _get(root, "a")
+    assert isinstance(node, Scalar)
+    assert node.value == ".nan"
+
+
+def test_a_tag_gives_a_broken_scalar_and_one_diagnostic() -> None:
+    root, diagnostics = _parse(b"a: !!binary aGVsbG8=\nb: ok\n")
+
+    node = _get(root, "a")
+    assert isinstance(node, Scalar)
+    assert node.broken
+    assert [str(d.position) for d in diagnostics] == ["p.yaml:1:4"]
+    assert _get(root, "b") == Scalar("ok", "ok", plain=True, position=Position("p.yaml", 2, 4))
