@@ -129,6 +129,8 @@ class Gate:
         self._today = _Today.now()
         self._warned: set[str] = set()
         self._lock = threading.Lock()
+        for warning in policy.warnings:
+            logger.warning("geogate: %s", warning)
 
     @classmethod
     def from_path(cls, *paths: str | os.PathLike[str], strict: bool = False) -> Gate:

@@ -27,6 +27,7 @@ from ._diagnostics import Diagnostic, Position
 __all__ = ["Mapping", "Node", "Scalar", "Sequence", "parse_text"]
 
 _TAG = "tag:yaml.org,2002:"
+_STR = _TAG + "str"
 _SCALAR_TAGS = frozenset(
     _TAG + name for name in ("str", "int", "float", "bool", "null", "timestamp")
 )
@@ -157,6 +158,10 @@ def parse_text(
         # JSON forbids raw tabs inside strings, so every tab is white space and
         # one space keeps every column where it was.
         text = text.replace("\t", " ")
+    fast = _compose_with_libyaml(text)
+    if fast is not None:
+        loader, root = fast
+        return None if root is None else _Converter(path, loader, report).convert(root)
     try:
         loader = yaml.SafeLoader(text)
     except yaml.reader.ReaderError as exc:
@@ -203,6 +208,29 @@ def parse_text(
     if root is None:
         return None
     return _Converter(path, loader, report).convert(root)
+
+
+#: PyYAML's binding to libyaml, when PyYAML was built with it (its wheels are).
+_LIBYAML: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+
+
+def _compose_with_libyaml(text: str) -> tuple[yaml.SafeLoader, yaml.Node | None] | None:
+    """
+    Compose with libyaml, about twice as fast as PyYAML's own parser.
+
+    Returns None when libyaml is missing or finds a problem: the file is then
+    parsed again by PyYAML's parser, whose messages and marks the diagnostics
+    are written for. The nodes, tags and marks of a valid document are the same.
+    """
+    if _LIBYAML is None:
+        return None
+    loader = _LIBYAML(text)
+    try:
+        return loader, loader.get_single_node()
+    except (yaml.YAMLError, RecursionError):
+        return None
+    finally:
+        loader.dispose()
 
 
 def _discard(_pairs: object) -> None:
@@ -347,6 +375,9 @@ class _Converter:
                 hint="write the keys out, so a reviewer sees every value",
             )
             return self._broken(node)
+        if node.tag == _STR:
+            # Strings need no constructor; most scalars in a policy are strings.
+            return Scalar(node.value, node.value, not node.style, position)
         try:
             value = self.loader.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, OverflowError):
@@ -355,7 +386,8 @@ class _Converter:
             value = node.value
         if isinstance(value, float) and math.isnan(value):  # NaN is never a policy value
             value = node.value
-        return Scalar(value, node.value, node.style is None, position)
+        # PyYAML marks a plain scalar with style None, libyaml with "".
+        return Scalar(value, node.value, not node.style, position)
 
     def _mapping(
         self, node: yaml.MappingNode, position: Position, depth: int
