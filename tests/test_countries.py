@@ -1,4 +1,3 @@
-# ruff: noqa: SIM300 (house style: assert expected == actual)
 """Country and subdivision normalisation, subdivision chains and suggestions."""
 
 from __future__ import annotations

@@ -1,4 +1,3 @@
-# ruff: noqa: SIM300 (house style: assert expected == actual)
 """The decision semantics (issue 2, section 4) through `Gate`, and the load-time analysis."""
 
 from __future__ import annotations
@@ -493,11 +492,6 @@ def test_basis_location_and_domicile(tmp_path, request_, expected):
     assert expected == outcome(gate, **request_)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_gate.py Gate._both returns the unknown signal without deciding the other one, so "
-    "with 'unknown: allow' a denied location or domicile is allowed",
-)
 @pytest.mark.parametrize(
     "request_",
     [
@@ -608,11 +602,6 @@ def test_at_rejects_naive_datetimes_and_garbage(tmp_path, at, shown):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_gate.py _as_date passes any 10-character string to date.fromisoformat, which "
-    "accepts ISO week dates such as '2026-W01-1' since Python 3.11",
-)
 def test_at_rejects_week_dates(tmp_path):
     """Only 'YYYY-MM-DD' strings are dates."""
     gate = feature_gate(tmp_path, "- {id: eu, deny: [EU], reason: r}")

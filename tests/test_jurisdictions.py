@@ -1,4 +1,3 @@
-# ruff: noqa: SIM300 (house style: assert expected == actual)
 """Built-in dated jurisdictions, the traps in their membership, and custom jurisdictions."""
 
 from __future__ import annotations

@@ -1,4 +1,3 @@
-# ruff: noqa: SIM300 (house style: assert expected == actual)
 """Laws of issue 2, section 9, checked with hypothesis."""
 
 from __future__ import annotations
@@ -28,9 +27,8 @@ EU = builtin_jurisdictions()["EU"]
 
 def examples(count):
     """Settings for a property: *count* examples, no deadline (loading a policy set varies)."""
-    return settings(
-        max_examples=count, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-    )
+    return settings(max_examples=count, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
 
 # Random policy sets: rule order and file order never change a decision.
 
@@ -141,7 +139,7 @@ def _answers(gate, days):
     ]
 
 
-@examples(60)
+@examples(100)
 @given(
     f=feature_strategy,
     g=feature_strategy,
@@ -250,9 +248,7 @@ def test_every_iso_code_gets_one_decision(day):
             assert decision.reason in {Reason.TARGETING_MATCH, Reason.DEFAULT}
             assert (decision.reason is Reason.TARGETING_MATCH) == (decision.rule is not None)
             assert decision.allowed == (decision.effect == "allow")
-            assert decision.allowed is gate.is_allowed(
-                feature, country=code, domicile=code, at=day
-            )
+            assert decision.allowed is gate.is_allowed(feature, country=code, domicile=code, at=day)
             assert decision == gate.evaluate(feature, country=code, domicile=code, at=day)
 
 
@@ -312,15 +308,12 @@ def test_subdivision_normalisation_is_idempotent(code, lower, short, with_countr
 def test_random_policy_yaml_shape():
     """The generator writes the YAML the loader expects (a guard for the property above)."""
     feature = ("allow", "deny", [("deny", ["EU", "GB-NIR"], dt.date(2020, 1, 1), 10)])
-    assert (
-        textwrap.dedent(
-            """\
+    assert textwrap.dedent(
+        """\
               f:
                 default: allow
                 unknown: deny
                 rules:
                   - {id: f-r0, deny: [EU, GB-NIR], reason: r, from: 2020-01-01, until: 2020-01-11}
             """
-        )
-        == textwrap.dedent(_feature_yaml("f", feature, [0]))
-    )
+    ) == textwrap.dedent(_feature_yaml("f", feature, [0]))
