@@ -630,3 +630,13 @@ def test_strict_gate_still_never_raises_for_bad_context(tmp_path):
     gate = Gate.from_path(tmp_path, strict=True)
     assert ErrorCode.INVALID_CONTEXT == gate.evaluate("chat", country=["FR"]).error_code
     assert not gate.is_allowed("chat", country=textwrap.dedent("  FR"))
+
+
+def test_gate_attributes_are_read_only():
+    """A gate cannot be repointed at other policies after construction."""
+    gate = Gate.from_path(Path(__file__).resolve().parent.parent / "policies")
+
+    with pytest.raises(AttributeError):
+        gate.policy = gate.policy  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        gate.strict = True  # type: ignore[misc]

@@ -21,17 +21,19 @@ import datetime as dt
 import difflib
 from typing import TYPE_CHECKING
 
+import attrs
+
 from ._countries import subdivision_chain
 from ._decision import describe_place
 from ._engine import CompiledRule, Location, LocationStatus, most_specific
-from ._policy import Basis, RuleKind, TargetKind
+from ._policy import Basis, Rule, RuleKind, TargetKind
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from ._fields import Reader
     from ._jurisdictions import JurisdictionTable
-    from ._policy import Feature, Rule
+    from ._policy import Feature
 
 __all__ = ["analyse_features"]
 
@@ -134,47 +136,82 @@ def _probes(active: list[CompiledRule], day: dt.date, table: JurisdictionTable) 
     return locations
 
 
+@attrs.define
+class _Finding:
+    """One problem between rules, with every probe (place, segment) where it shows."""
+
+    rules: tuple[Rule, ...]
+    places: dict[str, tuple[Location, list[int]]] = attrs.Factory(dict)
+
+    def add(self, location: Location, segment: int) -> None:
+        key = location.subdivision or location.country or ""
+        self.places.setdefault(key, (location, []))[1].append(segment)
+
+    def example(self, days: list[dt.date]) -> tuple[Location, str]:
+        """The first place found, and all the dates on which it shows there."""
+        location, segments = next(iter(self.places.values()))
+        return location, _describe_segments(sorted(set(segments)), days)
+
+
+def _describe_segments(segments: list[int], days: list[dt.date]) -> str:
+    """Describe a set of segments (indices into *days*) as date ranges."""
+    runs: list[list[int]] = []
+    for index in segments:
+        if runs and runs[-1][1] == index - 1:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index])
+    parts = [
+        _describe_segment(days[first], days[last + 1] if last + 1 < len(days) else None)
+        for first, last in runs
+    ]
+    return " and ".join(parts)
+
+
 def _check_specificity(feature: Feature, table: JurisdictionTable, reader: Reader) -> None:
     compiled = [CompiledRule.from_rule(rule) for rule in feature.rules]
     soft = [c for c in compiled if c.rule.kind is not RuleKind.HARD_DENY]
     flips: set[tuple[str, str]] = set()
-    reported: set[tuple[str, ...]] = set()
-    if len({c.rule.effect for c in soft}) > 1:
-        days = _segments(compiled, table)
-        for index, day in enumerate(days):
-            following = days[index + 1] if index + 1 < len(days) else None
-            active = [c for c in compiled if c.rule.active(day)]
-            active_soft = [c for c in active if c.rule.kind is not RuleKind.HARD_DENY]
-            if len({c.rule.effect for c in active_soft}) < 2:  # noqa: PLR2004
+    ambiguous: dict[tuple[str, ...], _Finding] = {}
+    undeclared: dict[tuple[str, str], _Finding] = {}
+    days = _segments(compiled, table) if len({c.rule.effect for c in soft}) > 1 else []
+    for index, day in enumerate(days):
+        active = [c for c in compiled if c.rule.active(day)]
+        active_soft = [c for c in active if c.rule.kind is not RuleKind.HARD_DENY]
+        if len({c.rule.effect for c in active_soft}) < 2:  # noqa: PLR2004
+            continue
+        for location in _probes(active_soft, day, table):
+            matched = [
+                (c, c.matching_targets(location, day, table))
+                for c in active
+                if c.matches(location, day, table)
+            ]
+            if any(c.rule.kind is RuleKind.HARD_DENY for c, _ in matched):
                 continue
-            when = _describe_segment(day, following)
-            for location in _probes(active_soft, day, table):
-                matched = [
-                    (c, c.matching_targets(location, day, table))
-                    for c in active
-                    if c.matches(location, day, table)
-                ]
-                if any(c.rule.kind is RuleKind.HARD_DENY for c, _ in matched):
-                    continue
-                top = most_specific(matched, location, day, table)
-                if len({c.rule.effect for c, _ in top}) > 1:
-                    _report_ambiguity(feature, [c.rule for c, _ in top], location, when,
-                                      reader, reported)  # fmt: skip
-                    continue
-                winner = top[0][0].rule
-                deciding = [c.rule for c, _ in top]
-                # The rules that would decide without the winners: only those are
-                # flipped directly, so only those need an 'overrides:' (a chain
-                # EU deny < FR allow < FR-IDF deny declares one step at a time).
-                below = [pair for pair in matched if pair[0].rule not in deciding]
-                next_up = {c.rule.id for c, _ in most_specific(below, location, day, table)}
-                declared = {other for rule in deciding for other in rule.overrides}
-                for loser, _ in matched:
-                    if loser.rule.effect is not winner.effect:
-                        flips.update((rule.id, loser.rule.id) for rule in deciding)
-                        if loser.rule.id in next_up and loser.rule.id not in declared:
-                            _report_undeclared(feature, winner, loser.rule, location, when,
-                                               reader, reported)  # fmt: skip
+            top = most_specific(matched, location, day, table)
+            deciding = tuple(c.rule for c, _ in top)
+            if len({rule.effect for rule in deciding}) > 1:
+                ids = tuple(sorted(rule.id for rule in deciding))
+                ambiguous.setdefault(ids, _Finding(deciding)).add(location, index)
+                continue
+            winner = deciding[0]
+            # The rules that would decide without the winners: only those are
+            # flipped directly, so only those need an 'overrides:' (a chain
+            # EU deny < FR allow < FR-IDF deny declares one step at a time).
+            below = [pair for pair in matched if pair[0].rule not in deciding]
+            next_up = {c.rule.id for c, _ in most_specific(below, location, day, table)}
+            declared = {other for rule in deciding for other in rule.overrides}
+            for loser, _ in matched:
+                if loser.rule.effect is not winner.effect:
+                    flips.update((rule.id, loser.rule.id) for rule in deciding)
+                    if loser.rule.id in next_up and loser.rule.id not in declared:
+                        key = (winner.id, loser.rule.id)
+                        finding = undeclared.setdefault(key, _Finding((winner, loser.rule)))
+                        finding.add(location, index)
+    for finding in ambiguous.values():
+        _report_ambiguity(feature, finding, days, reader)
+    for finding in undeclared.values():
+        _report_undeclared(feature, finding, days, reader)
     for rule in feature.rules:
         for other in rule.overrides:
             if (rule.id, other) not in flips:
@@ -189,17 +226,10 @@ def _check_specificity(feature: Feature, table: JurisdictionTable, reader: Reade
 
 
 def _report_ambiguity(
-    feature: Feature,
-    rules: list[Rule],
-    location: Location,
-    when: str,
-    reader: Reader,
-    reported: set[tuple[str, ...]],
+    feature: Feature, finding: _Finding, days: list[dt.date], reader: Reader
 ) -> None:
-    ids = tuple(sorted(rule.id for rule in rules))
-    if ("ambiguous", *ids) in reported:
-        return
-    reported.add(("ambiguous", *ids))
+    rules = finding.rules
+    location, when = finding.example(days)
     later = max(rules, key=lambda rule: rule.position)
     names = " and ".join(repr(rule.id) for rule in sorted(rules, key=lambda r: r.id))
     reader.diagnose(
@@ -213,18 +243,10 @@ def _report_ambiguity(
 
 
 def _report_undeclared(
-    feature: Feature,
-    winner: Rule,
-    broader: Rule,
-    location: Location,
-    when: str,
-    reader: Reader,
-    reported: set[tuple[str, ...]],
+    feature: Feature, finding: _Finding, days: list[dt.date], reader: Reader
 ) -> None:
-    key = ("undeclared", winner.id, broader.id)
-    if key in reported:
-        return
-    reported.add(key)
+    winner, broader = finding.rules
+    location, when = finding.example(days)
     reader.diagnose(
         winner.position,
         "undeclared-override",

@@ -117,11 +117,11 @@ class Gate:
             instead of denying.
     """
 
-    __slots__ = ("_features", "_lock", "_today", "_warned", "policy", "strict")
+    __slots__ = ("_features", "_lock", "_policy", "_strict", "_today", "_warned")
 
     def __init__(self, policy: PolicySet, *, strict: bool = False) -> None:
-        self.policy = policy
-        self.strict = strict
+        self._policy = policy
+        self._strict = strict
         self._features: Mapping[str, _CompiledFeature] = {
             fid: _CompiledFeature(f, tuple(CompiledRule.from_rule(r) for r in f.rules))
             for fid, f in policy.features.items()
@@ -151,6 +151,16 @@ class Gate:
             f"<Gate {len(self._features)} feature(s), revision {self.revision[:19]}..., "
             f"strict={self.strict}>"
         )
+
+    @property
+    def policy(self) -> PolicySet:
+        """The loaded policy set (read-only)."""
+        return self._policy
+
+    @property
+    def strict(self) -> bool:
+        """Whether an unknown feature id raises instead of denying (read-only)."""
+        return self._strict
 
     @property
     def revision(self) -> str:
