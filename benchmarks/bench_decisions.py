@@ -12,8 +12,9 @@ In one process, on the same data, measures the nanoseconds per decision of:
   fastest documented way in the installed version: one ``GrowthBook`` object
   with the features set once, then ``set_attributes({"country": c})`` and
   ``is_on(feature)`` per decision;
-- for information, ``gate.evaluate(..., at=today)``: the same decision off the
-  fast path (nothing memoised), i.e. the full decision procedure.
+- for information, ``gate.evaluate(..., at=today)`` (the memo for any date,
+  off the fast path for today) and the full decision procedure with nothing
+  memoised (the private ``Gate._decide``), what a first request costs.
 
 The feature is the shipped ``policies/`` feature ``llama-3.2-vision``: denied
 in the EU (members and territories) from 2024-09-25, allowed in the UK and,
@@ -138,6 +139,10 @@ def build() -> dict[str, tuple[str, dict[str, object]]]:
             "evaluate(feature, country={c!r}, at=today)",
             {**names, "evaluate": gate.evaluate},
         ),
+        "cold": (
+            "decide(compiled, {c!r}, None, None, today)",
+            {**names, "decide": gate._decide, "compiled": gate._features[FEATURE]},  # noqa: SLF001
+        ),
         "growthbook": (
             "set_attributes({{'country': {c!r}}}); is_on(feature)",
             {**names, "set_attributes": book.set_attributes, "is_on": book.is_on},
@@ -225,7 +230,8 @@ ROWS = (
     ("floor_nested", "CPython floor, nested: `TABLE[feature][country]`"),
     ("is_allowed", "`gate.is_allowed(feature, country=c)`"),
     ("evaluate", "`gate.evaluate(feature, country=c)`"),
-    ("evaluate_at", "`gate.evaluate(feature, country=c, at=today)` (no memo, for information)"),
+    ("evaluate_at", "`gate.evaluate(feature, country=c, at=today)` (memo for any date)"),
+    ("cold", "full decision procedure, nothing memoised (first request; for information)"),
     ("growthbook", "GrowthBook: `set_attributes({'country': c}); is_on(feature)`"),
 )
 

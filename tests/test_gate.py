@@ -640,3 +640,27 @@ def test_gate_attributes_are_read_only():
         gate.policy = gate.policy  # type: ignore[misc]
     with pytest.raises(AttributeError):
         gate.strict = True  # type: ignore[misc]
+
+
+def test_memo_rolls_over_at_midnight_utc(tmp_path, monkeypatch):
+    """A memoised decision for today is never served after midnight UTC."""
+    import geogate._gate  # noqa: PLC0415 (the module whose clock is replaced)
+
+    (tmp_path / "p.yaml").write_text(
+        "features:\n  f:\n    default: allow\n    rules:\n"
+        "      - {id: fr-until-new-year, deny: [FR], until: 2030-01-01, reason: r}\n",
+        encoding="utf-8",
+    )
+    clock = [dt.datetime(2030, 1, 1, 23, 59, 59, tzinfo=dt.UTC).timestamp()]
+    monkeypatch.setattr(geogate._gate, "_now", lambda: clock[0])
+    gate = Gate.from_path(tmp_path)
+
+    before = [gate.is_allowed("f", country="FR") for _ in range(3)]
+    assert [False, False, False] == before
+    assert dt.date(2030, 1, 1) == gate.evaluate("f", country="FR").as_of
+
+    clock[0] += 1  # 2030-01-02T00:00:00Z
+
+    assert gate.is_allowed("f", country="FR")
+    decision = gate.evaluate("f", country="FR")
+    assert (True, dt.date(2030, 1, 2), None) == (decision.allowed, decision.as_of, decision.rule)

@@ -57,12 +57,19 @@ __all__ = ["Gate"]
 
 logger = logging.getLogger("geogate")
 
+#: The clock, bound once: the fast path reads it on every call.
+_now = time.time
 _SECONDS_PER_DAY = 86_400
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 #: How many distinct unknown feature ids are remembered for "warn once".
 _MAX_WARNED = 1024
 #: Upper bound on memoised spellings per feature (valid codes only reach ~1,000).
 _MAX_MEMO_PER_FEATURE = 4096
+#: Upper bound on memoised decisions for other dates, subdivisions and domiciles;
+#: the memo is emptied when full (a decision is cheap to make again).
+_MAX_MEMO = 65_536
+#: Longest input string memoised: ISO codes have at most 6 characters.
+_MAX_MEMO_INPUT = 8
 
 
 @attrs.frozen
@@ -75,7 +82,7 @@ class _Today:
 
     @classmethod
     def now(cls) -> _Today:
-        seconds = time.time()
+        seconds = _now()
         day = dt.datetime.fromtimestamp(seconds, dt.UTC).date()
         midnight = dt.datetime.combine(day, dt.time(), dt.UTC).timestamp()
         return cls(day, midnight + _SECONDS_PER_DAY, {})
@@ -117,7 +124,17 @@ class Gate:
             instead of denying.
     """
 
-    __slots__ = ("_features", "_lock", "_policy", "_strict", "_today", "_warned")
+    __slots__ = (
+        "_expires",
+        "_features",
+        "_lock",
+        "_memo",
+        "_policy",
+        "_rows",
+        "_strict",
+        "_today",
+        "_warned",
+    )
 
     def __init__(self, policy: PolicySet, *, strict: bool = False) -> None:
         self._policy = policy
@@ -127,7 +144,10 @@ class Gate:
             for fid, f in policy.features.items()
         }
         self._today = _Today.now()
+        self._rows = self._today.rows
+        self._expires = self._today.expires
         self._warned: set[str] = set()
+        self._memo: dict[tuple[object, ...], Decision] = {}
         self._lock = threading.Lock()
         for warning in policy.warnings:
             logger.warning("geogate: %s", warning)
@@ -187,15 +207,11 @@ class Gate:
         at: object = None,
     ) -> bool:
         """Return True only when *feature* may be offered; see `evaluate`."""
-        if at is None and subdivision is None and domicile is None:
-            today = self._today
-            if time.time() < today.expires:
-                try:
-                    decision = today.rows[feature][country]  # type: ignore[index]
-                except (KeyError, TypeError):
-                    pass
-                else:
-                    return decision.allowed
+        if at is subdivision is domicile is None and _now() < self._expires:
+            try:
+                return self._rows[feature][country].allowed  # type: ignore[index]
+            except (KeyError, TypeError):
+                pass
         return self._evaluate(feature, country, subdivision, domicile, at).allowed
 
     def evaluate(
@@ -226,24 +242,23 @@ class Gate:
         unreadable date give a denying decision that explains the problem.
         Only a strict gate raises, for an unknown feature id.
         """
-        if at is None and subdivision is None and domicile is None:
-            today = self._today
-            if time.time() < today.expires:
-                try:
-                    decision = today.rows[feature][country]  # type: ignore[index]
-                except (KeyError, TypeError):
-                    pass
-                else:
-                    return decision
+        if at is subdivision is domicile is None and _now() < self._expires:
+            try:
+                return self._rows[feature][country]  # type: ignore[index]
+            except (KeyError, TypeError):
+                pass
         return self._evaluate(feature, country, subdivision, domicile, at)
 
     # The slow path: everything that is not a memoised decision for today.
 
     def _current_day(self) -> _Today:
         today = self._today
-        if time.time() >= today.expires:
+        if _now() >= today.expires:
             today = _Today.now()
+            # The fast path reads _expires, then _rows: publish the rows first.
             self._today = today
+            self._rows = today.rows
+            self._expires = today.expires
         return today
 
     def _evaluate(
@@ -262,19 +277,27 @@ class Gate:
         compiled = self._features.get(feature) if isinstance(feature, str) else None
         if compiled is None:
             return self._not_found(feature, day)
-        decision = self._decide(compiled, country, subdivision, domicile, day)
+        key = (compiled.feature.id, country, subdivision, domicile, day)
+        memoised = _short(country) and _short(subdivision) and _short(domicile)
+        decision = self._memo.get(key) if memoised else None
+        if decision is None:
+            decision = self._decide(compiled, country, subdivision, domicile, day)
+            if memoised:
+                if len(self._memo) >= _MAX_MEMO:
+                    self._memo.clear()
+                self._memo[key] = decision
         if (
             at is None
             and subdivision is None
             and domicile is None
             and compiled.feature.basis is Basis.LOCATION
-            and (country is None or isinstance(country, str))
             and decision.location is not LocationStatus.INVALID
             and (country is None or normalize_country(country).status is CountryInput.KNOWN)
         ):
+            # Today's memo for the fast path: valid spellings only, so it stays small.
             row = today.rows.setdefault(compiled.feature.id, {})
             if len(row) < _MAX_MEMO_PER_FEATURE:
-                row[country] = decision
+                row[country] = decision  # type: ignore[index]
         return decision
 
     def _decide(
@@ -399,6 +422,11 @@ class Gate:
             revision=self.revision,
             as_of=day,
         )
+
+
+def _short(value: object) -> bool:
+    """Tell whether an input may key the memo: None or a short plain string."""
+    return value is None or (type(value) is str and len(value) <= _MAX_MEMO_INPUT)
 
 
 def _missing(signal: str) -> Location:
