@@ -6,7 +6,7 @@ import pycountry
 import pytest
 
 from geogate._countries import (
-    CountryInput,
+    LocationStatus,
     Normalized,
     all_countries,
     country_name,
@@ -16,9 +16,9 @@ from geogate._countries import (
     suggest_country,
 )
 
-KNOWN = CountryInput.KNOWN
-UNKNOWN = CountryInput.UNKNOWN
-INVALID = CountryInput.INVALID
+KNOWN = LocationStatus.KNOWN
+UNKNOWN = LocationStatus.UNKNOWN
+INVALID = LocationStatus.INVALID
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from geogate import Gate, LocationStatus, PolicyError, Reason, builtin_jurisdictions
 from geogate._countries import (
     SUBDIVISIONS_WITH_COUNTRY_CODE,
-    CountryInput,
     normalize_country,
     normalize_subdivision,
 )
@@ -270,7 +269,7 @@ country_inputs = (
 def test_country_normalisation_is_idempotent(value):
     """Normalising a normalised code gives the same code; case never changes the status."""
     normalized = normalize_country(value)
-    if normalized.status is CountryInput.KNOWN:
+    if normalized.status is LocationStatus.KNOWN:
         assert normalized == normalize_country(normalized.code)
         assert normalized.code in ISO_CODES
     else:
@@ -300,7 +299,7 @@ def test_subdivision_normalisation_is_idempotent(code, lower, short, with_countr
     written = written.lower() if lower else written
     given_country = country if (with_country or short) else None
     normalized = normalize_subdivision(written, given_country)
-    assert (CountryInput.KNOWN, code) == (normalized.status, normalized.code)
+    assert (LocationStatus.KNOWN, code) == (normalized.status, normalized.code)
     assert normalized == normalize_subdivision(normalized.code, None)
     assert normalized == normalize_subdivision(normalized.code, country)
 

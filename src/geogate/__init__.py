@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._countries import LocationStatus
 from ._decision import Decision, ErrorCode, Reason
 from ._diagnostics import Diagnostic, Position
-from ._engine import LocationStatus
 from ._gate import Gate
 from ._jurisdictions import Jurisdiction, JurisdictionTable, Span, builtin_jurisdictions
 from ._loader import check_paths, load_policies

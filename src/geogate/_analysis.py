@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ._countries import subdivision_chain
+from ._countries import LocationStatus, subdivision_chain
 from ._decision import describe_place
-from ._engine import CompiledRule, Location, LocationStatus, most_specific
+from ._engine import CompiledRule, Location, most_specific
 from ._policy import Basis, Rule, RuleKind, TargetKind
 
 if TYPE_CHECKING:

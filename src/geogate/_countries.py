@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALIASES",
     "UNKNOWN_CODES",
-    "CountryInput",
+    "LocationStatus",
     "Normalized",
     "all_countries",
     "country_name",
@@ -99,8 +99,8 @@ _IOC_CODES: dict[str, str] = {
 }
 
 
-class CountryInput(enum.Enum):
-    """How a piece of location input was understood."""
+class LocationStatus(enum.StrEnum):
+    """Whether location input named a place, said "unknown", or could not be understood."""
 
     KNOWN = "known"
     UNKNOWN = "unknown"
@@ -119,7 +119,7 @@ class Normalized:
             to complete "because ..." in an explanation.
     """
 
-    status: CountryInput
+    status: LocationStatus
     code: str | None = None
     problem: str | None = None
 
@@ -188,10 +188,10 @@ def normalize_country(value: object) -> Normalized:
     invalid, so a mangled value is never mistaken for a clean one.
     """
     if value is None:
-        return Normalized(CountryInput.UNKNOWN, problem="no country was given")
+        return Normalized(LocationStatus.UNKNOWN, problem="no country was given")
     if not isinstance(value, str):
         return Normalized(
-            CountryInput.INVALID,
+            LocationStatus.INVALID,
             problem=f"the country {describe_value(value)} is {_a(type(value).__name__)}, "
             "not a string",
         )
@@ -199,15 +199,15 @@ def normalize_country(value: object) -> Normalized:
         upper = value.upper()
         if upper in UNKNOWN_CODES:
             what = "an empty country" if upper == "" else f"the country code {value!r}"
-            return Normalized(CountryInput.UNKNOWN, problem=f"{what} means an unknown location")
+            return Normalized(LocationStatus.UNKNOWN, problem=f"{what} means an unknown location")
         upper = ALIASES.get(upper, upper)
         if upper in all_countries():
-            return Normalized(CountryInput.KNOWN, code=upper)
+            return Normalized(LocationStatus.KNOWN, code=upper)
     hint = suggest_country(value)
     problem = f"{describe_value(value)} is not an ISO 3166-1 alpha-2 country code"
     if hint:
         problem += f" (did you mean {hint!r}?)"
-    return Normalized(CountryInput.INVALID, problem=problem)
+    return Normalized(LocationStatus.INVALID, problem=problem)
 
 
 def normalize_subdivision(value: object, country: str | None) -> Normalized:
@@ -221,23 +221,23 @@ def normalize_subdivision(value: object, country: str | None) -> Normalized:
     ``FR-974``, Réunion).
     """
     if value is None or value == "":
-        return Normalized(CountryInput.UNKNOWN, problem="no subdivision was given")
+        return Normalized(LocationStatus.UNKNOWN, problem="no subdivision was given")
     if not isinstance(value, str):
         return Normalized(
-            CountryInput.INVALID,
+            LocationStatus.INVALID,
             problem=f"the subdivision {describe_value(value)} is {_a(type(value).__name__)}, "
             "not a string",
         )
     if not value.isascii():
         return Normalized(
-            CountryInput.INVALID,
+            LocationStatus.INVALID,
             problem=f"{describe_value(value)} is not an ISO 3166-2 subdivision code",
         )
     upper = value.upper()
     if "-" not in upper:
         if country is None:
             return Normalized(
-                CountryInput.INVALID,
+                LocationStatus.INVALID,
                 problem=f"the subdivision {describe_value(value)} needs a country "
                 "or the full ISO 3166-2 code",
             )
@@ -247,15 +247,15 @@ def normalize_subdivision(value: object, country: str | None) -> Normalized:
     upper = f"{prefix}-{rest}"
     if find_subdivision(upper) is None:
         return Normalized(
-            CountryInput.INVALID,
+            LocationStatus.INVALID,
             problem=f"{describe_value(value)} is not an ISO 3166-2 subdivision code",
         )
     if country is not None and country not in {prefix, SUBDIVISIONS_WITH_COUNTRY_CODE.get(upper)}:
         return Normalized(
-            CountryInput.INVALID,
+            LocationStatus.INVALID,
             problem=f"the subdivision {upper!r} is not in the country {country!r}",
         )
-    return Normalized(CountryInput.KNOWN, code=upper)
+    return Normalized(LocationStatus.KNOWN, code=upper)
 
 
 @functools.cache

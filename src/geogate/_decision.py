@@ -12,8 +12,8 @@ import enum
 
 import attrs
 
-from ._countries import country_name, describe_value, subdivision_name
-from ._engine import Location, LocationStatus, Outcome, OutcomeKind
+from ._countries import LocationStatus, country_name, describe_value, subdivision_name
+from ._engine import Location, Outcome, OutcomeKind
 from ._policy import Effect, TargetKind
 
 __all__ = ["Decision", "ErrorCode", "Reason", "short_revision"]

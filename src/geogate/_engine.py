@@ -27,7 +27,7 @@ import attrs
 
 from ._countries import (
     SUBDIVISIONS_WITH_COUNTRY_CODE,
-    CountryInput,
+    LocationStatus,
     normalize_country,
     normalize_subdivision,
     subdivision_chain,
@@ -44,20 +44,11 @@ if TYPE_CHECKING:
 __all__ = [
     "CompiledRule",
     "Location",
-    "LocationStatus",
     "Outcome",
     "OutcomeKind",
     "decide",
     "resolve_location",
 ]
-
-
-class LocationStatus(enum.StrEnum):
-    """Whether a location was known, said to be unknown, or could not be understood."""
-
-    KNOWN = "known"
-    UNKNOWN = "unknown"
-    INVALID = "invalid"
 
 
 @attrs.frozen
@@ -83,13 +74,6 @@ class Location:
         return self.chain[0] if self.chain else None
 
 
-_STATUS = {
-    CountryInput.KNOWN: LocationStatus.KNOWN,
-    CountryInput.UNKNOWN: LocationStatus.UNKNOWN,
-    CountryInput.INVALID: LocationStatus.INVALID,
-}
-
-
 def resolve_location(country: object, subdivision: object = None) -> Location:
     """
     Normalise a country and an optional subdivision into a `Location`.
@@ -101,13 +85,13 @@ def resolve_location(country: object, subdivision: object = None) -> Location:
     """
     normalized = normalize_country(country)
     if subdivision is None:
-        return Location(_STATUS[normalized.status], normalized.code, (), normalized.problem)
-    if normalized.status is CountryInput.INVALID:
+        return Location(normalized.status, normalized.code, (), normalized.problem)
+    if normalized.status is LocationStatus.INVALID:
         return Location(LocationStatus.INVALID, problem=normalized.problem)
     sub = normalize_subdivision(subdivision, normalized.code)
-    if sub.status is CountryInput.UNKNOWN:  # an empty subdivision: none was given
-        return Location(_STATUS[normalized.status], normalized.code, (), normalized.problem)
-    if sub.status is not CountryInput.KNOWN or sub.code is None:
+    if sub.status is LocationStatus.UNKNOWN:  # an empty subdivision: none was given
+        return Location(normalized.status, normalized.code, (), normalized.problem)
+    if sub.status is not LocationStatus.KNOWN or sub.code is None:
         return Location(LocationStatus.INVALID, problem=sub.problem)
     own = SUBDIVISIONS_WITH_COUNTRY_CODE.get(sub.code)
     if own is not None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ._countries import CountryInput, describe_value, normalize_country
+from ._countries import LocationStatus, describe_value, normalize_country
 from ._decision import (
     Decision,
     ErrorCode,
@@ -38,7 +38,6 @@ from ._decision import (
 from ._engine import (
     CompiledRule,
     Location,
-    LocationStatus,
     OutcomeKind,
     decide,
     resolve_location,
@@ -292,7 +291,7 @@ class Gate:
             and domicile is None
             and compiled.feature.basis is Basis.LOCATION
             and decision.location is not LocationStatus.INVALID
-            and (country is None or normalize_country(country).status is CountryInput.KNOWN)
+            and (country is None or normalize_country(country).status is LocationStatus.KNOWN)
         ):
             # Today's memo for the fast path: valid spellings only, so it stays small.
             row = today.rows.setdefault(compiled.feature.id, {})

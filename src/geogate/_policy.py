@@ -22,7 +22,7 @@ import attrs
 from ._countries import (
     SUBDIVISIONS_WITH_COUNTRY_CODE,
     UNKNOWN_CODES,
-    CountryInput,
+    LocationStatus,
     find_subdivision,
     normalize_country,
     subdivision_name,
@@ -123,7 +123,7 @@ class Target:
         if "-" in upper:
             return cls._subdivision(node, upper, where, reader, jurisdictions)
         normalized = normalize_country(text)
-        if normalized.status is CountryInput.KNOWN:
+        if normalized.status is LocationStatus.KNOWN:
             assert normalized.code is not None  # noqa: S101 (KNOWN always has a code)
             return cls(TargetKind.COUNTRY, normalized.code, node.position)
         if upper in UNKNOWN_CODES:
@@ -162,7 +162,7 @@ class Target:
     ) -> Target | None:
         prefix, _, rest = upper.partition("-")
         country = normalize_country(prefix)
-        if country.status is not CountryInput.KNOWN or country.code is None:
+        if country.status is not LocationStatus.KNOWN or country.code is None:
             close = difflib.get_close_matches(upper, sorted(jurisdictions), n=1)
             reader.diagnose(
                 node.position,

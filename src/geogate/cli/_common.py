@@ -24,6 +24,7 @@ __all__ = [
     "ExitCode",
     "default_policies",
     "echo_json",
+    "format_option",
     "load_or_exit",
     "policies_option",
     "print_diagnostics",
@@ -76,6 +77,22 @@ def policies_option(function: F) -> F:
         default=None,
         help="Policy file or directory [default: $GEOGATE_POLICIES, else ./policies].",
     )(function)
+
+
+def format_option(*choices: str, help: str) -> Callable[[F], F]:  # noqa: A002 (click's name)
+    """Add ``--format`` with *choices*, the first being the default."""
+
+    def decorate(function: F) -> F:
+        return click.option(
+            "--format",
+            "output",
+            type=click.Choice(choices),
+            default=choices[0],
+            show_default=True,
+            help=help,
+        )(function)
+
+    return decorate
 
 
 def print_diagnostics(diagnostics: Sequence[Diagnostic], *, err: bool = False) -> None:

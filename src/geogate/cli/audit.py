@@ -11,7 +11,7 @@ from geogate._audit import Audit, audit
 from geogate._countries import all_countries
 from geogate._decision import short_revision
 
-from ._common import DATE, echo_json, load_or_exit, policies_option
+from ._common import DATE, echo_json, format_option, load_or_exit, policies_option
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -31,14 +31,7 @@ _WIDTH = 100
     help="Only this feature (repeatable) [default: all].",
 )
 @click.option("--at", type=DATE, default=None, help="Decide for this date [default: today, UTC].")
-@click.option(
-    "--format",
-    "output",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="table for people; json for tools.",
-)
+@format_option("table", "json", help="table for people; json for tools.")
 def audit_command(
     policies: str | None, features: tuple[str, ...], at: dt.date | None, output: str
 ) -> None:

@@ -8,21 +8,21 @@ import click
 
 from geogate._loader import check_paths
 
-from ._common import ExitCode, default_policies, echo_json, exit_code_for, print_diagnostics
+from ._common import (
+    ExitCode,
+    default_policies,
+    echo_json,
+    exit_code_for,
+    format_option,
+    print_diagnostics,
+)
 
 __all__ = ["check"]
 
 
 @click.command()
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
-@click.option(
-    "--format",
-    "output",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("text", "json", help="Output format.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
 def check(paths: tuple[str, ...], output: str, strict: bool) -> None:
     """

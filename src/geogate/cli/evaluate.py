@@ -8,7 +8,7 @@ import click
 
 from geogate._gate import Gate
 
-from ._common import DATE, echo_json, load_or_exit, policies_option
+from ._common import DATE, echo_json, format_option, load_or_exit, policies_option
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -23,14 +23,7 @@ __all__ = ["evaluate"]
 @click.option("--domicile", metavar="CC", help="Country of the account's or company's domicile.")
 @click.option("--at", type=DATE, default=None, help="Decide for this date [default: today, UTC].")
 @policies_option
-@click.option(
-    "--format",
-    "output",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format; json is Decision.to_dict().",
-)
+@format_option("text", "json", help="Output format; json is Decision.to_dict().")
 def evaluate(
     feature: str,
     country: str | None,

@@ -11,7 +11,14 @@ import click
 
 from geogate._jurisdictions import JurisdictionTable
 
-from ._common import DATE, default_policies, echo_json, load_or_exit, policies_option
+from ._common import (
+    DATE,
+    default_policies,
+    echo_json,
+    format_option,
+    load_or_exit,
+    policies_option,
+)
 
 __all__ = ["jurisdictions"]
 
@@ -22,14 +29,7 @@ __all__ = ["jurisdictions"]
     "--at", type=DATE, default=None, help="Membership on this date [default: today, UTC]."
 )
 @policies_option
-@click.option(
-    "--format",
-    "output",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format; json is {NAME: [CC, ...]}.",
-)
+@format_option("text", "json", help="Output format; json is {NAME: [CC, ...]}.")
 def jurisdictions(name: str | None, at: dt.date | None, policies: str | None, output: str) -> None:
     """
     List the built-in and custom jurisdictions and their members on a date.
