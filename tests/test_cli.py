@@ -32,6 +32,7 @@ DECISION_KEYS = [
     "explanation",
     "revision",
     "as_of",
+    "location_source",
 ]
 
 

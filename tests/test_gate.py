@@ -243,6 +243,7 @@ KEYS = [
     "explanation",
     "revision",
     "as_of",
+    "location_source",
 ]
 
 
@@ -269,6 +270,7 @@ def test_to_dict_of_the_shipped_llama_decision(shipped):
         f"eu-multimodal-withheld (policy {rev[:19]}, as of 2026-01-01): {LLAMA_EU_REASON}",
         "revision": rev,
         "as_of": "2026-01-01",
+        "location_source": "explicit",
     } == decision.to_dict()
     assert KEYS == list(decision.to_dict())
     assert decision.to_dict() == json.loads(json.dumps(decision.to_dict()))
@@ -329,6 +331,7 @@ def test_decision_fields_for_a_rule(small):
             f"{rev[:19]}, as of 2026-01-01): Not in the EU.",
             revision=rev,
             as_of=dt.date(2026, 1, 1),
+            location_source="explicit",
         )
         == decision
     )
@@ -357,6 +360,7 @@ def test_decision_fields_for_a_subdivision(small):
         f"nir-pilot (policy {small.revision[:19]}, as of 2026-01-01): Pilot in Northern Ireland.",
         "revision": small.revision,
         "as_of": "2026-01-01",
+        "location_source": "explicit",
     } == decision.to_dict()
     assert decision
 
@@ -382,6 +386,7 @@ def test_decision_fields_for_the_default(small):
         f"{small.revision[:19]}, as of 2026-01-01): no rule applies there.",
         "revision": small.revision,
         "as_of": "2026-01-01",
+        "location_source": "explicit",
     } == decision.to_dict()
 
 
@@ -407,6 +412,7 @@ def test_decision_fields_for_a_domicile(small):
         "companies.",
         "revision": small.revision,
         "as_of": "2026-01-01",
+        "location_source": "explicit",
     } == decision.to_dict()
 
 
@@ -432,6 +438,7 @@ def test_decision_fields_for_an_unknown_location(small):
         "location.",
         "revision": small.revision,
         "as_of": "2026-01-01",
+        "location_source": "explicit",
     } == decision.to_dict()
 
 
@@ -456,6 +463,7 @@ def test_decision_fields_for_an_error(small):
         "country 250 is an int, not a string.",
         "revision": small.revision,
         "as_of": "2026-01-01",
+        "location_source": None,
     } == decision.to_dict()
 
 

@@ -60,6 +60,9 @@ class Decision:
             policy revision, the date and the reason.
         revision: ``sha256:`` digest of the policy set's content.
         as_of: The date the decision holds for.
+        location_source: How the location was found: ``explicit`` (given by
+            the caller), ``geoip``, ``header:<provider>`` (a trusted CDN
+            header), or ``unknown`` (none given); None for errors.
     """
 
     feature: str
@@ -78,6 +81,7 @@ class Decision:
     explanation: str
     revision: str
     as_of: dt.date
+    location_source: str | None = None
 
     def __bool__(self) -> bool:
         """A decision is truthy when it allows: ``if gate.evaluate(...):``."""
@@ -102,6 +106,7 @@ class Decision:
             "explanation": self.explanation,
             "revision": self.revision,
             "as_of": self.as_of.isoformat(),
+            "location_source": self.location_source,
         }
 
 

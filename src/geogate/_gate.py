@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from ._context import current_location
 from ._countries import LocationStatus, describe_value, normalize_country
 from ._decision import (
     Decision,
@@ -42,6 +43,7 @@ from ._engine import (
     decide,
     resolve_location,
 )
+from ._geo import GeoDatabase
 from ._loader import load_policies
 from ._policy import Basis, Effect, Feature
 from .exceptions import UnknownFeatureError
@@ -126,6 +128,7 @@ class Gate:
     __slots__ = (
         "_expires",
         "_features",
+        "_geoip",
         "_lock",
         "_memo",
         "_policy",
@@ -135,9 +138,12 @@ class Gate:
         "_warned",
     )
 
-    def __init__(self, policy: PolicySet, *, strict: bool = False) -> None:
+    def __init__(
+        self, policy: PolicySet, *, strict: bool = False, geoip: GeoDatabase | None = None
+    ) -> None:
         self._policy = policy
         self._strict = strict
+        self._geoip = geoip
         self._features: Mapping[str, _CompiledFeature] = {
             fid: _CompiledFeature(f, tuple(CompiledRule.from_rule(r) for r in f.rules))
             for fid, f in policy.features.items()
@@ -152,18 +158,36 @@ class Gate:
             logger.warning("geogate: %s", warning)
 
     @classmethod
-    def from_path(cls, *paths: str | os.PathLike[str], strict: bool = False) -> Gate:
+    def from_path(
+        cls,
+        *paths: str | os.PathLike[str],
+        strict: bool = False,
+        geoip_db: str | os.PathLike[str] | None = None,
+        geoip_cache_size: int = 65_536,
+    ) -> Gate:
         """
         Load the policy files at *paths* (files or directories) into a gate.
 
         With no path, ``$GEOGATE_POLICIES`` or else ``./policies`` is used.
+        *geoip_db* (else ``$GEOGATE_GEOIP_DB``) is a MaxMind GeoIP2 or DB-IP
+        Country or City database, opened now, for ``evaluate(..., ip=...)``;
+        *geoip_cache_size* bounds its address cache (0 turns it off).
 
         Raises:
             PolicyError: with every diagnostic, when any file has an error.
+            GeoDatabaseError: when the GeoIP database cannot be used.
         """
         if not paths:
             paths = (os.environ.get("GEOGATE_POLICIES") or "policies",)
-        return cls(load_policies(*paths), strict=strict)
+        policy = load_policies(*paths)
+        geoip_db = geoip_db or os.environ.get("GEOGATE_GEOIP_DB") or None
+        geoip = None if geoip_db is None else GeoDatabase(geoip_db, cache_size=geoip_cache_size)
+        return cls(policy, strict=strict, geoip=geoip)
+
+    @property
+    def geoip(self) -> GeoDatabase | None:
+        """The GeoIP database that locates ``ip=``, if the gate has one."""
+        return self._geoip
 
     def __repr__(self) -> str:
         return (
@@ -203,15 +227,16 @@ class Gate:
         country: object = None,
         subdivision: object = None,
         domicile: object = None,
+        ip: object = None,
         at: object = None,
     ) -> bool:
         """Return True only when *feature* may be offered; see `evaluate`."""
-        if at is subdivision is domicile is None and _now() < self._expires:
+        if at is subdivision is domicile is ip is None and _now() < self._expires:
             try:
                 return self._rows[feature][country].allowed  # type: ignore[index]
             except (KeyError, TypeError):
                 pass
-        return self._evaluate(feature, country, subdivision, domicile, at).allowed
+        return self._evaluate(feature, country, subdivision, domicile, ip, at).allowed
 
     def evaluate(
         self,
@@ -220,6 +245,7 @@ class Gate:
         country: object = None,
         subdivision: object = None,
         domicile: object = None,
+        ip: object = None,
         at: object = None,
     ) -> Decision:
         """
@@ -234,19 +260,24 @@ class Gate:
                 hyphen when *country* is given.
             domicile: ISO 3166-1 code of the account's or company's domicile,
                 for features decided on domicile.
+            ip: The client's IP address, located through the gate's GeoIP
+                database when no country or subdivision is given.
             at: The date to decide for: a `datetime.date`, an aware
                 `datetime.datetime` or ``YYYY-MM-DD``; today (UTC) when None.
 
-        Never raises for bad input: a wrong type, an unknown feature or an
-        unreadable date give a denying decision that explains the problem.
-        Only a strict gate raises, for an unknown feature id.
+        With no country, subdivision or ip, the location of the request being
+        handled (set by the web middleware) is used, else the location is
+        unknown. Never raises for bad input: a wrong type, a malformed IP, an
+        unknown feature or an unreadable date give a denying decision that
+        explains the problem. Only a strict gate raises, for an unknown
+        feature id.
         """
-        if at is subdivision is domicile is None and _now() < self._expires:
+        if at is subdivision is domicile is ip is None and _now() < self._expires:
             try:
                 return self._rows[feature][country]  # type: ignore[index]
             except (KeyError, TypeError):
                 pass
-        return self._evaluate(feature, country, subdivision, domicile, at)
+        return self._evaluate(feature, country, subdivision, domicile, ip, at)
 
     # The slow path: everything that is not a memoised decision for today.
 
@@ -261,7 +292,13 @@ class Gate:
         return today
 
     def _evaluate(
-        self, feature: object, country: object, subdivision: object, domicile: object, at: object
+        self,
+        feature: object,
+        country: object,
+        subdivision: object,
+        domicile: object,
+        ip: object,
+        at: object,
     ) -> Decision:
         today = self._current_day()
         day = today.day if at is None else _as_date(at)
@@ -276,22 +313,35 @@ class Gate:
         compiled = self._features.get(feature) if isinstance(feature, str) else None
         if compiled is None:
             return self._not_found(feature, day)
-        key = (compiled.feature.id, country, subdivision, domicile, day)
-        memoised = _short(country) and _short(subdivision) and _short(domicile)
+        located: tuple[Location, str] | None = None
+        if country is None and subdivision is None:
+            found = self._locate(compiled, ip, day)
+            if isinstance(found, Decision):
+                return found
+            located = found
+        key: tuple[object, ...]
+        if located is None:
+            key = (compiled.feature.id, country, subdivision, domicile, day)
+            memoised = _short(country) and _short(subdivision) and _short(domicile)
+        else:
+            key = (compiled.feature.id, *located, domicile, day)
+            memoised = _short(domicile)
         decision = self._memo.get(key) if memoised else None
         if decision is None:
-            decision = self._decide(compiled, country, subdivision, domicile, day)
+            decision = self._decide(compiled, country, subdivision, domicile, day, located)
             if memoised:
                 if len(self._memo) >= _MAX_MEMO:
                     self._memo.clear()
                 self._memo[key] = decision
         if (
             at is None
+            and country is not None
+            and located is None
             and subdivision is None
             and domicile is None
             and compiled.feature.basis is Basis.LOCATION
             and decision.location is not LocationStatus.INVALID
-            and (country is None or normalize_country(country).status is LocationStatus.KNOWN)
+            and normalize_country(country).status is LocationStatus.KNOWN
         ):
             # Today's memo for the fast path: valid spellings only, so it stays small.
             row = today.rows.setdefault(compiled.feature.id, {})
@@ -306,6 +356,7 @@ class Gate:
         subdivision: object,
         domicile: object,
         day: dt.date,
+        located: tuple[Location, str] | None = None,
     ) -> Decision:
         feature = compiled.feature
         table = self.policy.jurisdictions
@@ -331,7 +382,11 @@ class Gate:
                 ErrorCode.INVALID_CONTEXT,
                 f"the {name} {describe_value(value)} is {article} {kind}, not a string",
             )
-        location = resolve_location(country, subdivision)
+        if located is not None:
+            location, source = located
+        else:
+            location = resolve_location(country, subdivision)
+            source = "unknown" if country is None and subdivision is None else "explicit"
         home = resolve_location(domicile) if domicile is not None else None
         if feature.basis is Basis.LOCATION:
             chosen, signal = location, "location"
@@ -359,7 +414,44 @@ class Gate:
             ),
             revision=self.revision,
             as_of=day,
+            location_source=source,
         )
+
+    def _locate(
+        self, compiled: _CompiledFeature, ip: object, day: dt.date
+    ) -> tuple[Location, str] | Decision | None:
+        """
+        Find the location when the caller gave no country: by IP, else from the request.
+
+        Returns None when there is nothing to find (an unknown location), or a
+        denying Decision for a malformed IP or a gate without a GeoIP database.
+        """
+        if ip is None:
+            request = current_location()
+            if request is None:
+                return None
+            if request.status is LocationStatus.KNOWN and request.country is not None:
+                return resolve_location(request.country, request.subdivision), request.source
+            return Location(request.status, problem=request.problem), request.source
+        if self._geoip is None:
+            return self._error(
+                compiled.feature.id,
+                day,
+                ErrorCode.GENERAL,
+                "an IP address was given, but the gate has no GeoIP database; pass "
+                "geoip_db= to Gate.from_path or set $GEOGATE_GEOIP_DB",
+            )
+        found = self._geoip.lookup(ip)
+        if found.status is LocationStatus.INVALID:
+            return self._error(
+                compiled.feature.id,
+                day,
+                ErrorCode.INVALID_CONTEXT,
+                found.problem or f"the IP address {describe_value(ip)} is malformed",
+            )
+        if found.status is LocationStatus.KNOWN and found.country is not None:
+            return resolve_location(found.country, found.subdivision), "geoip"
+        return Location(LocationStatus.UNKNOWN, problem=found.problem), "geoip"
 
     def _both(
         self,

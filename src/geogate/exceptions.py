@@ -6,6 +6,7 @@ all::
 
     GeogateError
     ├── PolicyError            a policy set failed to load; carries every diagnostic
+    ├── GeoDatabaseError       a GeoIP database is missing, unreadable, corrupt or of the wrong type
     └── UnknownFeatureError    strict gates only: a feature id that no policy defines
 
 Evaluation itself never raises for bad run-time input: it returns a denying
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
     from ._diagnostics import Diagnostic
 
-__all__ = ["GeogateError", "PolicyError", "UnknownFeatureError"]
+__all__ = ["GeoDatabaseError", "GeogateError", "PolicyError", "UnknownFeatureError"]
 
 
 class GeogateError(Exception):
@@ -67,3 +68,16 @@ class UnknownFeatureError(GeogateError, LookupError):
         else:
             msg += f"; known features: {', '.join(self.known) or '(none)'}"
         super().__init__(msg)
+
+
+class GeoDatabaseError(GeogateError):
+    """
+    A GeoIP database cannot be used; raised when a gate is built, never per request.
+
+    Attributes:
+        path: The database path as given.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(message)

@@ -10,6 +10,7 @@ from .audit import audit_command
 from .check import check
 from .evaluate import evaluate
 from .jurisdictions import jurisdictions
+from .resolve import resolve
 
 __all__ = ["main"]
 
@@ -29,3 +30,4 @@ main.add_command(audit_command)
 main.add_command(check)
 main.add_command(evaluate)
 main.add_command(jurisdictions)
+main.add_command(resolve)

@@ -1,0 +1,171 @@
+"""
+A decision by IP against a raw geoip2 country lookup of the same addresses.
+
+In one process run, on one generated GeoIP2-Country database (mmdb-writer,
+20,000 IPv4 networks over every ISO country) and the shipped policies:
+
+- raw: ``geoip2.database.Reader(db).country(ip)``, the lookup alone;
+- geogate: ``gate.evaluate("llama-3.2-vision", ip=ip)``, the lookup plus the
+  decision and its explanation.
+
+Two mixes: **cold**, distinct addresses each asked once (geogate's address
+cache is emptied before every round, so every lookup reaches the database),
+and **hot**, 2,000 distinct addresses asked again and again (a realistic
+working set). Before timing, geogate's country for every address must equal
+geoip2's.
+
+Targets (issue 3, section 6): geogate / raw <= 1.0 on the cold mix, and
+raw / geogate >= 10 on the hot mix.
+
+Usage::
+
+    python benchmarks/bench_ip.py [--quick] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import geoip2.database
+from _machine import machine_info, markdown_machine
+from mmdb_writer import MMDBWriter
+from netaddr import IPSet
+
+from geogate import Gate
+from geogate._countries import all_countries
+
+ROOT = Path(__file__).resolve().parent.parent
+FEATURE = "llama-3.2-vision"
+
+
+def build_database(path: Path, networks: int, rng: random.Random) -> list[str]:
+    """Write a Country database of *networks* /24s; return one address in each."""
+    writer = MMDBWriter(ip_version=4, database_type="GeoIP2-Country", languages=["en"])
+    codes = sorted(all_countries() - {"XK"})
+    addresses = []
+    seen: set[int] = set()
+    while len(addresses) < networks:
+        block = rng.randrange(1 << 24) << 8
+        first = ipaddress.IPv4Address(block)
+        if block in seen or not first.is_global:
+            continue
+        seen.add(block)
+        code = rng.choice(codes)
+        record = {
+            "country": {"iso_code": code, "names": {"en": code}, "geoname_id": len(seen)},
+            "registered_country": {"iso_code": rng.choice(codes)},
+            "continent": {"code": "EU", "geoname_id": 6255148},
+        }
+        writer.insert_network(IPSet([f"{first}/24"]), record)
+        addresses.append(str(ipaddress.IPv4Address(block + rng.randrange(1, 255))))
+    writer.to_db_file(str(path))
+    return addresses
+
+
+def best(times: list[float]) -> float:
+    return min(times)
+
+
+def run(quick: bool) -> dict[str, object]:
+    rng = random.Random(20261127)
+    networks = 5_000 if quick else 20_000
+    rounds = 3 if quick else 9
+    with tempfile.TemporaryDirectory(prefix="geogate-bench-ip-") as tmp:
+        db = Path(tmp) / "country.mmdb"
+        addresses = build_database(db, networks, rng)
+        reader = geoip2.database.Reader(str(db))
+        gate = Gate.from_path(ROOT / "policies", geoip_db=db)
+        assert gate.geoip is not None
+        for ip in addresses:
+            expected = reader.country(ip).country.iso_code
+            got = gate.evaluate(FEATURE, ip=ip).country
+            if expected != got:
+                msg = f"geogate says {got!r} for {ip}, geoip2 says {expected!r}"
+                raise SystemExit(msg)
+        hot = rng.sample(addresses, 2_000)
+        hot_mix = [rng.choice(hot) for _ in range(len(addresses))]
+
+        country = reader.country
+        evaluate = gate.evaluate
+        cache_clear = gate.geoip.cache_clear
+        results: dict[str, list[float]] = {
+            "raw_cold": [],
+            "gate_cold": [],
+            "raw_hot": [],
+            "gate_hot": [],
+        }
+        for _ in range(rounds):
+            start = time.perf_counter_ns()
+            for ip in addresses:
+                country(ip)
+            results["raw_cold"].append((time.perf_counter_ns() - start) / len(addresses))
+            cache_clear()
+            start = time.perf_counter_ns()
+            for ip in addresses:
+                evaluate(FEATURE, ip=ip)
+            results["gate_cold"].append((time.perf_counter_ns() - start) / len(addresses))
+            start = time.perf_counter_ns()
+            for ip in hot_mix:
+                country(ip)
+            results["raw_hot"].append((time.perf_counter_ns() - start) / len(hot_mix))
+            start = time.perf_counter_ns()
+            for ip in hot_mix:
+                evaluate(FEATURE, ip=ip)
+            results["gate_hot"].append((time.perf_counter_ns() - start) / len(hot_mix))
+        reader.close()
+        gate.geoip.close()
+    figures = {name: best(values) for name, values in results.items()}
+    return {
+        "machine": machine_info(),
+        "networks": networks,
+        "rounds": rounds,
+        "ns": figures,
+        "cold_ratio": figures["gate_cold"] / figures["raw_cold"],
+        "hot_speedup": figures["raw_hot"] / figures["gate_hot"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
+    parser.add_argument("--quick", action="store_true", help="a smaller database, fewer rounds")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    args = parser.parse_args(argv)
+    result = run(args.quick)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    ns = result["ns"]
+    assert isinstance(ns, dict)
+    print(markdown_machine(result["machine"]))
+    print()
+    print(
+        f"{result['networks']:,} networks; best of {result['rounds']} rounds; geogate's country "
+        "equals geoip2's for every address."
+    )
+    print()
+    print("| mix | raw `Reader.country(ip)` ns | `gate.evaluate(feature, ip=ip)` ns | ratio |")
+    print("|---|---:|---:|---:|")
+    print(
+        f"| cold (distinct addresses) | {ns['raw_cold']:,.0f} | {ns['gate_cold']:,.0f} | "
+        f"{result['cold_ratio']:.2f}x the raw lookup |"
+    )
+    print(
+        f"| hot (2,000 addresses repeated) | {ns['raw_hot']:,.0f} | {ns['gate_hot']:,.0f} | "
+        f"{result['hot_speedup']:.1f}x faster |"
+    )
+    print()
+    cold, hot = float(result["cold_ratio"]), float(result["hot_speedup"])  # type: ignore[arg-type]
+    print(f"{'PASS' if cold <= 1.0 else 'FAIL'}: cold geogate / raw = {cold:.2f} (target <= 1.0)")
+    print(f"{'PASS' if hot >= 10 else 'FAIL'}: hot raw / geogate = {hot:.1f} (target >= 10)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

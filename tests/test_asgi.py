@@ -1,0 +1,229 @@
+"""
+The ASGI middleware and guard, through real Starlette and FastAPI test clients.
+
+No ``from __future__ import annotations`` here: FastAPI reads the endpoints'
+annotations at run time, and some name local dependencies.
+"""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import pytest
+from fastapi import Depends, FastAPI
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from _mmdb import country_record, write_country_db
+from geogate import Decision, Gate
+from geogate.asgi import FeatureDenied, GeogateMiddleware, require_feature
+
+ROOT = Path(__file__).resolve().parent.parent
+FEATURE = "llama-3.2-vision"
+PROXY = ("10.0.0.2", 40000)
+STRANGER = ("203.0.113.9", 40000)
+AXIOS = "https://www.axios.com/2024/07/17/meta-future-multimodal-ai-models-eu"
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory):
+    return write_country_db(
+        tmp_path_factory.mktemp("geo") / "country.mmdb",
+        {
+            "81.2.69.0/24": country_record("GB"),
+            "89.160.20.0/24": country_record("SE"),
+            "216.160.83.0/24": country_record("US"),
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def gate(database):
+    return Gate.from_path(ROOT / "policies", geoip_db=database)
+
+
+def fastapi_app(gate: Gate) -> FastAPI:
+    app = FastAPI()
+    app.add_middleware(
+        GeogateMiddleware, gate=gate, providers=["cloudflare"], trusted_proxies=["10.0.0.0/8"]
+    )
+
+    @app.get("/vision")
+    def vision(
+        decision: Annotated[Decision, Depends(require_feature(FEATURE))],
+    ) -> dict[str, object]:
+        return {"allowed": decision.allowed, "country": decision.country}
+
+    @app.get("/where")
+    async def where() -> dict[str, object]:
+        return gate.evaluate(FEATURE).to_dict()
+
+    @app.get("/where-sync")
+    def where_sync(request: Request) -> dict[str, object]:
+        found = request.state.geogate_location
+        return {"country": found.country, "source": found.source, "detail": found.detail}
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def app(gate):
+    return fastapi_app(gate)
+
+
+def get(app, path: str, *, peer=PROXY, headers=None):
+    with TestClient(app, client=peer) as client:
+        return client.get(path, headers=headers or {})
+
+
+def test_allowed_request_passes(app):
+    """A trusted Cloudflare header for GB lets the request through."""
+    response = get(app, "/vision", headers={"CF-IPCountry": "GB"})
+
+    assert 200 == response.status_code
+    assert {"allowed": True, "country": "GB"} == response.json()
+
+
+def test_denied_request_gets_451_problem(app, gate):
+    """A request from France gets 451 with an RFC 9457 body and an RFC 7725 link."""
+    response = get(app, "/vision", headers={"CF-IPCountry": "FR"})
+
+    expected = gate.evaluate(FEATURE, country="FR")
+    assert 451 == response.status_code
+    assert "application/problem+json" == response.headers["content-type"]
+    assert f'<{AXIOS}>; rel="blocked-by"' == response.headers["link"]
+    assert {
+        "type": "about:blank",
+        "title": "Unavailable For Legal Reasons",
+        "status": 451,
+        "detail": expected.explanation,
+        "feature": FEATURE,
+        "country": "FR",
+        "subdivision": None,
+        "jurisdictions": ["EU", "EEA", "WORLD"],
+        "rule": "eu-multimodal-withheld",
+        "revision": gate.revision,
+        "as_of": expected.as_of.isoformat(),
+    } == response.json()
+
+
+def test_forged_header_from_untrusted_peer_is_ignored(app):
+    """A client claiming GB from outside the trusted proxies is located by its own IP."""
+    response = get(app, "/where-sync", peer=("89.160.20.112", 5000), headers={"CF-IPCountry": "GB"})
+
+    data = response.json()
+    assert ("SE", "geoip") == (data["country"], data["source"])
+    assert "not a trusted proxy" in data["detail"]
+
+
+def test_forged_header_cannot_unlock_the_feature(app):
+    """The guard denies a Swedish client that forges CF-IPCountry: GB."""
+    response = get(app, "/vision", peer=("89.160.20.112", 5000), headers={"CF-IPCountry": "GB"})
+
+    assert 451 == response.status_code
+    assert "SE" == response.json()["country"]
+
+
+def test_unknown_location_is_denied(app):
+    """CF-IPCountry XX (unknown) from the trusted proxy denies: the feature's unknown is deny."""
+    response = get(app, "/vision", headers={"CF-IPCountry": "XX"})
+
+    assert 451 == response.status_code
+    assert response.json()["country"] is None
+    assert "setting for unknown locations" in response.json()["detail"]
+
+
+def test_proxy_chain_finds_the_client(app):
+    """Behind the trusted proxy, X-Forwarded-For names the client; a forged entry is ignored."""
+    response = get(app, "/where", headers={"X-Forwarded-For": "216.160.83.56, 81.2.69.160"})
+
+    data = response.json()
+    assert ("GB", "geoip", True) == (data["country"], data["location_source"], data["allowed"])
+
+
+def test_evaluate_inside_a_request_uses_its_location(app):
+    """gate.evaluate(feature) with no location inside a request uses the request's location."""
+    response = get(app, "/where", headers={"CF-IPCountry": "DE"})
+
+    data = response.json()
+    assert ("DE", "header:cloudflare", False) == (
+        data["country"],
+        data["location_source"],
+        data["allowed"],
+    )
+
+
+def test_outside_a_request_there_is_no_location(gate):
+    """Outside any request, evaluate() without a location is an unknown location."""
+    decision = gate.evaluate(FEATURE)
+
+    assert (False, "unknown", None) == (decision.allowed, str(decision.location), decision.country)
+
+
+def test_plain_starlette_app(gate):
+    """In a Starlette app (no FastAPI), a guard called by hand also ends in 451."""
+
+    async def endpoint(request: Request) -> JSONResponse:
+        decision = require_feature(FEATURE)(request)
+        return JSONResponse({"country": decision.country})
+
+    app = Starlette(
+        routes=[Route("/", endpoint)],
+        middleware=[
+            Middleware(
+                GeogateMiddleware, gate=gate, providers=["cloudflare"], trusted_proxies=["10.0.0.2"]
+            )
+        ],
+    )
+
+    assert 200 == get(app, "/", headers={"CF-IPCountry": "US"}).status_code
+    denied = get(app, "/", headers={"CF-IPCountry": "IE"})
+    assert 451 == denied.status_code
+    assert "IE" == json.loads(denied.content)["country"]
+
+
+def test_bare_asgi_app(gate):
+    """Around a bare ASGI callable, a FeatureDenied raised before the response becomes 451."""
+
+    async def bare(scope, receive, send):  # noqa: ARG001 (the ASGI signature)
+        decision = gate.evaluate(FEATURE)
+        if not decision.allowed:
+            raise FeatureDenied(decision)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    wrapped = GeogateMiddleware(
+        bare, gate=gate, providers=["cloudflare"], trusted_proxies=["10.0.0.2"]
+    )
+
+    client = TestClient(wrapped, client=PROXY)  # no lifespan: the bare app only speaks HTTP
+    assert 204 == client.get("/", headers={"CF-IPCountry": "US"}).status_code
+    assert 451 == client.get("/", headers={"CF-IPCountry": "AT"}).status_code
+
+
+def test_guard_without_middleware_is_a_programming_error(gate):
+    """require_feature without the middleware fails loudly instead of guessing a location."""
+    app = FastAPI()
+
+    @app.get("/")
+    def endpoint(
+        decision: Annotated[Decision, Depends(require_feature(FEATURE, gate=gate))],
+    ) -> None:
+        """Never reached."""
+
+    with (
+        TestClient(app, client=PROXY, raise_server_exceptions=True) as client,
+        pytest.raises(RuntimeError, match=r"needs geogate\.asgi\.GeogateMiddleware"),
+    ):
+        client.get("/")
+
+
+def test_lifespan_and_other_scopes_pass_through(gate):
+    """Non-HTTP scopes (lifespan) reach the app untouched."""
+    app = fastapi_app(gate)
+    with TestClient(app, client=PROXY) as client:
+        assert 200 == client.get("/vision", headers={"CF-IPCountry": "GB"}).status_code
