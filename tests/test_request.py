@@ -11,17 +11,10 @@ import attrs
 import pytest
 
 from geogate._countries import LocationStatus
-from geogate._request import (
-    MAX_CHAIN_ENTRIES,
-    MAX_HEADER_LINES,
-    MAX_VALUE_LENGTH,
-    PROVIDERS,
-    HeaderLocation,
-    HeaderMap,
-    RequestLocation,
-    RequestResolver,
-    provider,
-)
+from geogate._headers import MAX_HEADER_LINES, MAX_VALUE_LENGTH, HeaderMap
+from geogate._providers import PROVIDERS, HeaderLocation, provider
+from geogate._proxies import MAX_CHAIN_ENTRIES
+from geogate._request import RequestLocation, RequestResolver
 
 KNOWN = LocationStatus.KNOWN
 UNKNOWN = LocationStatus.UNKNOWN

@@ -35,6 +35,7 @@ __all__ = [
     "subdivision_name",
     "subdivisions_of",
     "suggest_country",
+    "with_article",
 ]
 
 #: Codes that are not ISO 3166-1 but that other conventions use for a country.
@@ -124,7 +125,8 @@ class Normalized:
     problem: str | None = None
 
 
-def _a(noun: str) -> str:
+def with_article(noun: str) -> str:
+    """Put "a" or "an" before *noun*: ``with_article("int")`` is ``"an int"``."""
     return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
 
 
@@ -176,6 +178,23 @@ def describe_value(value: object, limit: int = QUOTE_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+@functools.cache
+def _spellings() -> dict[str, Normalized]:
+    """Every ASCII spelling of every code and alias, normalised once (the common case)."""
+    table: dict[str, Normalized] = {}
+    for alias, code in (*((c, c) for c in all_countries()), *ALIASES.items()):
+        known = Normalized(LocationStatus.KNOWN, code=code)
+        first, second = alias[0], alias[1]
+        for spelling in (
+            alias,
+            alias.lower(),
+            first + second.lower(),
+            first.lower() + second,
+        ):
+            table[spelling] = known
+    return table
+
+
 def normalize_country(value: object) -> Normalized:
     """
     Normalise a country code given at run time or in a policy file.
@@ -189,10 +208,14 @@ def normalize_country(value: object) -> Normalized:
     """
     if value is None:
         return Normalized(LocationStatus.UNKNOWN, problem="no country was given")
+    if type(value) is str:
+        known = _spellings().get(value)
+        if known is not None:
+            return known
     if not isinstance(value, str):
         return Normalized(
             LocationStatus.INVALID,
-            problem=f"the country {describe_value(value)} is {_a(type(value).__name__)}, "
+            problem=f"the country {describe_value(value)} is {with_article(type(value).__name__)}, "
             "not a string",
         )
     if value.isascii():
@@ -225,8 +248,8 @@ def normalize_subdivision(value: object, country: str | None) -> Normalized:
     if not isinstance(value, str):
         return Normalized(
             LocationStatus.INVALID,
-            problem=f"the subdivision {describe_value(value)} is {_a(type(value).__name__)}, "
-            "not a string",
+            problem=f"the subdivision {describe_value(value)} is "
+            f"{with_article(type(value).__name__)}, not a string",
         )
     if not value.isascii():
         return Normalized(

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ._context import current_location
-from ._countries import LocationStatus, describe_value, normalize_country
+from ._countries import LocationStatus, describe_value, normalize_country, with_article
 from ._decision import (
     Decision,
     ErrorCode,
@@ -80,13 +80,24 @@ class _Today:
     day: dt.date
     expires: float
     rows: dict[str, dict[str | None, Decision]]
+    by_ip: dict[str, dict[str, Decision]]
 
     @classmethod
     def now(cls) -> _Today:
         seconds = _now()
         day = dt.datetime.fromtimestamp(seconds, dt.UTC).date()
         midnight = dt.datetime.combine(day, dt.time(), dt.UTC).timestamp()
-        return cls(day, midnight + _SECONDS_PER_DAY, {})
+        return cls(day, midnight + _SECONDS_PER_DAY, {}, {})
+
+
+#: A location found without the caller's country: (source, country, subdivision,
+#: status, problem), the status as its plain string. Only built-in types, so
+#: it keys the memo at C speed (an Enum member hashes in Python).
+_Located = tuple[str, str | None, str | None, str, str | None]
+_KNOWN = LocationStatus.KNOWN.value
+_UNKNOWN = LocationStatus.UNKNOWN.value
+#: Longest address memoised by text (the longest IPv6 text form).
+_MAX_IP_TEXT = 45
 
 
 @attrs.frozen
@@ -126,9 +137,11 @@ class Gate:
     """
 
     __slots__ = (
+        "_by_ip",
         "_expires",
         "_features",
         "_geoip",
+        "_ip_entries",
         "_lock",
         "_memo",
         "_policy",
@@ -150,6 +163,8 @@ class Gate:
         }
         self._today = _Today.now()
         self._rows = self._today.rows
+        self._by_ip = self._today.by_ip
+        self._ip_entries = 0
         self._expires = self._today.expires
         self._warned: set[str] = set()
         self._memo: dict[tuple[object, ...], Decision] = {}
@@ -231,9 +246,15 @@ class Gate:
         at: object = None,
     ) -> bool:
         """Return True only when *feature* may be offered; see `evaluate`."""
-        if at is subdivision is domicile is ip is None and _now() < self._expires:
+        if at is subdivision is domicile is None and _now() < self._expires:
             try:
-                return self._rows[feature][country].allowed  # type: ignore[index]
+                if country is not None:
+                    return self._rows[feature][country].allowed  # type: ignore[index]
+                row = self._by_ip.get(feature)
+                if row is not None:
+                    decision: Decision | None = row.get(ip)  # type: ignore[call-overload]
+                    if decision is not None:
+                        return decision.allowed
             except (KeyError, TypeError):
                 pass
         return self._evaluate(feature, country, subdivision, domicile, ip, at).allowed
@@ -272,9 +293,15 @@ class Gate:
         explains the problem. Only a strict gate raises, for an unknown
         feature id.
         """
-        if at is subdivision is domicile is ip is None and _now() < self._expires:
+        if at is subdivision is domicile is None and _now() < self._expires:
             try:
-                return self._rows[feature][country]  # type: ignore[index]
+                if country is not None:
+                    return self._rows[feature][country]  # type: ignore[index]
+                row = self._by_ip.get(feature)
+                if row is not None:
+                    decision: Decision | None = row.get(ip)  # type: ignore[call-overload]
+                    if decision is not None:
+                        return decision
             except (KeyError, TypeError):
                 pass
         return self._evaluate(feature, country, subdivision, domicile, ip, at)
@@ -288,6 +315,8 @@ class Gate:
             # The fast path reads _expires, then _rows: publish the rows first.
             self._today = today
             self._rows = today.rows
+            self._by_ip = today.by_ip
+            self._ip_entries = 0
             self._expires = today.expires
         return today
 
@@ -313,9 +342,10 @@ class Gate:
         compiled = self._features.get(feature) if isinstance(feature, str) else None
         if compiled is None:
             return self._not_found(feature, day)
-        located: tuple[Location, str] | None = None
+        located: _Located | None = None
         if country is None and subdivision is None:
-            found = self._locate(compiled, ip, day)
+            fast = at is None and domicile is None
+            found = self._locate(compiled, ip, day, fast=fast)
             if isinstance(found, Decision):
                 return found
             located = found
@@ -324,7 +354,7 @@ class Gate:
             key = (compiled.feature.id, country, subdivision, domicile, day)
             memoised = _short(country) and _short(subdivision) and _short(domicile)
         else:
-            key = (compiled.feature.id, *located, domicile, day)
+            key = (compiled.feature.id, located, domicile, day)
             memoised = _short(domicile)
         decision = self._memo.get(key) if memoised else None
         if decision is None:
@@ -347,6 +377,21 @@ class Gate:
             row = today.rows.setdefault(compiled.feature.id, {})
             if len(row) < _MAX_MEMO_PER_FEATURE:
                 row[country] = decision  # type: ignore[index]
+        elif (
+            at is None
+            and located is not None
+            and located[0] == "geoip"
+            and subdivision is None
+            and domicile is None
+            and type(ip) is str
+            and len(ip) <= _MAX_IP_TEXT
+        ):
+            # Today's memo by address, for the fast path of `ip=`; bounded as a whole.
+            if self._ip_entries >= _MAX_MEMO:
+                today.by_ip.clear()
+                self._ip_entries = 0
+            today.by_ip.setdefault(compiled.feature.id, {})[ip] = decision
+            self._ip_entries += 1
         return decision
 
     def _decide(
@@ -356,7 +401,7 @@ class Gate:
         subdivision: object,
         domicile: object,
         day: dt.date,
-        located: tuple[Location, str] | None = None,
+        located: _Located | None = None,
     ) -> Decision:
         feature = compiled.feature
         table = self.policy.jurisdictions
@@ -374,16 +419,19 @@ class Gate:
         )
         if wrong is not None:
             name, value = wrong
-            kind = type(value).__name__
-            article = "an" if kind[:1] in "aeiou" else "a"
             return self._error(
                 feature.id,
                 day,
                 ErrorCode.INVALID_CONTEXT,
-                f"the {name} {describe_value(value)} is {article} {kind}, not a string",
+                f"the {name} {describe_value(value)} is "
+                f"{with_article(type(value).__name__)}, not a string",
             )
         if located is not None:
-            location, source = located
+            source, found_country, found_subdivision, status, problem = located
+            if status == _KNOWN and found_country is not None:
+                location = resolve_location(found_country, found_subdivision)
+            else:
+                location = Location(LocationStatus(status), problem=problem)
         else:
             location = resolve_location(country, subdivision)
             source = "unknown" if country is None and subdivision is None else "explicit"
@@ -418,8 +466,8 @@ class Gate:
         )
 
     def _locate(
-        self, compiled: _CompiledFeature, ip: object, day: dt.date
-    ) -> tuple[Location, str] | Decision | None:
+        self, compiled: _CompiledFeature, ip: object, day: dt.date, *, fast: bool = False
+    ) -> _Located | Decision | None:
         """
         Find the location when the caller gave no country: by IP, else from the request.
 
@@ -430,9 +478,13 @@ class Gate:
             request = current_location()
             if request is None:
                 return None
-            if request.status is LocationStatus.KNOWN and request.country is not None:
-                return resolve_location(request.country, request.subdivision), request.source
-            return Location(request.status, problem=request.problem), request.source
+            return (
+                request.source,
+                request.country,
+                request.subdivision,
+                request.status.value,
+                request.problem,
+            )
         if self._geoip is None:
             return self._error(
                 compiled.feature.id,
@@ -441,7 +493,9 @@ class Gate:
                 "an IP address was given, but the gate has no GeoIP database; pass "
                 "geoip_db= to Gate.from_path or set $GEOGATE_GEOIP_DB",
             )
-        found = self._geoip.lookup(ip)
+        # Decisions are memoised by address for today (the fast path); the
+        # address cache only helps calls that are not, so it is skipped here.
+        found = self._geoip.lookup(ip, cache=not fast, network=not fast)
         if found.status is LocationStatus.INVALID:
             return self._error(
                 compiled.feature.id,
@@ -449,9 +503,9 @@ class Gate:
                 ErrorCode.INVALID_CONTEXT,
                 found.problem or f"the IP address {describe_value(ip)} is malformed",
             )
-        if found.status is LocationStatus.KNOWN and found.country is not None:
-            return resolve_location(found.country, found.subdivision), "geoip"
-        return Location(LocationStatus.UNKNOWN, problem=found.problem), "geoip"
+        if found.status is LocationStatus.KNOWN:
+            return ("geoip", found.country, found.subdivision, _KNOWN, None)
+        return ("geoip", None, None, _UNKNOWN, found.problem)
 
     def _both(
         self,

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 
     from ._gate import Gate
-    from ._request import Provider, RequestLocation
+    from ._providers import Provider
+    from ._request import RequestLocation
 
     Scope = MutableMapping[str, Any]
     Message = MutableMapping[str, Any]
@@ -53,7 +54,7 @@ class GeogateMiddleware:
         gate: The gate whose GeoIP database locates client IPs.
         providers: CDN providers whose country headers to honour (``cloudflare``,
             ``cloudfront``, ``fastly``, ``appengine``, ``vercel``, ``akamai``,
-            ``netlify``, ``gcp``, or configured `geogate._request.Provider`s).
+            ``netlify``, ``gcp``, or configured `geogate._providers.Provider`s).
         trusted_proxies: Networks (CIDR) of the proxies and CDN edges that
             connect to this application; headers from any other peer are ignored.
         forwarded: Which forwarding header the trusted proxies append to.
