@@ -14,6 +14,7 @@ from geogate.cli import ExitCode, main
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
 AT = "2026-01-01"
+FEATURE_VISION = "llama-3.2-vision"
 
 DECISION_KEYS = [
     "feature",
@@ -254,3 +255,103 @@ def test_no_traceback_on_directory_of_garbage(run, tmp_path):
 
     assert 1 == result.exit_code
     assert "[file-encoding]" in result.output
+
+
+@pytest.fixture
+def geoip_db(tmp_path):
+    from _mmdb import country_record, write_country_db  # noqa: PLC0415 (test helper)
+
+    return write_country_db(
+        tmp_path / "country.mmdb",
+        {
+            "81.2.69.0/24": country_record("GB", registered="US"),
+            "89.160.20.0/24": country_record("SE"),
+        },
+    )
+
+
+def test_resolve_ip_json(run, geoip_db):
+    """`resolve --ip` looks the address up: country, jurisdictions, source, detail."""
+    result = run(
+        "resolve", "--ip", "89.160.20.112", "--geoip-db", str(geoip_db), "--format", "json"
+    )
+
+    data = json.loads(result.output)
+    assert 0 == result.exit_code
+    assert ["country", "subdivision", "jurisdictions", "source", "detail"] == list(data)
+    assert ("SE", None, "geoip") == (data["country"], data["subdivision"], data["source"])
+    assert {"EU", "EEA"} <= set(data["jurisdictions"])
+
+
+def test_resolve_trusted_header(run):
+    """A provider header counts from a trusted peer."""
+    result = run(
+        "resolve",
+        "--header",
+        "CF-IPCountry: FR",
+        "--peer",
+        "10.0.0.2",
+        "--trust",
+        "10.0.0.0/8",
+        "--provider",
+        "cloudflare",
+        "--format",
+        "json",
+    )
+
+    data = json.loads(result.output)
+    assert ("FR", "header:cloudflare") == (data["country"], data["source"])
+
+
+def test_resolve_forged_header_ignored(run):
+    """The same header from an untrusted peer is ignored, and the detail says so."""
+    result = run(
+        "resolve",
+        "--header",
+        "CF-IPCountry: FR",
+        "--peer",
+        "203.0.113.9",
+        "--trust",
+        "10.0.0.0/8",
+        "--provider",
+        "cloudflare",
+        "--format",
+        "json",
+    )
+
+    data = json.loads(result.output)
+    assert (None, "unknown") == (data["country"], data["source"])
+    assert "not a trusted proxy" in data["detail"]
+
+
+def test_resolve_usage_errors(run):
+    """No input, a bad header, an unknown provider: usage errors (exit 2)."""
+    assert ExitCode.USAGE == run("resolve").exit_code
+    assert ExitCode.USAGE == run("resolve", "--header", "no colon").exit_code
+    assert ExitCode.USAGE == run("resolve", "--header", "A: b", "--provider", "akamia").exit_code
+
+
+def test_resolve_bad_database_exit_3(run, tmp_path):
+    """A database that cannot be used is an environment problem (exit 3)."""
+    result = run("resolve", "--ip", "1.2.3.4", "--geoip-db", str(tmp_path / "missing.mmdb"))
+
+    assert ExitCode.ENVIRONMENT == result.exit_code
+    assert "does not exist" in result.output
+
+
+def test_eval_by_ip(run, geoip_db):
+    """`eval --ip --geoip-db` decides on the address's country."""
+    result = run(
+        "eval", FEATURE_VISION, "--ip", "81.2.69.160", "--geoip-db", str(geoip_db), "--at", AT,
+        "--format", "json",
+    )  # fmt: skip
+
+    data = json.loads(result.output)
+    assert (True, "GB", "geoip") == (data["allowed"], data["country"], data["location_source"])
+
+
+def test_eval_ip_without_database(run, monkeypatch):
+    """`eval --ip` without a database is a usage error."""
+    monkeypatch.delenv("GEOGATE_GEOIP_DB", raising=False)
+
+    assert ExitCode.USAGE == run("eval", FEATURE_VISION, "--ip", "81.2.69.160").exit_code

@@ -8,6 +8,7 @@ import geogate
 def test_all_is_pinned():
     """`geogate.__all__` lists exactly these names, sorted."""
     assert [
+        "PROVIDERS",
         "Basis",
         "Decision",
         "Diagnostic",
@@ -15,6 +16,9 @@ def test_all_is_pinned():
         "ErrorCode",
         "Feature",
         "Gate",
+        "GeoDatabase",
+        "GeoDatabaseError",
+        "GeoResult",
         "GeogateError",
         "Jurisdiction",
         "JurisdictionTable",
@@ -23,6 +27,8 @@ def test_all_is_pinned():
         "PolicySet",
         "Position",
         "Reason",
+        "RequestLocation",
+        "RequestResolver",
         "Rule",
         "RuleKind",
         "Span",
@@ -32,7 +38,9 @@ def test_all_is_pinned():
         "__version__",
         "builtin_jurisdictions",
         "check_paths",
+        "current_location",
         "load_policies",
+        "provider",
     ] == geogate.__all__
 
 
@@ -59,5 +67,6 @@ def test_version():
 def test_exception_tree():
     """One root: every geogate exception derives from GeogateError."""
     assert issubclass(geogate.PolicyError, geogate.GeogateError)
+    assert issubclass(geogate.GeoDatabaseError, geogate.GeogateError)
     assert issubclass(geogate.UnknownFeatureError, geogate.GeogateError)
     assert issubclass(geogate.UnknownFeatureError, LookupError)

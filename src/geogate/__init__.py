@@ -11,14 +11,18 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._context import current_location
 from ._countries import LocationStatus
 from ._decision import Decision, ErrorCode, Reason
 from ._diagnostics import Diagnostic, Position
 from ._gate import Gate
+from ._geo import GeoDatabase, GeoResult
 from ._jurisdictions import Jurisdiction, JurisdictionTable, Span, builtin_jurisdictions
 from ._loader import check_paths, load_policies
 from ._policy import Basis, Effect, Feature, PolicySet, Rule, RuleKind, Target, TargetKind
-from .exceptions import GeogateError, PolicyError, UnknownFeatureError
+from ._providers import PROVIDERS, provider
+from ._request import RequestLocation, RequestResolver
+from .exceptions import GeoDatabaseError, GeogateError, PolicyError, UnknownFeatureError
 
 try:
     __version__ = version("geogate")
@@ -26,6 +30,7 @@ except PackageNotFoundError:  # pragma: no cover (running from a source tree)
     from ._version import __version__
 
 __all__ = [
+    "PROVIDERS",
     "Basis",
     "Decision",
     "Diagnostic",
@@ -33,6 +38,9 @@ __all__ = [
     "ErrorCode",
     "Feature",
     "Gate",
+    "GeoDatabase",
+    "GeoDatabaseError",
+    "GeoResult",
     "GeogateError",
     "Jurisdiction",
     "JurisdictionTable",
@@ -41,6 +49,8 @@ __all__ = [
     "PolicySet",
     "Position",
     "Reason",
+    "RequestLocation",
+    "RequestResolver",
     "Rule",
     "RuleKind",
     "Span",
@@ -50,5 +60,7 @@ __all__ = [
     "__version__",
     "builtin_jurisdictions",
     "check_paths",
+    "current_location",
     "load_policies",
+    "provider",
 ]
