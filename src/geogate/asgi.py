@@ -26,14 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from ._context import current_gate, located
 from ._decision import Decision
+from ._middleware import Locator
 from ._problem import FeatureDenied, problem
-from ._request import RequestResolver
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+    from collections.abc import Awaitable, Callable, MutableMapping
 
     from ._gate import Gate
-    from ._providers import Provider
     from ._request import RequestLocation
 
     Scope = MutableMapping[str, Any]
@@ -45,40 +44,13 @@ if TYPE_CHECKING:
 __all__ = ["FeatureDenied", "GeogateMiddleware", "require_feature", "send_problem"]
 
 
-class GeogateMiddleware:
+class GeogateMiddleware(Locator["ASGIApp"]):
     """
     Resolve every HTTP and WebSocket request's location and answer denied guards with 451.
 
-    Args:
-        app: The ASGI application to wrap.
-        gate: The gate whose GeoIP database locates client IPs.
-        providers: CDN providers whose country headers to honour (``cloudflare``,
-            ``cloudfront``, ``fastly``, ``appengine``, ``vercel``, ``akamai``,
-            ``netlify``, ``gcp``, or configured `geogate._providers.Provider`s).
-        trusted_proxies: Networks (CIDR) of the proxies and CDN edges that
-            connect to this application; headers from any other peer are ignored.
-        forwarded: Which forwarding header the trusted proxies append to.
-        resolver: A ready `RequestResolver`, instead of the three options above.
+    Built as ``GeogateMiddleware(app, gate=gate, providers=[...],
+    trusted_proxies=[...])``; the options are `geogate._middleware.Locator`'s.
     """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        gate: Gate,
-        providers: Iterable[str | Provider] = (),
-        trusted_proxies: Iterable[str] = (),
-        forwarded: str = "x-forwarded-for",
-        resolver: RequestResolver | None = None,
-    ) -> None:
-        self.app = app
-        self.gate = gate
-        self.resolver = resolver or RequestResolver(
-            providers=providers,
-            trusted_proxies=trusted_proxies,
-            forwarded=forwarded,  # type: ignore[arg-type]
-            geoip=gate.geoip,
-        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
@@ -87,7 +59,7 @@ class GeogateMiddleware:
             return
         client = scope.get("client")
         peer = client[0] if client else None
-        location = self.resolver.resolve(scope.get("headers") or [], peer)
+        location = self.locate(scope.get("headers") or [], peer)
         state = scope.setdefault("state", {})
         state["geogate_location"] = location
         state["geogate_gate"] = self.gate

@@ -30,14 +30,13 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from ._context import current_gate, current_location, located
+from ._middleware import Locator
 from ._problem import FeatureDenied, problem
-from ._request import RequestResolver
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from ._gate import Gate
-    from ._providers import Provider
 
     StartResponse = Callable[..., Any]
     WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -60,42 +59,17 @@ def environ_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
     return headers
 
 
-class GeogateMiddleware:
+class GeogateMiddleware(Locator["WSGIApp"]):
     """
     Resolve every request's location and answer denied guards with 451.
 
-    Args:
-        app: The WSGI application to wrap.
-        gate: The gate whose GeoIP database locates client IPs.
-        providers: CDN providers whose country headers to honour.
-        trusted_proxies: Networks (CIDR) of the proxies and CDN edges that
-            connect to this application; headers from any other peer are ignored.
-        forwarded: Which forwarding header the trusted proxies append to.
-        resolver: A ready `RequestResolver`, instead of the three options above.
+    Built as ``GeogateMiddleware(app, gate=gate, providers=[...],
+    trusted_proxies=[...])``; the options are `geogate._middleware.Locator`'s.
     """
-
-    def __init__(
-        self,
-        app: WSGIApp,
-        *,
-        gate: Gate,
-        providers: Iterable[str | Provider] = (),
-        trusted_proxies: Iterable[str] = (),
-        forwarded: str = "x-forwarded-for",
-        resolver: RequestResolver | None = None,
-    ) -> None:
-        self.app = app
-        self.gate = gate
-        self.resolver = resolver or RequestResolver(
-            providers=providers,
-            trusted_proxies=trusted_proxies,
-            forwarded=forwarded,  # type: ignore[arg-type]
-            geoip=gate.geoip,
-        )
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Handle one WSGI request."""
-        location = self.resolver.resolve(environ_headers(environ), environ.get("REMOTE_ADDR"))
+        location = self.locate(environ_headers(environ), environ.get("REMOTE_ADDR"))
         environ["geogate.location"] = location
         environ["geogate.gate"] = self.gate
         with located(location, self.gate):
