@@ -25,7 +25,7 @@ import attrs
 
 from ._countries import LocationStatus, subdivision_chain
 from ._decision import describe_place
-from ._engine import CompiledRule, Location, most_specific
+from ._engine import CompiledRule, Location, change_days, most_specific
 from ._policy import Basis, Rule, RuleKind, TargetKind
 
 if TYPE_CHECKING:
@@ -91,19 +91,6 @@ def _check_references(feature: Feature, reader: Reader) -> bool:
                     )
                     ok = False
     return ok
-
-
-def _segments(rules: Iterable[CompiledRule], table: JurisdictionTable) -> list[dt.date]:
-    days = {dt.date.min}
-    for compiled in rules:
-        rule = compiled.rule
-        if rule.start is not None:
-            days.add(rule.start)
-        if rule.end is not None and rule.end < dt.date.max:
-            days.add(rule.end + dt.timedelta(days=1))
-        for name in compiled.jurisdictions:
-            days.update(table.boundaries(name))
-    return sorted(days)
 
 
 def _describe_segment(start: dt.date, following: dt.date | None) -> str:
@@ -174,7 +161,7 @@ def _check_specificity(feature: Feature, table: JurisdictionTable, reader: Reade
     flips: set[tuple[str, str]] = set()
     ambiguous: dict[tuple[str, ...], _Finding] = {}
     undeclared: dict[tuple[str, str], _Finding] = {}
-    days = _segments(compiled, table) if len({c.rule.effect for c in soft}) > 1 else []
+    days = change_days(compiled, table) if len({c.rule.effect for c in soft}) > 1 else []
     for index, day in enumerate(days):
         active = [c for c in compiled if c.rule.active(day)]
         active_soft = [c for c in active if c.rule.kind is not RuleKind.HARD_DENY]

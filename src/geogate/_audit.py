@@ -14,6 +14,7 @@ import attrs
 
 from ._countries import all_countries
 from ._decision import Decision
+from ._engine import CompiledRule, change_days
 from ._gate import Gate
 from ._policy import Feature, TargetKind
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
     from ._policy import PolicySet
 
-__all__ = ["Audit", "FeatureAudit", "Group", "audit"]
+__all__ = ["Audit", "FeatureAudit", "Group", "audit", "change_dates"]
 
 
 @attrs.frozen
@@ -157,3 +158,15 @@ def _groups(feature: Feature, decisions: dict[str, Decision]) -> tuple[Group, ..
     ]
     groups.sort(key=lambda g: (g.effect != "deny", g.rule is None, -len(g.countries)))
     return tuple(groups)
+
+
+def change_dates(policy: PolicySet, feature: str, start: dt.date, end: dt.date) -> list[dt.date]:
+    """
+    Return the days in ``(start, end]`` on which some decision of *feature* can change.
+
+    A rule window opening or closing, or a change in the membership of a
+    jurisdiction the feature's rules name (the UK leaving the EU), counts.
+    Auditing *start* and each returned day covers every date in the range.
+    """
+    rules = [CompiledRule.from_rule(rule) for rule in policy.features[feature].rules]
+    return [day for day in change_days(rules, policy.jurisdictions) if start < day <= end]

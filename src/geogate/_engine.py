@@ -20,6 +20,7 @@ the decision fails closed.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from typing import TYPE_CHECKING
 
@@ -35,7 +36,6 @@ from ._countries import (
 from ._policy import Effect, Rule, RuleKind, Target, TargetKind
 
 if TYPE_CHECKING:
-    import datetime as dt
     from collections.abc import Iterable, Sequence
 
     from ._jurisdictions import JurisdictionTable
@@ -46,6 +46,7 @@ __all__ = [
     "Location",
     "Outcome",
     "OutcomeKind",
+    "change_days",
     "decide",
     "resolve_location",
 ]
@@ -155,6 +156,27 @@ class CompiledRule:
                 and country in table.members_at(t.code, at)
             )
         ]
+
+
+def change_days(rules: Iterable[CompiledRule], table: JurisdictionTable) -> list[dt.date]:
+    """
+    Return the days on which a decision under *rules* can change, sorted.
+
+    Decisions change only where a rule window opens or closes, or where the
+    membership of a jurisdiction the rules name changes; the list starts with
+    `datetime.date.min`, so every date falls in the segment of the last day
+    not after it.
+    """
+    days = {dt.date.min}
+    for compiled in rules:
+        rule = compiled.rule
+        if rule.start is not None:
+            days.add(rule.start)
+        if rule.end is not None and rule.end < dt.date.max:
+            days.add(rule.end + dt.timedelta(days=1))
+        for name in compiled.jurisdictions:
+            days.update(table.boundaries(name))
+    return sorted(days)
 
 
 def target_beats(
