@@ -7,6 +7,7 @@ all::
     GeogateError
     ├── PolicyError            a policy set failed to load; carries every diagnostic
     ├── GeoDatabaseError       a GeoIP database is missing, unreadable, corrupt or of the wrong type
+    ├── PolicySourceError      a ``git:REV[:PATH]`` policy source cannot be read
     └── UnknownFeatureError    strict gates only: a feature id that no policy defines
 
 Evaluation itself never raises for bad run-time input: it returns a denying
@@ -22,7 +23,13 @@ if TYPE_CHECKING:
 
     from ._diagnostics import Diagnostic
 
-__all__ = ["GeoDatabaseError", "GeogateError", "PolicyError", "UnknownFeatureError"]
+__all__ = [
+    "GeoDatabaseError",
+    "GeogateError",
+    "PolicyError",
+    "PolicySourceError",
+    "UnknownFeatureError",
+]
 
 
 class GeogateError(Exception):
@@ -80,4 +87,17 @@ class GeoDatabaseError(GeogateError):
 
     def __init__(self, path: str, message: str) -> None:
         self.path = path
+        super().__init__(message)
+
+
+class PolicySourceError(GeogateError):
+    """
+    A ``git:`` side could not be read: no git, no repository, no such revision or path.
+
+    Attributes:
+        spec: The side as written (``git:HEAD~1:policies``).
+    """
+
+    def __init__(self, message: str, spec: str) -> None:
+        self.spec = spec
         super().__init__(message)

@@ -8,7 +8,9 @@ from geogate import __version__
 
 from .audit import audit_command
 from .check import check
+from .diff import diff
 from .evaluate import evaluate
+from .explain import explain_command
 from .jurisdictions import jurisdictions
 from .resolve import resolve
 
@@ -28,6 +30,8 @@ def main() -> None:
 
 main.add_command(audit_command)
 main.add_command(check)
+main.add_command(diff)
 main.add_command(evaluate)
+main.add_command(explain_command)
 main.add_command(jurisdictions)
 main.add_command(resolve)

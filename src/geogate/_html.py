@@ -1,0 +1,510 @@
+"""
+The HTML audit report: one self-contained page with a world map per feature.
+
+The page needs no network and no JavaScript: CSS and SVG are inline, and the
+only addresses in it are the rules' ``source:`` links (http and https only).
+Every string from a policy file is escaped.
+
+The map is Natural Earth's 1:110m Admin 0 countries (through the npm package
+world-atlas, see ``data/README.md``), keyed by ISO 3166-1 alpha-2 code and
+drawn in the Natural Earth projection computed here. Each country's outline is
+written once, in a hidden ``<svg>``, and every feature's map refers to it with
+``<use href="#geo-FR" data-country="FR" data-effect="deny">``. Places too
+small for the map are marked with a dot where the data has a point for them,
+and listed below the map with their decisions.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import itertools
+import json
+import math
+from importlib import resources
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import attrs
+
+from ._countries import country_name
+from ._decision import short_revision
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from ._audit import Audit, FeatureAudit, Group
+    from ._policy import PolicySet, Rule
+
+__all__ = ["COLOURS", "MAP_HEIGHT", "MAP_WIDTH", "WorldMap", "project", "render_html", "world_map"]
+
+#: Fill colours (Okabe-Ito, safe for the common colour-vision deficiencies).
+COLOURS = {"allow": "#0072B2", "deny": "#D55E00", "none": "#BBBBBB"}
+_OCEAN = "#EAF1F7"
+#: The map's background outside the globe; the browser test finds the map by it.
+FRAME = "#FBFAF5"
+
+_RAW_X = math.pi * 0.8707  # the projection's half-width at the equator, in radians
+_PAD = 8.0
+#: The map's size in SVG units, which are CSS pixels on the page.
+MAP_WIDTH = 960
+
+
+def _raw(lon: float, lat: float) -> tuple[float, float]:
+    """Natural Earth projection (Šavrič, Jenny, Patterson, Petrovič and Hurni, 2011)."""
+    lam, phi = math.radians(lon), math.radians(lat)
+    p2 = phi * phi
+    p4 = p2 * p2
+    x = lam * (0.8707 - 0.131979 * p2 + p4 * (-0.013791 + p4 * (0.003971 * p2 - 0.001529 * p4)))
+    y = phi * (1.007226 + p2 * (0.015085 + p4 * (-0.044475 + 0.028874 * p2 - 0.005916 * p4)))
+    return x, y
+
+
+_RAW_Y = _raw(0.0, 90.0)[1]  # the half-height, at a pole
+_SCALE = (MAP_WIDTH - 2 * _PAD) / (2 * _RAW_X)
+MAP_HEIGHT = round(2 * _RAW_Y * _SCALE + 2 * _PAD)
+
+
+def project(lon: float, lat: float) -> tuple[float, float]:
+    """Return the map position (SVG units from the top left) of a longitude and latitude."""
+    x, y = _raw(lon, lat)
+    return _PAD + (x + _RAW_X) * _SCALE, _PAD + (_RAW_Y - y) * _SCALE
+
+
+Ring = tuple[tuple[float, float], ...]
+
+#: Below this projected area (square SVG units) a country also gets a dot.
+_TINY_AREA = 12.0
+_HALF_TURN = 180.0
+_LINK_TEXT = 44
+
+
+@attrs.frozen
+class WorldMap:
+    """
+    The projected map data, read once from ``data/world-110m.json``.
+
+    Attributes:
+        shapes: Country code -> its polygons, each a tuple of projected rings.
+        points: Country code -> the projected point marking a place too small
+            for the map (from the 1:50m data).
+        source: Where the data comes from, for the page's footer.
+    """
+
+    shapes: dict[str, tuple[tuple[Ring, ...], ...]]
+    points: dict[str, tuple[float, float]]
+    source: str
+
+    def label_point(self, code: str) -> tuple[float, float] | None:
+        """Return the centroid of a country's largest polygon, or its point, or None."""
+        polygons = self.shapes.get(code)
+        if not polygons:
+            return self.points.get(code)
+        return _centroid(max(polygons, key=lambda polygon: _area(polygon[0]))[0])
+
+    def dots(self) -> dict[str, tuple[float, float]]:
+        """Return the places marked with a dot: no shape, or a shape too small to see."""
+        dots = dict(self.points)
+        for code, polygons in self.shapes.items():
+            if sum(_area(polygon[0]) for polygon in polygons) < _TINY_AREA:
+                point = self.label_point(code)
+                if point is not None:
+                    dots[code] = point
+        return dots
+
+
+def _area(ring: Ring) -> float:
+    pairs = zip(ring, ring[1:] + ring[:1], strict=True)
+    return abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in pairs)) / 2
+
+
+def _centroid(ring: Ring) -> tuple[float, float]:
+    twice = cx = cy = 0.0
+    for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1], strict=True):
+        cross = x0 * y1 - x1 * y0
+        twice += cross
+        cx += (x0 + x1) * cross
+        cy += (y0 + y1) * cross
+    if twice == 0:
+        return sum(x for x, _ in ring) / len(ring), sum(y for _, y in ring) / len(ring)
+    return cx / (3 * twice), cy / (3 * twice)
+
+
+@functools.cache
+def world_map() -> WorldMap:
+    """Decode the packaged TopoJSON and project it."""
+    data = json.loads(
+        resources.files("geogate").joinpath("data/world-110m.json").read_text("utf-8")
+    )
+    (sx, sy), (tx, ty) = data["transform"]["scale"], data["transform"]["translate"]
+    arcs: list[list[tuple[float, float]]] = []
+    for arc in data["arcs"]:
+        qx = qy = 0
+        points: list[tuple[float, float]] = []
+        for dx, dy in arc:
+            qx, qy = qx + dx, qy + dy
+            points.append((qx * sx + tx, qy * sy + ty))
+        arcs.append(points)
+
+    def ring(indices: list[int]) -> Ring:
+        points: list[tuple[float, float]] = []
+        for index in indices:
+            arc = arcs[index] if index >= 0 else arcs[~index][::-1]
+            points.extend(arc[1:] if points else arc)
+        return tuple(points)
+
+    shapes = {
+        geometry["id"]: tuple(
+            tuple(tuple(project(lon, lat) for lon, lat in r) for r in copy)
+            for polygon in geometry["arcs"]
+            for copy in _across_antimeridian(tuple(ring(indices) for indices in polygon))
+        )
+        for geometry in data["objects"]["countries"]["geometries"]
+    }
+    dots = {code: project(lon, lat) for code, (lon, lat) in data["points"].items()}
+    return WorldMap(shapes, dots, data["source"])
+
+
+def _across_antimeridian(polygon: tuple[Ring, ...]) -> tuple[tuple[Ring, ...], ...]:
+    """
+    Draw a polygon that crosses 180° (Fiji, Chukotka) on both sides of the map.
+
+    Its longitudes are made continuous (179, 181 rather than 179, -179) and a
+    copy is shifted by 360°; the map clips both to the globe's outline. A ring
+    with an odd number of jumps goes round a pole (Antarctica) and is kept.
+    """
+    outer = polygon[0]
+    jumps = sum(1 for (a, _), (b, _) in itertools.pairwise(outer) if abs(a - b) > _HALF_TURN)
+    if jumps == 0 or jumps % 2:
+        return (polygon,)
+    start = outer[0][0]
+    unwrapped = tuple(_unwrap(r, start) for r in polygon)
+    shift = -360.0 if max(lon for lon, _ in unwrapped[0]) > _HALF_TURN else 360.0
+    moved = tuple(tuple((lon + shift, lat) for lon, lat in r) for r in unwrapped)
+    return unwrapped, moved
+
+
+def _unwrap(ring: Ring, start: float) -> Ring:
+    out = []
+    previous, offset = start, 0.0
+    for lon, lat in ring:
+        if lon + offset - previous > _HALF_TURN:
+            offset -= 360.0
+        elif previous - (lon + offset) > _HALF_TURN:
+            offset += 360.0
+        previous = lon + offset
+        out.append((previous, lat))
+    return tuple(out)
+
+
+def _path(polygons: Iterable[Iterable[Ring]]) -> str:
+    parts: list[str] = []
+    for polygon in polygons:
+        for ring in polygon:
+            last = None
+            points: list[str] = []
+            for x, y in ring:
+                point = f"{x:.1f} {y:.1f}"
+                if point != last:
+                    points.append(point)
+                    last = point
+            parts.append("M" + "L".join(points) + "Z")
+    return "".join(parts)
+
+
+def _sphere() -> str:
+    """Return the outline of the globe as an SVG path."""
+    edge = [project(180.0, lat / 2) for lat in range(-180, 181)]
+    edge += [project(-180.0, lat / 2) for lat in range(180, -181, -1)]
+    return "M" + "L".join(f"{x:.1f} {y:.1f}" for x, y in edge) + "Z"
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _link(source: str | None) -> str:
+    """Link a source only when it is an http(s) address; show anything else as text."""
+    if not source:
+        return "—"
+    parts = urlsplit(source.strip())
+    if parts.scheme.lower() in {"http", "https"} and parts.netloc:
+        shown = parts.netloc + parts.path
+        shown = (
+            shown
+            if len(shown) <= _LINK_TEXT
+            else shown[: _LINK_TEXT - 1] + "\N{HORIZONTAL ELLIPSIS}"
+        )
+        return (
+            f'<a href="{_e(source.strip())}" title="{_e(source.strip())}" '
+            f'rel="noopener noreferrer">{_e(shown)}</a>'
+        )
+    return _e(source)
+
+
+def _past(effect: str) -> str:
+    return "allowed" if effect == "allow" else "denied"
+
+
+_CSS = """
+:root{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222}
+body{margin:0 auto;padding:16px 24px 48px;max-width:1000px;background:#fff}
+h1{font-size:1.6em;margin:.2em 0}h2{font-size:1.3em;margin:0}
+header p,.meta{color:#555;margin:.2em 0}
+section.feature{border-top:3px solid #ddd;margin-top:28px;padding-top:14px}
+svg.map{display:block;max-width:100%;height:auto;margin:10px 0 4px}
+.legend{display:flex;flex-wrap:wrap;gap:6px 18px;margin:4px 0 10px;padding:0;list-style:none}
+.sw{display:inline-block;width:14px;height:14px;vertical-align:-2px;margin-right:5px;
+border:1px solid #555}
+.allow{color:#0072B2}.deny{color:#D55E00}
+.chip{display:inline-block;min-width:3.3em;padding:0 5px;border-radius:3px;color:#fff;
+font-size:.85em;text-align:center}
+.chip.allow{background:#0072B2}.chip.deny{background:#D55E00}
+table{border-collapse:collapse;width:100%;margin:6px 0 12px;font-size:.92em}
+th,td{border-bottom:1px solid #e3e3e3;padding:4px 6px;text-align:left;vertical-align:top}
+th{background:#f6f6f6}code{font-size:.95em}
+td a{word-break:break-all}
+td:first-child code,td.nowrap{white-space:nowrap}
+.codes{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.88em;color:#333}
+h3{font-size:1.05em;margin:14px 0 4px}
+ul.groups{padding-left:1.1em}ul.groups li{margin:4px 0}
+.muted{color:#777}
+ul.small{columns:3 16em;padding:0;list-style:none;font-size:.9em}
+ul.small li{break-inside:avoid;margin:1px 0}
+"""
+
+
+def render_html(report: Audit, policy: PolicySet) -> str:
+    """
+    Return the audit *report* of *policy* as one self-contained HTML page.
+
+    Each feature gets a world map with every country coloured by its decision,
+    a legend, the decisions grouped by rule and jurisdiction, its rules (with
+    reason, source link and window), and the places too small for the map.
+    """
+    geo = world_map()
+    title = f"geogate audit — {report.as_of.isoformat()}"
+    out = [
+        "<!DOCTYPE html>\n<html lang=en>\n<head>\n<meta charset=utf-8>\n",
+        '<meta name=viewport content="width=device-width, initial-scale=1">\n',
+        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n",
+        "<header>\n<h1>Which regions get which model</h1>\n",
+        f"<p>As of <strong>{_e(report.as_of.isoformat())}</strong> · policy revision ",
+        f'<code title="{_e(report.revision)}">{_e(short_revision(report.revision))}</code>',
+        f" · {len(policy.files)} file(s): {_e(', '.join(policy.files))}",
+        f" · {len(report.features)} feature(s)</p>\n</header>\n",
+        _defs(geo),
+    ]
+    for fid, fa in report.features.items():
+        out.append(_feature(fid, fa, report, geo))
+    out.append(
+        "<footer><p class=muted>Map: "
+        + _e(geo.source)
+        + ". Borders are Natural Earth's de facto boundaries; geogate decides by the ISO 3166-1"
+        " code a location resolves to.</p></footer>\n</body>\n</html>\n"
+    )
+    return "".join(out)
+
+
+def _defs(geo: WorldMap) -> str:
+    """The shared outlines and hatch patterns, in an invisible ``<svg>``."""
+    paths = "".join(
+        f'<path id="geo-{_e(code)}" d="{_path(polygons)}"/>\n'
+        for code, polygons in sorted(geo.shapes.items())
+    )
+    hatches = "".join(
+        f'<pattern id="hatch-{name}" width="6" height="6" patternUnits="userSpaceOnUse" '
+        f'patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff"/>'
+        f'<rect width="3" height="6" fill="{colour}"/></pattern>\n'
+        for name, colour in COLOURS.items()
+    )
+    return (
+        '<svg width="0" height="0" style="position:absolute" aria-hidden="true">'
+        f'<defs>\n{hatches}<path id=geo-sphere d="{_sphere()}"/>\n'
+        '<clipPath id="clip-sphere"><use href="#geo-sphere"/></clipPath>\n'
+        f"{paths}</defs></svg>\n"
+    )
+
+
+def _feature(fid: str, fa: FeatureAudit, report: Audit, geo: WorldMap) -> str:
+    feature = fa.feature
+    total = len(fa.decisions)
+    allowed = sum(1 for d in fa.decisions.values() if d.allowed)
+    out = [
+        f'<section class=feature id="feature-{_e(fid)}" data-feature="{_e(fid)}">\n',
+        f"<h2>{_e(fid)}</h2>\n",
+    ]
+    if feature.description:
+        out.append(f"<p>{_e(feature.description)}</p>\n")
+    out.append(
+        f"<p class=meta>Owner: <strong>{_e(feature.owner or '—')}</strong> · decided on "
+        f"{_e(feature.basis)} · default {_e(feature.default)} · unknown location "
+        f"<span class={_e(fa.unknown)}>{_e(_past(fa.unknown))}</span></p>\n"
+    )
+    out.append(_map(fid, fa, geo))
+    out.append(
+        "<ul class=legend>"
+        f'<li><span class=sw style="background:{COLOURS["allow"]}"></span>'
+        f"allowed ({allowed})</li>"
+        f'<li><span class=sw style="background:{COLOURS["deny"]}"></span>'
+        f"denied ({total - allowed})</li>"
+        '<li><svg class=sw width="14" height="14"><rect width="14" height="14" '
+        'fill="url(#hatch-none)"/></svg>no decision (not an audited country)</li>'
+        '<li><svg width="14" height="14" style="vertical-align:-2px;margin-right:5px">'
+        '<circle cx="7" cy="7" r="4" fill="#888" stroke="#222" stroke-width="1.2"/>'
+        "</svg>a place too small for the map</li>"
+        f"<li>unknown location: <span class={_e(fa.unknown)}>{_e(_past(fa.unknown))}</span>"
+        "</li></ul>\n"
+    )
+    out.append(
+        f"<p>Allowed in <strong>{allowed}</strong> of {total} countries and territories, "
+        f"denied in <strong>{total - allowed}</strong>, on {_e(report.as_of.isoformat())}.</p>\n"
+    )
+    out.append(_groups(fa.groups, total))
+    out.append(_rules(feature.rules, fa, report))
+    out.append(_small(fa, geo))
+    out.append("</section>\n")
+    return "".join(out)
+
+
+def _map(fid: str, fa: FeatureAudit, geo: WorldMap) -> str:
+    out = [
+        (
+            f'<svg class=map width="{MAP_WIDTH}" height="{MAP_HEIGHT}" '
+            f'viewBox="0 0 {MAP_WIDTH} {MAP_HEIGHT}" role="img" '
+            f'aria-label="World map of where {_e(fid)} is allowed and denied">\n'
+            f'<rect width="{MAP_WIDTH}" height="{MAP_HEIGHT}" fill="{FRAME}"/>'
+            f'<use href="#geo-sphere" fill="{_OCEAN}" stroke="#9AB" stroke-width="0.8"/>\n'
+            '<g stroke="#fff" stroke-width="0.5" stroke-linejoin="round" '
+            'clip-path="url(#clip-sphere)">\n'
+        )
+    ]
+    for code in sorted(geo.shapes):
+        decision = fa.decisions.get(code)
+        if decision is None:
+            out.append(
+                f'<use href="#geo-{_e(code)}" data-country="{_e(code)}" data-effect="none" '
+                f'fill="url(#hatch-none)"><title>{_e(country_name(code))} ({_e(code)}): '
+                "no decision</title></use>\n"
+            )
+            continue
+        effect = str(decision.effect)
+        out.append(
+            f'<use href="#geo-{_e(code)}" data-country="{_e(code)}" data-effect="{effect}" '
+            f'fill="{COLOURS[effect]}"><title>{_e(_tooltip(code, effect, decision.rule))}'
+            "</title></use>\n"
+        )
+    out.append('</g>\n<g stroke="#222" stroke-width="1">\n')
+    for code, (x, y) in sorted(geo.dots().items()):
+        decision = fa.decisions.get(code)
+        effect = "none" if decision is None else str(decision.effect)
+        rule = None if decision is None else decision.rule
+        out.append(
+            f'<circle class=dot cx="{x:.1f}" cy="{y:.1f}" r="3.2" data-country="{_e(code)}" '
+            f'data-effect="{effect}" fill="{COLOURS[effect]}">'
+            f"<title>{_e(_tooltip(code, effect, rule))}</title></circle>\n"
+        )
+    out.append("</g>\n</svg>\n")
+    return "".join(out)
+
+
+def _tooltip(code: str, effect: str, rule: str | None) -> str:
+    if effect == "none":
+        return f"{country_name(code)} ({code}): no decision"
+    how = f"by rule {rule}" if rule else "by default"
+    return f"{country_name(code)} ({code}): {_past(effect)} {how}"
+
+
+def _codes(codes: tuple[str, ...]) -> str:
+    return " ".join(f'<abbr title="{_e(country_name(c))}">{_e(c)}</abbr>' for c in codes)
+
+
+def _groups(groups: tuple[Group, ...], total: int) -> str:
+    out = ["<h3>Decisions by rule and jurisdiction</h3>\n<ul class=groups>\n"]
+    for group in groups:
+        how = (
+            f"by rule <code>{_e(group.rule)}</code>"
+            if group.rule
+            else "by default (no rule applies)"
+        )
+        out.append(
+            f'<li data-effect="{_e(group.effect)}"><span class="chip {_e(group.effect)}">'
+            f"{_e(_past(group.effect))}</span> {how}: {len(group.countries)}"
+        )
+        if group.reason:
+            out.append(f"<br><span class=muted>{_e(group.reason)}</span>")
+        out.append("<ul>")
+        for label, codes in group.by_jurisdiction:
+            inner = f"<span class=codes>{_codes(codes)}</span>"
+            if len(codes) * 3 > total:  # long lists fold away
+                inner = f"<details><summary>show the {len(codes)} codes</summary>{inner}</details>"
+            out.append(f"<li><strong>{_e(label)}</strong> ({len(codes)}): {inner}</li>")
+        out.append("</ul></li>\n")
+    out.append("</ul>\n")
+    return "".join(out)
+
+
+def _window(rule: Rule) -> str:
+    if rule.start is None and rule.end is None:
+        return "always"
+    start = rule.start.isoformat() if rule.start else "…"
+    end = rule.end.isoformat() if rule.end else "…"
+    return f"{start} \N{EN DASH} {end}"
+
+
+def _rules(rules: tuple[Rule, ...], fa: FeatureAudit, report: Audit) -> str:
+    if not rules:
+        return (
+            f"<h3>Rules</h3>\n<p>None: every country gets the default "
+            f"({_e(fa.feature.default)}).</p>\n"
+        )
+    decided: dict[str | None, int] = {}
+    for decision in fa.decisions.values():
+        decided[decision.rule] = decided.get(decision.rule, 0) + 1
+    out = [
+        (
+            "<h3>Rules</h3>\n<table class=rules>\n<thead><tr><th>Rule</th><th>Kind</th>"
+            "<th>Targets</th><th>Window</th><th>Decides</th><th>Reason</th><th>Source</th>"
+            "</tr></thead>\n<tbody>\n"
+        )
+    ]
+    for rule in rules:
+        in_force = rule.active(report.as_of)
+        window = _e(_window(rule)) + ("" if in_force else "<br><em>not in force</em>")
+        targets = ", ".join(_e(t.code) for t in rule.targets)
+        out.append(
+            f'<tr data-rule="{_e(rule.id)}"><td><code>{_e(rule.id)}</code></td>'
+            f"<td class={_e(rule.kind.effect)}>{_e(rule.kind)}</td><td>{targets}</td>"
+            f"<td class=nowrap>{window}</td><td>{decided.get(rule.id, 0)}</td>"
+            f"<td>{_e(rule.reason)}</td>"
+            f"<td>{_link(rule.source)}</td></tr>\n"
+        )
+    out.append("</tbody></table>\n")
+    return "".join(out)
+
+
+def _small(fa: FeatureAudit, geo: WorldMap) -> str:
+    """List every audited place without a visible shape, with its decision."""
+    dots = geo.dots()
+    hidden = sorted(code for code in fa.decisions if code in dots or code not in geo.shapes)
+    if not hidden:
+        return ""
+    out = [
+        (
+            "<h3>Places too small for the map</h3>\n<p class=muted>Marked with a dot where the "
+            "data has a point for them; <em>not drawn</em> otherwise.</p>\n<ul class=small>\n"
+        )
+    ]
+    for code in hidden:
+        decision = fa.decisions[code]
+        effect = str(decision.effect)
+        how = f"by rule {decision.rule}" if decision.rule else "by default"
+        drawn = "" if code in dots else " <em class=muted>(not drawn)</em>"
+        out.append(
+            f'<li data-country="{_e(code)}" data-effect="{effect}" '
+            f'title="{_e(_past(effect))} {_e(how)}">'
+            f'<span class="sw" style="background:{COLOURS[effect]}"></span>'
+            f"<code>{_e(code)}</code> {_e(country_name(code))}{drawn}</li>\n"
+        )
+    out.append("</ul>\n")
+    return "".join(out)

@@ -1,0 +1,84 @@
+"""``geogate explain``: the whole chain behind one decision, in plain words."""
+
+from __future__ import annotations
+
+import difflib
+import textwrap
+from typing import TYPE_CHECKING
+
+import click
+
+from geogate._decision import short_revision
+from geogate._explain import explain
+
+from ._common import DATE, echo_json, format_option, load_or_exit, policies_option
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+__all__ = ["explain_command"]
+
+_WIDTH = 100
+
+
+@click.command("explain")
+@click.argument("feature")
+@click.option("--country", metavar="CC", help="ISO 3166-1 alpha-2 code of the request's location.")
+@click.option("--subdivision", metavar="CODE", help="ISO 3166-2 code, e.g. GB-NIR.")
+@click.option("--domicile", metavar="CC", help="Country of the account's or company's domicile.")
+@click.option("--at", type=DATE, default=None, help="Decide for this date [default: today, UTC].")
+@policies_option
+@format_option("text", "json", help="Output format; json has the chain and Decision.to_dict().")
+def explain_command(
+    feature: str,
+    country: str | None,
+    subdivision: str | None,
+    domicile: str | None,
+    at: dt.date | None,
+    policies: str | None,
+    output: str,
+) -> None:
+    """
+    Explain step by step why FEATURE is allowed or denied.
+
+    Shows the normalised location, the jurisdictions containing it on the
+    date, every rule of the feature with why it won, lost or was not a
+    candidate, the fallback used, and the decision `geogate eval` gives.
+
+    Exit 0 whenever a decision was made, allowed or denied; 1 when the policies
+    do not load; 2 for a usage error, including an unknown FEATURE; 3 when the
+    policy path cannot be read.
+    """
+    policy = load_or_exit(policies)
+    if feature not in policy.features:
+        close = difflib.get_close_matches(feature, list(policy.features), n=1)
+        known = ", ".join(policy.features) or "(none)"
+        hint = f"did you mean {close[0]!r}?" if close else f"known features: {known}"
+        msg = f"no feature {feature!r} in the policies; {hint}"
+        raise click.BadParameter(msg, param_hint="FEATURE")
+    result = explain(
+        policy, feature, country=country, subdivision=subdivision, domicile=domicile, at=at
+    )
+    if output == "json":
+        echo_json(result.to_dict())
+        return
+    click.echo(
+        click.style(f"Why {feature}", bold=True)
+        + f" — as of {result.as_of}, policy {short_revision(result.revision)}"
+    )
+    steps = result.steps
+    for number, step in enumerate(steps, 1):
+        prefix = f"{number}. "
+        text = textwrap.fill(
+            step,
+            _WIDTH,
+            initial_indent=prefix,
+            subsequent_indent=" " * len(prefix),
+            break_on_hyphens=False,
+            break_long_words=False,
+        )
+        if number == len(steps):
+            verdict = "ALLOWED" if result.decision.allowed else "DENIED"
+            colour = "green" if result.decision.allowed else "red"
+            text = text.replace(verdict, click.style(verdict, fg=colour, bold=True), 1)
+        click.echo(text)

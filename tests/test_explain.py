@@ -1,0 +1,465 @@
+"""explain(): the whole chain behind a decision, and its agreement with the gate."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import attrs
+import pytest
+
+from geogate import Gate, LocationStatus, load_policies
+from geogate._countries import all_countries
+from geogate._explain import Verdict, explain
+from geogate._policy import Basis, RuleKind
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICIES = ROOT / "policies"
+
+#: Around the UK leaving the EU, around Llama 3.2's launch, around iOS 18.4.
+DATES = [
+    "2020-01-31",
+    "2020-02-01",
+    "2024-09-24",
+    "2024-09-25",
+    "2025-03-30",
+    "2025-03-31",
+    "2026-01-01",
+]
+#: A few subdivisions: one with a country code of its own, and plain ones.
+SUBDIVISIONS = [("FR", "FR-974"), ("GB", "GB-NIR"), ("US", "US-CA"), ("FI", "FI-01")]
+
+SMALL = """\
+features:
+  f:
+    default: allow
+    rules:
+      - id: sanctions
+        hard_deny: [CU]
+        reason: Sanctions.
+      - id: world
+        allow: [CU, WORLD]
+        from: 2020-01-01
+        until: 2030-12-31
+        reason: Everywhere.
+      - id: a-eu
+        deny: [EU]
+        overrides: world
+        reason: A.
+      - id: b-eu
+        deny: [EU, EEA]
+        overrides: world
+        reason: B.
+      - id: gb
+        deny: [GB]
+        overrides: world
+        reason: GB.
+      - id: nir
+        allow: [GB-NIR]
+        overrides: gb
+        reason: NIR.
+  belfast:
+    default: allow
+    rules:
+      - id: belfast-nir
+        deny: [GB-NIR]
+        reason: NIR.
+      - id: bfs
+        allow: [GB-BFS]
+        overrides: belfast-nir
+        reason: Belfast.
+  bare:
+    default: deny
+  both:
+    default: allow
+    basis: location+domicile
+    rules:
+      - id: both-eu
+        deny: [EU]
+        reason: EU.
+"""
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_policies(POLICIES)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    path = tmp_path_factory.mktemp("explain") / "p.yaml"
+    path.write_text(SMALL, encoding="utf-8")
+    return load_policies(path)
+
+
+def verdicts(explanation, signal="location"):
+    chain = next(c for c in explanation.chains if c.signal == signal)
+    return {v.rule: (v.verdict, v.why) for v in chain.rules}
+
+
+def assert_agrees(explanation, decision, feature):
+    """The chain, worked out with the engine, ends where the gate's decision does."""
+    assert decision == explanation.decision
+    decided = next(c for c in explanation.chains if c.signal == explanation.decided_by)
+    assert decision.effect == decided.effect
+    assert decision.rule == decided.rule
+    assert decision.jurisdictions == decided.jurisdictions
+    assert decision.location == decided.status
+    won = [v.rule for v in decided.rules if v.verdict is Verdict.WON]
+    assert ([] if decision.rule is None else [decision.rule]) == won
+    ambiguous = any(v.verdict is Verdict.AMBIGUOUS for v in decided.rules)
+    assert (decision.rule is None) == (decided.fallback is not None or ambiguous)
+    for chain in explanation.chains:
+        assert [r.id for r in feature.rules] == [v.rule for v in chain.rules]
+    assert explanation.steps[-1].endswith(decision.explanation)
+
+
+@pytest.mark.parametrize("day", DATES)
+@pytest.mark.parametrize(
+    "feature", ["apple-intelligence-iphone", "apple-intelligence-mac", "llama-3.1-405b",
+                "llama-3.2-vision", "llama-3.2-vision-license"],
+)  # fmt: skip
+def test_agrees_with_the_gate_everywhere(shipped, feature, day):
+    """For every shipped feature, every ISO country (and XK) and the dates that matter, explain
+    gives the gate's decision, and its chain names the same rule or fallback."""
+    gate = Gate(shipped)
+    found = shipped.features[feature]
+    for country in sorted(all_countries()):
+        kwargs = {"country": country, "domicile": country, "at": day}
+        explanation = explain(shipped, feature, **kwargs)
+        assert_agrees(explanation, gate.evaluate(feature, **kwargs), found)
+
+
+@pytest.mark.parametrize("day", DATES)
+def test_agrees_with_the_gate_on_subdivisions_and_odd_input(shipped, small, day):
+    """Subdivisions, unknown and invalid places, missing signals: still the gate's decision."""
+    inputs = [
+        *({"country": c, "subdivision": s} for c, s in SUBDIVISIONS),
+        {"subdivision": "GB-NIR"},
+        {"country": "uk"},
+        {"country": "XX"},
+        {"country": "GER"},
+        {"country": "FR", "subdivision": "US-CA"},
+        {},
+        {"domicile": "DE"},
+        {"country": "US", "domicile": "FR"},
+        {"country": "CU"},
+    ]
+    for policy in (shipped, small):
+        gate = Gate(policy)
+        for feature in policy.features.values():
+            for kwargs in inputs:
+                explanation = explain(policy, feature.id, **kwargs, at=day)
+                decision = gate.evaluate(feature.id, **kwargs, at=day)
+                assert_agrees(explanation, decision, feature)
+
+
+def test_rule_loses_to_a_smaller_jurisdiction(shipped):
+    """On 2025-03-30 the EU rule beats the WORLD rule in FR; on 2025-03-31 it is out of its
+    window and the WORLD rule wins."""
+    before = explain(shipped, "apple-intelligence-iphone", country="FR", at="2025-03-30")
+    after = explain(shipped, "apple-intelligence-iphone", country="FR", at="2025-03-31")
+
+    assert {
+        "iphone-launch": (
+            Verdict.LOST,
+            (
+                "rule iphone-eu-withheld is more specific (EU ⊊ WORLD on 2025-03-30: all 34 "
+                "countries and territories of EU are in WORLD, which has 250)"
+            ),
+        ),
+        "iphone-eu-withheld": (
+            Verdict.WON,
+            "its target EU contains FR (France), and no other candidate is more specific",
+        ),
+        "iphone-china-not-offered": (
+            Verdict.NOT_CANDIDATE,
+            "its targets (CN) do not contain FR (France) on 2025-03-30",
+        ),
+    } == verdicts(before)
+    assert (
+        Verdict.NOT_CANDIDATE,
+        "outside its window (until 2025-03-30) on 2025-03-31",
+    ) == verdicts(after)["iphone-eu-withheld"]
+    assert (Verdict.WON, "its target WORLD contains FR (France), and it is the only candidate") == (
+        verdicts(after)["iphone-launch"]
+    )
+
+
+def test_hard_deny_and_country_beats_jurisdiction(small):
+    """A hard_deny candidate decides; the others lose to it, whatever their targets."""
+    explanation = explain(small, "f", country="CU", at="2026-01-01")
+
+    assert (
+        Verdict.WON,
+        "its target CU contains CU (Cuba), and a hard_deny rule decides whatever else applies",
+    ) == verdicts(explanation)["sanctions"]
+    assert (Verdict.LOST, "a hard_deny rule decides (sanctions)") == verdicts(explanation)["world"]
+
+
+def test_subdivision_beats_country_and_jurisdiction(small):
+    """GB-NIR beats GB (subdivision beats country) and WORLD (and jurisdiction)."""
+    found = verdicts(explain(small, "f", country="GB", subdivision="NIR", at="2026-01-01"))
+
+    assert (
+        Verdict.LOST,
+        (
+            "rule nir is more specific (GB-NIR is a subdivision, GB a country: subdivision beats "
+            "country)"
+        ),
+    ) == found["gb"]
+    assert (
+        Verdict.LOST,
+        (
+            "rule nir is more specific (GB-NIR is a subdivision, WORLD a jurisdiction: subdivision "
+            "beats jurisdiction)"
+        ),
+    ) == found["world"]
+    assert Verdict.WON == found["nir"][0]
+
+
+def test_country_beats_jurisdiction(small):
+    """In GB (no subdivision) the country rule beats the WORLD rule."""
+    found = verdicts(explain(small, "f", country="GB", at="2026-01-01"))
+
+    assert (
+        Verdict.LOST,
+        (
+            "rule gb is more specific (GB is a country, WORLD a jurisdiction: country beats "
+            "jurisdiction)"
+        ),
+    ) == found["world"]
+
+
+def test_ties_are_broken_by_rule_id(small):
+    """Two equally specific rules that agree: the first by id wins, the other loses the tie."""
+    found = verdicts(explain(small, "f", country="DE", at="2026-01-01"))
+
+    assert (
+        Verdict.WON,
+        (
+            "its target EU contains DE (Germany), and no other candidate is more specific; b-eu is "
+            "as specific and agrees: the tie is broken by rule id"
+        ),
+    ) == found["a-eu"]
+    assert (
+        Verdict.LOST,
+        "as specific as a-eu and with the same effect: the tie is broken by rule id",
+    ) == found["b-eu"]
+
+
+def test_subdivision_beats_its_parent(small):
+    """GB-BFS (Belfast) lies within GB-NIR: the inner subdivision wins."""
+    found = verdicts(explain(small, "belfast", subdivision="GB-BFS", at="2026-01-01"))
+
+    assert (
+        Verdict.LOST,
+        "rule bfs is more specific (GB-BFS lies within GB-NIR: a subdivision beats its parent)",
+    ) == found["belfast-nir"]
+
+
+def test_feature_without_rules(small):
+    """A feature without rules: the chain says so, and the default decides."""
+    explanation = explain(small, "bare", country="FR", at="2026-01-01")
+
+    assert (
+        "Location: FR (France), from country 'FR'.",
+        "Jurisdictions: on 2026-01-01, FR is in EU, EEA, WORLD.",
+        "Rules: the feature has none.",
+        "Fallback: no rule applies, so the feature's default decides: deny.",
+        f"Result: DENIED. {explanation.decision.explanation}",
+    ) == explanation.steps
+
+
+def test_window_with_both_ends(small):
+    """A window with a start and an end is quoted whole."""
+    found = verdicts(explain(small, "f", country="US", at="2031-01-01"))
+
+    assert (
+        Verdict.NOT_CANDIDATE,
+        "outside its window (from 2020-01-01 until 2030-12-31) on 2031-01-01",
+    ) == found["world"]
+
+
+def test_default_fallback(small):
+    """No candidate: the chain says the default decided."""
+    explanation = explain(small, "f", country="US", at="2031-01-01")
+
+    (chain,) = explanation.chains
+    assert ("default", None) == (chain.fallback, chain.rule)
+    assert "Fallback: no rule applies, so the feature's default decides: allow." in (
+        explanation.steps
+    )
+
+
+def test_unknown_location(shipped):
+    """An unknown location: no rule is a candidate, and the unknown setting decides."""
+    explanation = explain(shipped, "llama-3.2-vision", country="ZZ", at="2026-01-01")
+
+    (chain,) = explanation.chains
+    assert (
+        LocationStatus.UNKNOWN,
+        "unknown",
+        "the country code 'ZZ' means an unknown location",
+    ) == (
+        chain.status,
+        chain.fallback,
+        chain.problem,
+    )
+    assert {
+        "eu-multimodal-withheld": (
+            Verdict.NOT_CANDIDATE,
+            "the location is unknown, so no rule can contain it",
+        ),
+        "uk-multimodal-offered": (
+            Verdict.NOT_CANDIDATE,
+            "the location is unknown, so no rule can contain it",
+        ),
+    } == verdicts(explanation)
+    assert explanation.steps[0] == (
+        "Location: unknown, because the country code 'ZZ' means an unknown location."
+    )
+
+
+def test_location_and_domicile(small):
+    """location+domicile: both chains are shown, and the one that denies decides."""
+    explanation = explain(small, "both", country="US", domicile="FR", at="2026-01-01")
+
+    assert ["location", "domicile"] == [c.signal for c in explanation.chains]
+    assert "domicile" == explanation.decided_by
+    assert (Verdict.WON, "its target EU contains FR (France), and it is the only candidate") == (
+        verdicts(explanation, "domicile")["both-eu"]
+    )
+    allowed = explain(small, "both", country="US", domicile="US", at="2026-01-01")
+    assert ("location", True) == (allowed.decided_by, allowed.decision.allowed)
+
+
+def test_domicile_basis_ignores_the_location(shipped):
+    """basis: domicile: only the domicile's chain, and a first step that says so."""
+    explanation = explain(
+        shipped, "llama-3.2-vision-license", country="US", domicile="DE", at="2026-01-01"
+    )
+
+    assert (Basis.DOMICILE, ["domicile"]) == (
+        explanation.basis,
+        [c.signal for c in explanation.chains],
+    )
+    assert explanation.steps[:2] == (
+        "Decided on: the domicile of the account or company, not where the request comes from.",
+        "Domicile: DE (Germany), from domicile 'DE'.",
+    )
+
+
+def test_ambiguous_rules_fail_closed(small):
+    """Rules that disagree without being ordered (refused at load time, built here by hand)
+    are both reported as ambiguous, and the decision denies."""
+    feature = small.features["both"]
+    rule = feature.rules[0]
+    allow = attrs.evolve(rule, id="both-eu-allow", kind=RuleKind.ALLOW)
+    policy = attrs.evolve(
+        small, features={"both": attrs.evolve(feature, rules=(rule, allow), basis=Basis.LOCATION)}
+    )
+
+    explanation = explain(policy, "both", country="FR", at="2026-01-01")
+
+    assert {
+        "both-eu": (
+            Verdict.AMBIGUOUS,
+            (
+                "its target EU contains FR (France), but it disagrees with both-eu-allow and "
+                "neither is more specific, so the gate fails closed (deny)"
+            ),
+        ),
+        "both-eu-allow": (
+            Verdict.AMBIGUOUS,
+            (
+                "its target EU contains FR (France), but it disagrees with both-eu and neither is "
+                "more specific, so the gate fails closed (deny)"
+            ),
+        ),
+    } == verdicts(explanation)
+    assert False is explanation.decision.allowed
+    assert_agrees(explanation, Gate(policy).evaluate("both", country="FR", at="2026-01-01"),
+                  policy.features["both"])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("feature", "kwargs", "error_code"),
+    [
+        ("llama-3.2-visoin", {"country": "FR"}, "FLAG_NOT_FOUND"),
+        ("llama-3.2-vision", {"country": "FR", "at": "2026-02-30"}, "INVALID_CONTEXT"),
+        ("llama-3.2-vision", {"country": 42}, "INVALID_CONTEXT"),
+        (42, {"country": "FR"}, "FLAG_NOT_FOUND"),
+    ],
+)
+def test_bad_input_gives_the_gates_error_decision(shipped, feature, kwargs, error_code):
+    """Bad input never raises: no chain, and the gate's denying decision says why."""
+    explanation = explain(shipped, feature, **kwargs)
+
+    assert Gate(shipped).evaluate(feature, **kwargs) == explanation.decision
+    assert ((), None, error_code) == (
+        explanation.chains,
+        explanation.decided_by,
+        explanation.decision.error_code,
+    )
+    assert (f"Result: DENIED. {explanation.decision.explanation}",) == explanation.steps
+
+
+def test_today_by_default(shipped):
+    """Without a date, the explanation is for today (UTC), as the gate's is."""
+    explanation = explain(shipped, "llama-3.2-vision", country="FR")
+
+    assert dt.datetime.now(dt.UTC).date() == explanation.as_of
+
+
+def test_to_dict(shipped):
+    """to_dict: the chain as data, the steps in words, and Decision.to_dict()."""
+    explanation = explain(shipped, "llama-3.2-vision", country="GB", at="2026-01-01")
+    data = explanation.to_dict()
+
+    assert [
+        "feature",
+        "basis",
+        "as_of",
+        "revision",
+        "chains",
+        "decided_by",
+        "steps",
+        "decision",
+    ] == list(data)
+    assert explanation.decision.to_dict() == data["decision"]
+    assert {
+        "signal": "location",
+        "given": "country 'GB'",
+        "status": "known",
+        "country": "GB",
+        "subdivisions": [],
+        "place": "GB (United Kingdom)",
+        "problem": None,
+        "jurisdictions": ["UK", "WORLD"],
+        "rules": [
+            {
+                "rule": "eu-multimodal-withheld",
+                "kind": "deny",
+                "targets": ["EU"],
+                "from": "2024-09-25",
+                "until": None,
+                "verdict": "not a candidate",
+                "why": "its targets (EU) do not contain GB (United Kingdom) on 2026-01-01",
+                "matched": [],
+            },
+            {
+                "rule": "uk-multimodal-offered",
+                "kind": "allow",
+                "targets": ["UK"],
+                "from": "2024-09-25",
+                "until": None,
+                "verdict": "won",
+                "why": "its target UK contains GB (United Kingdom), and it is the only candidate",
+                "matched": ["UK"],
+            },
+        ],
+        "fallback": None,
+        "effect": "allow",
+        "rule": "uk-multimodal-offered",
+    } == data["chains"][0]

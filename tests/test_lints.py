@@ -1,0 +1,242 @@
+"""Lints: each warning with its evidence, and none on the shipped policies."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from geogate import check_paths
+from geogate._lints import LINT_CODES, default_since, is_placeholder, lint_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+SINCE = dt.date(2025, 1, 1)
+HEAD = "features:\n  chat:\n    owner: ml\n    default: allow\n    rules:\n"
+
+
+def _rule(rule_id: str, kind: str, targets: str, extra: str = "", *,
+          reason: str = "A reason.", source: bool = True) -> str:  # fmt: skip
+    text = f"      - id: {rule_id}\n        {kind}: [{targets}]\n        reason: {reason}\n"
+    if source:
+        text += "        source: https://example.com\n"
+    return text + extra
+
+
+def _lint(tmp_path: Path, text: str, **options: object) -> list[str]:
+    (tmp_path / "p.yaml").write_text(text, encoding="utf-8")
+    policy, diagnostics = check_paths([tmp_path / "p.yaml"])
+    assert policy is not None, diagnostics
+    assert () == diagnostics  # the loader itself finds nothing: these are lints only
+    return [
+        f"{d.position.line}:{d.position.column} {d.severity} {d.code}: {d.message}"
+        for d in lint_policy(policy, **options)  # type: ignore[arg-type]
+    ]
+
+
+def test_shipped_policies_are_clean():
+    """No lint fires on the shipped policies, even counting rules that ended before today."""
+    policy, _ = check_paths([ROOT / "policies"])
+    assert policy is not None
+
+    assert () == lint_policy(policy)
+    assert ["expired-rule"] == [
+        d.code for d in lint_policy(policy, expired_before=dt.date(2026, 11, 27))
+    ]  # iphone-eu-withheld ended on 2025-03-30; it is history the timeline needs
+
+
+def test_shadowed_rule(tmp_path):
+    """An allow under a hard_deny of the same country never decides: shadowed, with evidence."""
+    text = HEAD + _rule("sanctions", "hard_deny", "RU") + _rule("ru-pilot", "allow", "RU")
+
+    assert [
+        (
+            "10:9 warning shadowed-rule: features.chat.rules[ru-pilot] decides no location on any "
+            "date from 2025-01-01: where it applies, other rules win (for RU (Russian Federation) "
+            "on every date, 'sanctions' decides)"
+        )
+    ] == _lint(tmp_path, text, since=SINCE)
+
+
+def test_shadowed_by_a_tie(tmp_path):
+    """Two equal rules that agree: ties go to the first id, so the other never decides."""
+    text = HEAD + _rule("a-fr", "deny", "FR") + _rule("b-fr", "deny", "FR")
+
+    assert [
+        (
+            "6:9 warning redundant-rule: features.chat.rules[a-fr] never changes an outcome from "
+            "2025-01-01: wherever it decides, another rule denies too (for FR (France) on every "
+            "date, 'b-fr' would decide)"
+        ),
+        (
+            "10:9 warning shadowed-rule: features.chat.rules[b-fr] decides no location on any date "
+            "from 2025-01-01: where it applies, other rules win (for FR (France) on every date, "
+            "'a-fr' decides)"
+        ),
+    ] == _lint(tmp_path, text, since=SINCE)
+
+
+def test_redundant_rule(tmp_path):
+    """deny: [FR] beside deny: [EU] changes no effect from the earliest rule date on."""
+    text = (
+        HEAD
+        + _rule("eu", "deny", "EU", "        from: 2024-01-01\n")
+        + _rule("fr", "deny", "FR", "        from: 2024-06-01\n")
+    )
+
+    assert [
+        (
+            "11:9 warning redundant-rule: features.chat.rules[fr] never changes an outcome from "
+            "2024-01-01: wherever it decides, another rule denies too (for FR (France) from "
+            "2024-06-01, 'eu' would decide)"
+        )
+    ] == _lint(tmp_path, text)
+
+
+def test_redundant_subdivision(tmp_path):
+    """Subdivisions named by rules are probed too: GB-NIR inside UK."""
+    text = HEAD + _rule("uk", "deny", "UK") + _rule("ni", "deny", "GB-NIR")
+
+    assert [
+        (
+            "10:9 warning redundant-rule: features.chat.rules[ni] never changes an outcome from "
+            "2025-01-01: wherever it decides, another rule denies too (for GB-NIR "
+            "(Northern Ireland, United Kingdom) on every date, 'uk' would decide)"
+        )
+    ] == _lint(tmp_path, text, since=SINCE)
+
+
+def test_needed_exception_is_not_redundant(tmp_path):
+    """An exception that flips the broader rule somewhere changes an outcome."""
+    text = (
+        HEAD
+        + _rule("eu", "deny", "EU")
+        + _rule("ie", "allow", "IE", "        overrides: eu\n")
+        + _rule("ni", "deny", "GB-NIR")
+    )
+
+    assert [] == _lint(tmp_path, text, since=SINCE)
+
+
+def test_rule_restating_the_default_is_not_redundant(tmp_path):
+    """deny: [CN] under default: deny gives CN's denial a reason and a source: no warning."""
+    text = "features:\n  chat:\n    owner: ml\n    default: deny\n    rules:\n" + _rule(
+        "cn", "deny", "CN"
+    )
+
+    assert [] == _lint(tmp_path, text, since=SINCE)
+
+
+def test_horizon_leaves_out_history_before_the_first_rule_date(tmp_path):
+    """Before 1958 FR was not in the EU; from the given date on, deny: [FR] is redundant."""
+    text = HEAD + _rule("eu", "deny", "EU") + _rule("fr", "deny", "FR")
+
+    assert [] == _lint(tmp_path, text, since=dt.date(1957, 1, 1))
+    assert ["redundant-rule"] == [
+        line.split()[2].rstrip(":") for line in _lint(tmp_path, text, since=SINCE)
+    ]
+
+
+def test_default_since_is_the_earliest_rule_date(tmp_path):
+    """The horizon is the earliest 'from' or 'until' in the whole set."""
+    (tmp_path / "p.yaml").write_text(
+        HEAD
+        + _rule("a", "deny", "FR", "        from: 2024-06-01\n")
+        + _rule("b", "deny", "DE", "        until: 2023-12-31\n"),
+        encoding="utf-8",
+    )
+    policy, _ = check_paths([tmp_path])
+    assert policy is not None
+
+    assert dt.date(2023, 12, 31) == default_since(policy)
+
+
+def test_expired_rule_only_when_asked(tmp_path):
+    """expired-rule needs a date: without one, a rule that ended is history, not a problem."""
+    text = HEAD + _rule("cn", "deny", "CN", "        from: 2020-01-01\n        until: 2020-12-31\n")
+
+    assert [] == _lint(tmp_path, text)
+    assert [
+        (
+            "6:9 warning expired-rule: features.chat.rules[cn] ended on 2020-12-31, before "
+            "2026-01-01: it last decided for CN (China) from 2020-01-01 until 2020-12-31"
+        )
+    ] == _lint(tmp_path, text, expired_before=dt.date(2026, 1, 1))
+    assert [] == _lint(tmp_path, text, expired_before=dt.date(2020, 12, 31))
+
+
+def test_empty_jurisdiction(tmp_path):
+    """A jurisdiction with no member during the rule's window: the target never matches."""
+    text = (
+        "jurisdictions:\n  OLD-EEA: [EEA]\n"
+        + HEAD
+        + _rule("old", "deny", "OLD-EEA", "        until: 1990-12-31\n")
+    )
+
+    assert [
+        (
+            "9:16 warning empty-jurisdiction: features.chat.rules[old] names the jurisdiction "
+            "'OLD-EEA', which has no member until 1990-12-31, while the rule is in force; its "
+            "first member joined on 1994-01-01"
+        )
+    ] == _lint(tmp_path, text)
+
+
+def test_empty_builtin_jurisdiction_after_the_last_member_left(tmp_path):
+    """EFTA before its founding: a window that ends before any member joined."""
+    text = HEAD + _rule("efta", "deny", "EFTA", "        until: 1959-12-31\n")
+
+    assert [
+        (
+            "7:16 warning empty-jurisdiction: features.chat.rules[efta] names the jurisdiction "
+            "'EFTA', which has no member until 1959-12-31, while the rule is in force; its first "
+            "member joined on 1960-05-03"
+        )
+    ] == _lint(tmp_path, text)
+
+
+def test_missing_texts(tmp_path):
+    """No owner, a placeholder reason, no source: one warning each, at the feature or rule."""
+    text = (
+        "features:\n  chat:\n    default: allow\n    rules:\n"
+        + _rule("a", "deny", "FR", reason="TODO", source=False)
+        + _rule("b", "deny", "DE", reason="'tbd: ask legal'")
+    )
+
+    assert [
+        "2:3 warning missing-owner: the feature 'chat' has no 'owner'",
+        "5:9 warning missing-reason: features.chat.rules[a] has the placeholder reason 'TODO'",
+        "5:9 warning missing-source: features.chat.rules[a] has no 'source' for its reason",
+        (
+            "8:9 warning missing-reason: features.chat.rules[b] has the placeholder reason "
+            "'tbd: ask legal'"
+        ),
+    ] == _lint(tmp_path, text, since=SINCE)
+
+
+@pytest.mark.parametrize(
+    ("reason", "placeholder"),
+    [
+        ("TODO", True),
+        ("todo: ask legal", True),
+        ("TBD.", True),
+        ("...", True),
+        ("x", True),
+        ("N/A", True),
+        ("FIXME", True),
+        ("Not offered in the EU.", False),
+        ("Today's launch", False),
+        ("Export control (ITAR).", False),
+    ],
+)
+def test_placeholder_reasons(reason, placeholder):
+    """What counts as a placeholder reason."""
+    assert placeholder == is_placeholder(reason)
+
+
+def test_every_lint_code_is_listed():
+    """LINT_CODES names every code the module reports (SARIF's rule descriptions use it)."""
+    text = (ROOT / "src" / "geogate" / "_lints.py").read_text(encoding="utf-8")
+    codes = {code for code in LINT_CODES if f'"{code}",' in text}
+
+    assert set(LINT_CODES) == codes
