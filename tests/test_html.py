@@ -11,8 +11,9 @@ import pytest
 
 from geogate._audit import audit
 from geogate._countries import all_countries
-from geogate._html import COLOURS, MAP_WIDTH, project, render_html, world_map
+from geogate._html import COLOURS, render_html
 from geogate._loader import load_policies
+from geogate._worldmap import MAP_WIDTH, project, world_map
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 AT = dt.date(2025, 6, 1)
