@@ -36,7 +36,15 @@ def test_quick_start_has_exactly_two_commands():
 def _diagnostic_codes() -> list[str]:
     """Every kebab-case code literal in the loader's modules, plus the `choice` ones."""
     found: set[str] = {"invalid-default", "invalid-unknown", "invalid-basis"}
-    modules = ("_source.py", "_fields.py", "_policy.py", "_loader.py", "_analysis.py", "_lints.py")
+    modules = (
+        "_source.py",
+        "_fields.py",
+        "_policy.py",
+        "_loader.py",
+        "_analysis.py",
+        "_lints.py",
+        "_policytests.py",
+    )
     for name in modules:
         text = (ROOT / "src" / "geogate" / name).read_text(encoding="utf-8")
         found.update(re.findall(r'"([a-z]+(?:-[a-z]+)+)"', text))

@@ -10,6 +10,13 @@ country string (only strings that are valid codes, so the memo is bounded by
 the number of features times the spellings of about 250 codes). A call for
 today costs one clock read and two dictionary look-ups; at midnight UTC the
 memo is replaced as a whole, so a decision never outlives its date.
+
+Tests: `Gate.override` forces a feature's answer, and `geogate.testing.pinned_date`
+the evaluation date, inside a ``with`` block. Both live in a
+`contextvars.ContextVar` (per thread and per asyncio task), so they cannot leak
+into code that runs beside or after the block. The fast path never looks at
+them: while a gate has any such block open anywhere, its memo's expiry is held
+at 0, so every call takes the slow path, which looks at the context first.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import os
 import re
 import threading
 import time
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 import attrs
@@ -35,6 +44,7 @@ from ._decision import (
     explain,
     explain_error,
     rule_reason,
+    short_revision,
 )
 from ._engine import (
     CompiledRule,
@@ -49,7 +59,7 @@ from ._policy import Basis, Effect, Feature
 from .exceptions import UnknownFeatureError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
     from ._diagnostics import Diagnostic
     from ._policy import PolicySet
@@ -100,6 +110,27 @@ _UNKNOWN = LocationStatus.UNKNOWN.value
 _MAX_IP_TEXT = 45
 
 
+@attrs.define(eq=False)
+class _Forcing:
+    """
+    One open `Gate.override` (a feature's answer) or date pin (``feature`` None).
+
+    The context holds a stack of these; leaving the block marks its entry
+    inactive, so a task or thread that copied the context while it was open
+    (and outlives it) does not keep the override.
+    """
+
+    gate: Gate
+    feature: str | None
+    allow: bool | None
+    day: dt.date | None
+    active: bool = True
+
+
+#: The overrides and date pins open in this thread or task, innermost last.
+_FORCINGS: ContextVar[tuple[_Forcing, ...]] = ContextVar("geogate_forcings", default=())
+
+
 @attrs.frozen
 class _CompiledFeature:
     feature: Feature
@@ -140,6 +171,7 @@ class Gate:
         "_by_ip",
         "_expires",
         "_features",
+        "_forced",
         "_geoip",
         "_ip_entries",
         "_lock",
@@ -169,6 +201,9 @@ class Gate:
         self._warned: set[str] = set()
         self._memo: dict[tuple[object, ...], Decision] = {}
         self._lock = threading.Lock()
+        #: How many override or date-pin blocks of this gate are open, in any
+        #: thread or task; while it is above 0, ``_expires`` stays 0.0.
+        self._forced = 0
         for warning in policy.warnings:
             logger.warning("geogate: %s", warning)
 
@@ -311,16 +346,123 @@ class Gate:
     def _current_day(self) -> _Today:
         today = self._today
         if _now() >= today.expires:
-            today = _Today.now()
-            # The fast path reads _expires, then _rows: publish the rows first.
-            self._today = today
-            self._rows = today.rows
-            self._by_ip = today.by_ip
-            self._ip_entries = 0
-            self._expires = today.expires
+            with self._lock:
+                today = self._today
+                if _now() >= today.expires:
+                    today = _Today.now()
+                    # The fast path reads _expires, then _rows: publish the rows first.
+                    self._today = today
+                    self._rows = today.rows
+                    self._by_ip = today.by_ip
+                    self._ip_entries = 0
+                    # An open override keeps the fast path off (see `override`).
+                    self._expires = 0.0 if self._forced else today.expires
         return today
 
+    # Overrides and date pins for tests: on the slow path only.
+
+    @contextmanager
+    def override(self, feature: str, *, allow: bool) -> Iterator[None]:
+        """
+        Force this gate's answer for *feature* inside a ``with`` block, for tests.
+
+        ::
+
+            with gate.override("llama-3.2-vision", allow=True):
+                assert gate.is_allowed("llama-3.2-vision", country="FR")
+
+        Every request for *feature* (any place, date or input, even a
+        malformed one) gets a decision with the forced effect, reason
+        ``DEFAULT``, no rule, and an explanation that names the override
+        and says what the policy alone would decide. Other features and other
+        gates are not affected.
+
+        The override holds in the current thread or asyncio task only (it is
+        kept in a `contextvars.ContextVar`), and in tasks started inside the
+        block until the block ends; other threads and tasks still get the
+        policy's answer. Blocks nest (the innermost wins) and leaving one,
+        even by an exception, restores what was in force before. While any
+        override of a gate is open, that gate skips its memoised fast path.
+
+        Raises:
+            UnknownFeatureError: when the policy defines no such feature.
+            TypeError: when *allow* is not a bool.
+        """
+        if not isinstance(feature, str) or feature not in self._features:
+            name = describe_feature(feature)
+            close = difflib.get_close_matches(str(feature), list(self._features), n=1)
+            raise UnknownFeatureError(name, self.features, close[0] if close else None)
+        given: object = allow  # checked at run time: tests pass all sorts of things
+        if not isinstance(given, bool):
+            msg = f"allow must be True or False, not {describe_value(given)}"
+            raise TypeError(msg)
+        with self._forcing(_Forcing(self, feature, allow, None)):
+            yield
+
+    @contextmanager
+    def _pinned(self, day: object) -> Iterator[dt.date]:
+        """Decide calls without ``at=`` as of *day* inside the block (see `geogate.testing`)."""
+        found = _as_date(day)
+        if found is None:
+            msg = (
+                f"the date to pin must be a datetime.date, an aware datetime or "
+                f"'YYYY-MM-DD', not {describe_value(day)}"
+            )
+            raise TypeError(msg)
+        with self._forcing(_Forcing(self, None, None, found)):
+            yield found
+
+    @contextmanager
+    def _forcing(self, forcing: _Forcing) -> Iterator[None]:
+        token = _FORCINGS.set((*_FORCINGS.get(), forcing))
+        with self._lock:
+            self._forced += 1
+            self._expires = 0.0
+        try:
+            yield
+        finally:
+            forcing.active = False
+            with self._lock:
+                self._forced -= 1
+                if not self._forced:
+                    self._expires = self._today.expires
+            # Left in another context than it was entered (an async fixture's
+            # teardown), reset fails: the entry is inactive, which is enough.
+            with suppress(ValueError):
+                _FORCINGS.reset(token)
+
+    def _forced_for(self, feature: object) -> tuple[bool | None, dt.date | None]:
+        """Return the override for *feature* and the pinned date open in this context."""
+        allow: bool | None = None
+        day: dt.date | None = None
+        for forcing in reversed(_FORCINGS.get()):
+            if forcing.gate is not self or not forcing.active:
+                continue
+            if forcing.feature is None:
+                day = day or forcing.day
+            elif allow is None and forcing.feature == feature:
+                allow = forcing.allow
+        return allow, day
+
     def _evaluate(
+        self,
+        feature: object,
+        country: object,
+        subdivision: object,
+        domicile: object,
+        ip: object,
+        at: object,
+    ) -> Decision:
+        if self._forced:
+            allow, pinned = self._forced_for(feature)
+            if at is None:
+                at = pinned
+            if allow is not None:
+                policy = self._decide_policy(feature, country, subdivision, domicile, ip, at)
+                return _overridden(policy, allow=allow)
+        return self._decide_policy(feature, country, subdivision, domicile, ip, at)
+
+    def _decide_policy(
         self,
         feature: object,
         country: object,
@@ -567,6 +709,27 @@ class Gate:
             revision=self.revision,
             as_of=day,
         )
+
+
+def _overridden(policy: Decision, *, allow: bool) -> Decision:
+    """Turn the policy's decision into the one a `Gate.override` forces."""
+    effect = Effect.ALLOW if allow else Effect.DENY
+    verb = "allowed" if allow else "denied"
+    where = f"policy {short_revision(policy.revision)}, as of {policy.as_of.isoformat()}"
+    return attrs.evolve(
+        policy,
+        allowed=allow,
+        effect=effect,
+        rule=None,
+        source=None,
+        citation=None,
+        reason=Reason.DEFAULT,
+        error_code=None,
+        explanation=(
+            f"{policy.feature} is {verb} by a test override (Gate.override; {where}). "
+            f"Without it: {policy.explanation}"
+        ),
+    )
 
 
 def _short(value: object) -> bool:
