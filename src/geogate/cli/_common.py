@@ -24,6 +24,7 @@ __all__ = [
     "ExitCode",
     "default_policies",
     "echo_json",
+    "features_option",
     "format_option",
     "load_or_exit",
     "policies_option",
@@ -76,6 +77,17 @@ def policies_option(function: F) -> F:
         metavar="PATH",
         default=None,
         help="Policy file or directory [default: $GEOGATE_POLICIES, else ./policies].",
+    )(function)
+
+
+def features_option(function: F) -> F:
+    """Add ``--feature ID`` (repeatable; default: every feature)."""
+    return click.option(
+        "--feature",
+        "features",
+        multiple=True,
+        metavar="ID",
+        help="Only this feature (repeatable) [default: all].",
     )(function)
 
 

@@ -15,7 +15,7 @@ from geogate._audit import Audit, Cell, Timeline, audit, timeline
 from geogate._countries import all_countries, country_name
 from geogate._decision import short_revision
 
-from ._common import DATE, format_option, load_or_exit, policies_option
+from ._common import DATE, features_option, format_option, load_or_exit, policies_option
 
 if TYPE_CHECKING:
     from geogate._audit import ChangeGroup, DayChange
@@ -30,13 +30,7 @@ _TIMELINE_FORMATS = ("table", "json", "csv", "markdown")
 
 @click.command("audit")
 @policies_option
-@click.option(
-    "--feature",
-    "features",
-    multiple=True,
-    metavar="ID",
-    help="Only this feature (repeatable) [default: all].",
-)
+@features_option
 @click.option("--at", type=DATE, default=None, help="Decide for this date [default: today, UTC].")
 @click.option(
     "--timeline",

@@ -13,7 +13,15 @@ from geogate._diff import diff_policies
 from geogate._sources import load_side
 from geogate.exceptions import PolicySourceError
 
-from ._common import DATE, ExitCode, echo_json, exit_code_for, format_option, print_diagnostics
+from ._common import (
+    DATE,
+    ExitCode,
+    echo_json,
+    exit_code_for,
+    features_option,
+    format_option,
+    print_diagnostics,
+)
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -34,13 +42,7 @@ _WIDTH = 100
 @click.option("--at", type=DATE, default=None, help="Compare on this date [default: today, UTC].")
 @click.option("--from", "start", type=DATE, default=None, help="Compare every day from this date…")
 @click.option("--to", "end", type=DATE, default=None, help="…to this date (both inclusive).")
-@click.option(
-    "--feature",
-    "features",
-    multiple=True,
-    metavar="ID",
-    help="Only this feature (repeatable) [default: all].",
-)
+@features_option
 @click.option(
     "--fail-on-new-access",
     is_flag=True,
