@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from ._context import current_location
 from ._countries import LocationStatus
 from ._decision import Decision, ErrorCode, Reason
+from ._decisionlog import DecisionLog, DecisionSink, FileSink, LoggerSink
 from ._diagnostics import Diagnostic, Position
 from ._gate import Gate
 from ._geo import GeoDatabase, GeoResult
@@ -21,6 +22,7 @@ from ._jurisdictions import Jurisdiction, JurisdictionTable, Span, builtin_juris
 from ._loader import check_paths, load_policies
 from ._policy import Basis, Effect, Feature, PolicySet, Rule, RuleKind, Target, TargetKind
 from ._providers import PROVIDERS, provider
+from ._reload import ReloadResult
 from ._request import RequestLocation, RequestResolver
 from .exceptions import GeoDatabaseError, GeogateError, PolicyError, UnknownFeatureError
 
@@ -33,10 +35,13 @@ __all__ = [
     "PROVIDERS",
     "Basis",
     "Decision",
+    "DecisionLog",
+    "DecisionSink",
     "Diagnostic",
     "Effect",
     "ErrorCode",
     "Feature",
+    "FileSink",
     "Gate",
     "GeoDatabase",
     "GeoDatabaseError",
@@ -45,10 +50,12 @@ __all__ = [
     "Jurisdiction",
     "JurisdictionTable",
     "LocationStatus",
+    "LoggerSink",
     "PolicyError",
     "PolicySet",
     "Position",
     "Reason",
+    "ReloadResult",
     "RequestLocation",
     "RequestResolver",
     "Rule",

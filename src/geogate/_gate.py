@@ -17,6 +17,10 @@ the evaluation date, inside a ``with`` block. Both live in a
 into code that runs beside or after the block. The fast path never looks at
 them: while a gate has any such block open anywhere, its memo's expiry is held
 at 0, so every call takes the slow path, which looks at the context first.
+
+Reload: `Gate.reload` (or the watcher of ``watch=True``) swaps the policy set
+atomically; see `_State` and `Gate._publish` for why every decision is made
+entirely under one revision.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
@@ -46,6 +51,7 @@ from ._decision import (
     rule_reason,
     short_revision,
 )
+from ._decisionlog import DecisionLog
 from ._engine import (
     CompiledRule,
     Location,
@@ -54,15 +60,19 @@ from ._engine import (
     resolve_location,
 )
 from ._geo import GeoDatabase
-from ._loader import load_policies
-from ._policy import Basis, Effect, Feature
-from .exceptions import UnknownFeatureError
+from ._jurisdictions import JurisdictionTable
+from ._loader import check_paths, load_policies
+from ._policy import Basis, Effect, Feature, PolicySet
+from ._reload import ReloadResult, log_result, notify
+from ._watch import Snapshot, Watcher, snapshot
+from .exceptions import GeogateError, UnknownFeatureError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator
+    from types import TracebackType
+    from typing import Self
 
     from ._diagnostics import Diagnostic
-    from ._policy import PolicySet
 
 __all__ = ["Gate"]
 
@@ -83,14 +93,16 @@ _MAX_MEMO = 65_536
 _MAX_MEMO_INPUT = 8
 
 
-@attrs.frozen
+@attrs.define(eq=False)
 class _Today:
-    """Decisions memoised for one UTC day."""
+    """Decisions of one policy revision memoised for one UTC day."""
 
     day: dt.date
     expires: float
     rows: dict[str, dict[str | None, Decision]]
     by_ip: dict[str, dict[str, Decision]]
+    #: How many decisions ``by_ip`` holds (bounded as a whole; a racy count is fine).
+    ip_entries: int = 0
 
     @classmethod
     def now(cls) -> _Today:
@@ -133,8 +145,51 @@ _FORCINGS: ContextVar[tuple[_Forcing, ...]] = ContextVar("geogate_forcings", def
 
 @attrs.frozen
 class _CompiledFeature:
+    """A feature ready to decide, with the revision and jurisdictions of its policy set."""
+
     feature: Feature
     rules: tuple[CompiledRule, ...]
+    revision: str
+    table: JurisdictionTable
+
+
+@attrs.frozen(eq=False)
+class _State:
+    """
+    Everything a gate derives from one policy set, so a decision reads one revision.
+
+    The slow path reads the gate's state once, at its start, and then uses
+    only that object: the compiled features (which carry the revision and
+    the jurisdiction table), the memo for any date, and today's tables, into
+    which it writes only decisions made from this same state. Midnight
+    replaces the state by a copy with new ``today`` tables (same policy, same
+    memo); a reload replaces it by a new one.
+
+    Attributes:
+        policy: The loaded policy set.
+        features: Feature id -> compiled feature.
+        memo: Decisions for any date, keyed by their inputs (the date included).
+        today: Decisions for today, read by the fast path.
+    """
+
+    policy: PolicySet
+    features: Mapping[str, _CompiledFeature]
+    memo: dict[tuple[object, ...], Decision]
+    today: _Today
+
+    @classmethod
+    def build(cls, policy: PolicySet) -> _State:
+        """Compile *policy*, with empty memos for today."""
+        features = {
+            fid: _CompiledFeature(
+                f,
+                tuple(CompiledRule.from_rule(r) for r in f.rules),
+                policy.revision,
+                policy.jurisdictions,
+            )
+            for fid, f in policy.features.items()
+        }
+        return cls(policy, features, {}, _Today.now())
 
 
 def _as_date(value: object) -> dt.date | None:
@@ -157,9 +212,12 @@ class Gate:
     """
     Decides whether features may be offered, from one loaded policy set.
 
-    Build it with `Gate.from_path`. A gate is immutable and safe to share
-    between threads; the only state it changes is its memo of today's
-    decisions, which it replaces whole.
+    Build it with `Gate.from_path`. A gate is safe to share between threads.
+    Its policies change only through `reload` (or the watcher of
+    ``watch=True``), which swaps the whole policy set at once; the other
+    state it changes is its memo of today's decisions, which it replaces
+    whole. `close` (or leaving a ``with`` block) stops the watcher and closes
+    the GeoIP database.
 
     Attributes:
         policy: The loaded policy set.
@@ -170,40 +228,68 @@ class Gate:
     __slots__ = (
         "_by_ip",
         "_expires",
-        "_features",
         "_forced",
         "_geoip",
-        "_ip_entries",
+        "_listeners",
         "_lock",
-        "_memo",
-        "_policy",
+        "_log",
+        "_paths",
+        "_reload_lock",
         "_rows",
+        "_snapshot",
+        "_state",
         "_strict",
-        "_today",
         "_warned",
+        "_watcher",
     )
 
+    def __new__(  # noqa: PYI034 (returns a Gate, or a _LoggedGate when there is a log)
+        cls,
+        policy: PolicySet,  # noqa: ARG004 (for __init__)
+        *,
+        strict: bool = False,  # noqa: ARG004
+        geoip: GeoDatabase | None = None,  # noqa: ARG004
+        decision_log: object = None,
+    ) -> Gate:
+        """Return a `_LoggedGate` when there is a decision log, so a plain gate pays nothing."""
+        chosen: type[Gate] = cls
+        if decision_log is not None and not issubclass(cls, _LoggedGate):
+            if cls is not Gate:
+                msg = f"decision_log= works with Gate itself, not with the subclass {cls.__name__}"
+                raise TypeError(msg)
+            chosen = _LoggedGate
+        return object.__new__(chosen)
+
     def __init__(
-        self, policy: PolicySet, *, strict: bool = False, geoip: GeoDatabase | None = None
+        self,
+        policy: PolicySet,
+        *,
+        strict: bool = False,
+        geoip: GeoDatabase | None = None,
+        decision_log: object = None,
     ) -> None:
-        self._policy = policy
+        self._log = None if decision_log is None else DecisionLog.coerce(decision_log)
         self._strict = strict
         self._geoip = geoip
-        self._features: Mapping[str, _CompiledFeature] = {
-            fid: _CompiledFeature(f, tuple(CompiledRule.from_rule(r) for r in f.rules))
-            for fid, f in policy.features.items()
-        }
-        self._today = _Today.now()
-        self._rows = self._today.rows
-        self._by_ip = self._today.by_ip
-        self._ip_entries = 0
-        self._expires = self._today.expires
         self._warned: set[str] = set()
-        self._memo: dict[tuple[object, ...], Decision] = {}
         self._lock = threading.Lock()
+        #: Serialises reloads (loading runs outside ``_lock``; listeners run inside this).
+        self._reload_lock = threading.RLock()
         #: How many override or date-pin blocks of this gate are open, in any
         #: thread or task; while it is above 0, ``_expires`` stays 0.0.
         self._forced = 0
+        #: The policy paths `reload` reads (absolute), None for a gate built
+        #: from a PolicySet; the snapshot of their files taken before the last load.
+        self._paths: tuple[str, ...] | None = None
+        self._snapshot: Snapshot | None = None
+        self._listeners: list[Callable[[ReloadResult], object]] = []
+        self._watcher: Watcher | None = None
+        self._state: _State
+        self._rows: dict[str, dict[str | None, Decision]]
+        self._by_ip: dict[str, dict[str, Decision]]
+        self._expires: float
+        with self._lock:
+            self._publish(_State.build(policy))
         for warning in policy.warnings:
             logger.warning("geogate: %s", warning)
 
@@ -214,6 +300,9 @@ class Gate:
         strict: bool = False,
         geoip_db: str | os.PathLike[str] | None = None,
         geoip_cache_size: int = 65_536,
+        on_reload: Callable[[ReloadResult], object] | None = None,
+        watch: bool | float = False,
+        decision_log: object = None,
     ) -> Gate:
         """
         Load the policy files at *paths* (files or directories) into a gate.
@@ -223,16 +312,32 @@ class Gate:
         Country or City database, opened now, for ``evaluate(..., ip=...)``;
         *geoip_cache_size* bounds its address cache (0 turns it off).
 
+        The gate remembers *paths* for `reload`. *on_reload* is added as a
+        reload listener (see `add_reload_listener`). *watch* starts a watcher
+        that reloads when the files change: True polls every second, a number
+        every that many seconds (see `watch`). *decision_log* writes every
+        decision as a JSON line: a `DecisionLog`, or what one takes (a path, a
+        `logging.Logger`, a callable taking one line, or a `DecisionSink`).
+
         Raises:
             PolicyError: with every diagnostic, when any file has an error.
             GeoDatabaseError: when the GeoIP database cannot be used.
         """
         if not paths:
             paths = (os.environ.get("GEOGATE_POLICIES") or "policies",)
+        absolute = tuple(os.path.abspath(p) for p in paths)  # noqa: PTH100 (keeps str)
+        taken = snapshot(absolute)
         policy = load_policies(*paths)
         geoip_db = geoip_db or os.environ.get("GEOGATE_GEOIP_DB") or None
         geoip = None if geoip_db is None else GeoDatabase(geoip_db, cache_size=geoip_cache_size)
-        return cls(policy, strict=strict, geoip=geoip)
+        gate = cls(policy, strict=strict, geoip=geoip, decision_log=decision_log)
+        gate._paths = absolute
+        gate._snapshot = taken
+        if on_reload is not None:
+            gate.add_reload_listener(on_reload)
+        if watch is not False:
+            gate.watch(interval=1.0 if watch is True else float(watch))
+        return gate
 
     @property
     def geoip(self) -> GeoDatabase | None:
@@ -241,14 +346,14 @@ class Gate:
 
     def __repr__(self) -> str:
         return (
-            f"<Gate {len(self._features)} feature(s), revision {self.revision[:19]}..., "
+            f"<Gate {len(self._state.features)} feature(s), revision {self.revision[:19]}..., "
             f"strict={self.strict}>"
         )
 
     @property
     def policy(self) -> PolicySet:
-        """The loaded policy set (read-only)."""
-        return self._policy
+        """The loaded policy set (read-only; `reload` replaces it)."""
+        return self._state.policy
 
     @property
     def strict(self) -> bool:
@@ -263,12 +368,32 @@ class Gate:
     @property
     def features(self) -> tuple[str, ...]:
         """The feature ids, sorted."""
-        return tuple(self._features)
+        return tuple(self._state.features)
 
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:
         """Warnings found while loading (errors prevent loading)."""
         return self.policy.warnings
+
+    @property
+    def decision_log(self) -> DecisionLog | None:
+        """The log every decision is written to, if the gate has one."""
+        return self._log
+
+    @property
+    def paths(self) -> tuple[str, ...] | None:
+        """The policy paths `reload` reads, or None for a gate built from a PolicySet."""
+        return self._paths
+
+    @property
+    def _features(self) -> Mapping[str, _CompiledFeature]:
+        """The compiled features of the current state (for benchmarks and tests)."""
+        return self._state.features
+
+    @property
+    def _today(self) -> _Today:
+        """Today's memo of the current state (for tests)."""
+        return self._state.today
 
     def is_allowed(
         self,
@@ -341,23 +466,182 @@ class Gate:
                 pass
         return self._evaluate(feature, country, subdivision, domicile, ip, at)
 
-    # The slow path: everything that is not a memoised decision for today.
+    # The state, and how a new one is published.
+    #
+    # The fast path reads three slots, lock-free, in this order: ``_expires``,
+    # then ``_rows`` (or ``_by_ip``). The slow path reads ``_state`` once, at
+    # its start, and uses only that object. Every writer holds ``_lock`` and
+    # stores, in this order: ``_state``, ``_rows``, ``_by_ip``, ``_expires``.
+    # Each memoised Decision is a complete value of one revision and one day.
+    #
+    # Reload (old state A, new state B; both for today):
+    # - A fast-path reader may see A's expiry or B's, and A's table or B's, in
+    #   any combination: both expiries lie in the future and both tables hold
+    #   only today's decisions of their own revision, so it returns a whole
+    #   decision of A or of B, never a mix. A miss falls to the slow path.
+    # - A slow-path reader that read A before the swap decides from A alone
+    #   (A's features, revision, jurisdictions, memo) and writes the decision
+    #   into A's tables only, which are no longer (or soon not) published: B's
+    #   tables receive only decisions made from B. Late A decisions are still
+    #   complete A decisions, returned by calls that overlapped the reload.
+    # - A call that starts after `reload` returned reads B everywhere: the
+    #   swap takes effect at some instant inside `reload`.
+    # Midnight (state A today, A' = A with tomorrow's tables):
+    # - The rows are published before the expiry, so a reader that sees the
+    #   new expiry sees the new rows: yesterday's decisions are never served
+    #   after midnight. A reader that sees the old expiry takes the slow path.
+    # - A reload built just before midnight and published just after carries
+    #   an expired ``today``: the fast path refuses it and the slow path rolls
+    #   it over under the lock, as for any state.
+    # Overrides and date pins: while one is open, ``_expires`` is published as
+    # 0.0 whatever the state, so the fast path stays off (see `_forcing`).
 
-    def _current_day(self) -> _Today:
-        today = self._today
-        if _now() >= today.expires:
+    def _publish(self, state: _State) -> None:
+        """Make *state* the one every later call reads; the caller holds ``_lock``."""
+        self._state = state
+        self._rows = state.today.rows
+        self._by_ip = state.today.by_ip
+        self._expires = 0.0 if self._forced else state.today.expires
+
+    def _current(self) -> _State:
+        """Return the state a slow-path call decides from, rolled over to today."""
+        state = self._state
+        if _now() >= state.today.expires:
             with self._lock:
-                today = self._today
-                if _now() >= today.expires:
-                    today = _Today.now()
-                    # The fast path reads _expires, then _rows: publish the rows first.
-                    self._today = today
-                    self._rows = today.rows
-                    self._by_ip = today.by_ip
-                    self._ip_entries = 0
-                    # An open override keeps the fast path off (see `override`).
-                    self._expires = 0.0 if self._forced else today.expires
-        return today
+                state = self._state
+                if _now() >= state.today.expires:
+                    state = attrs.evolve(state, today=_Today.now())
+                    self._publish(state)
+        return state
+
+    # Reloading.
+
+    def reload(self) -> ReloadResult:
+        """
+        Re-read the policy paths and, when they load, answer from them from now on.
+
+        The swap is atomic: every decision is made entirely from one policy
+        set, and the decision's ``revision`` says which. A reload that finds
+        errors keeps the last good policies; it logs every diagnostic on the
+        ``geogate`` logger and reports them in the result, and never raises for
+        bad files. A reload that finds the same revision swaps nothing.
+
+        Reload listeners (see `add_reload_listener`) are called with the
+        result after a reload that swapped the policies or failed, on the
+        thread that reloaded, one reload at a time.
+
+        Raises:
+            GeogateError: when the gate was built from a PolicySet, not from paths.
+        """
+        paths = self._paths
+        if paths is None:
+            msg = (
+                "this gate was built from a PolicySet, so it has no policy paths to "
+                "reload; build it with Gate.from_path(...) to use reload() or watch()"
+            )
+            raise GeogateError(msg)
+        with self._reload_lock:
+            previous = self._state.policy.revision
+            taken = snapshot(paths)
+            policy, diagnostics = check_paths(paths)
+            self._snapshot = taken
+            if policy is None:
+                result = ReloadResult(
+                    ok=False, revision=previous, previous=previous, diagnostics=diagnostics
+                )
+            elif policy.revision == previous:
+                return ReloadResult(
+                    ok=True, revision=previous, previous=previous, diagnostics=diagnostics
+                )
+            else:
+                state = _State.build(policy)
+                with self._lock:
+                    self._publish(state)
+                    self._warned = set()
+                result = ReloadResult(
+                    ok=True, revision=policy.revision, previous=previous, diagnostics=diagnostics
+                )
+            log_result(result, paths)
+            notify(tuple(self._listeners), result)
+            return result
+
+    def add_reload_listener(self, listener: Callable[[ReloadResult], object]) -> None:
+        """
+        Call *listener* with the `ReloadResult` of each reload that swapped or failed.
+
+        ``result.ok`` tells a successful swap (the policies changed: an
+        OpenFeature provider emits ``PROVIDER_CONFIGURATION_CHANGED``) from a
+        failed reload (the gate still answers from ``result.previous``). A
+        listener that raises is logged and does not stop the others.
+        """
+        with self._reload_lock:
+            self._listeners.append(listener)
+
+    def remove_reload_listener(self, listener: Callable[[ReloadResult], object]) -> None:
+        """Stop calling *listener*; a listener that was not added is ignored."""
+        with self._reload_lock, suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def watch(self, interval: float = 1.0) -> None:
+        """
+        Reload whenever the policy files change, polling every *interval* seconds.
+
+        A daemon thread compares the policy files under the paths (names,
+        modification times, sizes, inodes) with the last load; a change
+        triggers `reload`. `close` stops it. Watching twice is harmless.
+
+        Raises:
+            GeogateError: when the gate was built from a PolicySet, not from paths.
+            ValueError: when *interval* is not a positive number.
+        """
+        if self._paths is None:
+            msg = (
+                "this gate was built from a PolicySet, so it has no policy paths to "
+                "watch; build it with Gate.from_path(...) to use reload() or watch()"
+            )
+            raise GeogateError(msg)
+        with self._reload_lock:
+            if self._watcher is not None and self._watcher.running:
+                return
+            self._watcher = Watcher(
+                self._paths, self.reload, interval=interval, initial=self._snapshot
+            )
+            self._watcher.start()
+
+    @property
+    def watching(self) -> bool:
+        """Whether a watcher reloads the policies when their files change."""
+        watcher = self._watcher
+        return watcher is not None and watcher.running
+
+    def close(self) -> None:
+        """
+        Stop the watcher, write out the decision log and close the GeoIP database.
+
+        Closing twice is harmless. The gate still answers afterwards (an
+        ``ip=`` then finds no location), but logs no more decisions.
+        """
+        with self._reload_lock:
+            watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+        if self._log is not None:
+            self._log.close()
+        if self._geoip is not None:
+            self._geoip.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # The slow path: everything that is not a memoised decision for today.
 
     # Overrides and date pins for tests: on the slow path only.
 
@@ -425,7 +709,7 @@ class Gate:
             with self._lock:
                 self._forced -= 1
                 if not self._forced:
-                    self._expires = self._today.expires
+                    self._expires = self._state.today.expires
             # Left in another context than it was entered (an async fixture's
             # teardown), reset fails: the entry is inactive, which is enough.
             with suppress(ValueError):
@@ -471,19 +755,23 @@ class Gate:
         ip: object,
         at: object,
     ) -> Decision:
-        today = self._current_day()
+        # The one read of the state: everything below uses `state` (and the
+        # compiled features it holds), never the gate's slots.
+        state = self._current()
+        today = state.today
         day = today.day if at is None else _as_date(at)
         if day is None:
-            return self._error(
+            return _error(
+                state.policy.revision,
                 feature,
                 today.day,
                 ErrorCode.INVALID_CONTEXT,
                 f"the evaluation date {describe_value(at)} is not a date; pass a "
                 "datetime.date, an aware datetime or 'YYYY-MM-DD'",
             )
-        compiled = self._features.get(feature) if isinstance(feature, str) else None
+        compiled = state.features.get(feature) if isinstance(feature, str) else None
         if compiled is None:
-            return self._not_found(feature, day)
+            return self._not_found(state, feature, day)
         located: _Located | None = None
         if country is None and subdivision is None:
             fast = at is None and domicile is None
@@ -498,13 +786,14 @@ class Gate:
         else:
             key = (compiled.feature.id, located, domicile, day)
             memoised = _short(domicile)
-        decision = self._memo.get(key) if memoised else None
+        memo = state.memo
+        decision = memo.get(key) if memoised else None
         if decision is None:
             decision = self._decide(compiled, country, subdivision, domicile, day, located)
             if memoised:
-                if len(self._memo) >= _MAX_MEMO:
-                    self._memo.clear()
-                self._memo[key] = decision
+                if len(memo) >= _MAX_MEMO:
+                    memo.clear()
+                memo[key] = decision
         if (
             at is None
             and country is not None
@@ -529,11 +818,11 @@ class Gate:
             and len(ip) <= _MAX_IP_TEXT
         ):
             # Today's memo by address, for the fast path of `ip=`; bounded as a whole.
-            if self._ip_entries >= _MAX_MEMO:
+            if today.ip_entries >= _MAX_MEMO:
                 today.by_ip.clear()
-                self._ip_entries = 0
+                today.ip_entries = 0
             today.by_ip.setdefault(compiled.feature.id, {})[ip] = decision
-            self._ip_entries += 1
+            today.ip_entries += 1
         return decision
 
     def _decide(
@@ -546,7 +835,8 @@ class Gate:
         located: _Located | None = None,
     ) -> Decision:
         feature = compiled.feature
-        table = self.policy.jurisdictions
+        table = compiled.table
+        revision = compiled.revision
         wrong = next(
             (
                 (name, value)
@@ -561,7 +851,8 @@ class Gate:
         )
         if wrong is not None:
             name, value = wrong
-            return self._error(
+            return _error(
+                revision,
                 feature.id,
                 day,
                 ErrorCode.INVALID_CONTEXT,
@@ -600,9 +891,9 @@ class Gate:
             error_code=ErrorCode.GENERAL if outcome.kind is OutcomeKind.AMBIGUOUS else None,
             location=chosen.status,
             explanation=explain(
-                feature.id, outcome, chosen, revision=self.revision, at=day, signal=signal
+                feature.id, outcome, chosen, revision=revision, at=day, signal=signal
             ),
-            revision=self.revision,
+            revision=revision,
             as_of=day,
             location_source=source,
         )
@@ -628,7 +919,8 @@ class Gate:
                 request.problem,
             )
         if self._geoip is None:
-            return self._error(
+            return _error(
+                compiled.revision,
                 compiled.feature.id,
                 day,
                 ErrorCode.GENERAL,
@@ -639,7 +931,8 @@ class Gate:
         # address cache only helps calls that are not, so it is skipped here.
         found = self._geoip.lookup(ip, cache=not fast, network=not fast)
         if found.status is LocationStatus.INVALID:
-            return self._error(
+            return _error(
+                compiled.revision,
                 compiled.feature.id,
                 day,
                 ErrorCode.INVALID_CONTEXT,
@@ -663,20 +956,20 @@ class Gate:
         ``unknown`` effect); the feature is allowed only when both are.
         """
         home = home or _missing("domicile")
-        table = self.policy.jurisdictions
+        table = compiled.table
         for signal, place in (("location", location), ("domicile", home)):
             if decide(compiled.feature, compiled.rules, place, day, table).effect is Effect.DENY:
                 return place, signal
         return location, "location"
 
-    def _not_found(self, feature: object, day: dt.date) -> Decision:
+    def _not_found(self, state: _State, feature: object, day: dt.date) -> Decision:
         name = describe_feature(feature)
         suggestion = None
         if isinstance(feature, str):
-            close = difflib.get_close_matches(feature, list(self._features), n=1)
+            close = difflib.get_close_matches(feature, list(state.features), n=1)
             suggestion = close[0] if close else None
         if self.strict:
-            raise UnknownFeatureError(name, self.features, suggestion)
+            raise UnknownFeatureError(name, tuple(state.features), suggestion)
         with self._lock:
             first = name not in self._warned and len(self._warned) < _MAX_WARNED
             if first:
@@ -685,30 +978,106 @@ class Gate:
             logger.warning(
                 "geogate: no feature %r in policy %s; denying%s",
                 name,
-                self.revision[:19],
+                state.policy.revision[:19],
                 f" (did you mean {suggestion!r}?)" if suggestion else "",
             )
         problem = "no feature with this id is defined"
         if suggestion:
             problem += f"; did you mean {suggestion!r}?"
-        return self._error(name, day, ErrorCode.FLAG_NOT_FOUND, problem)
+        return _error(state.policy.revision, name, day, ErrorCode.FLAG_NOT_FOUND, problem)
 
-    def _error(self, feature: object, day: dt.date, code: ErrorCode, problem: str) -> Decision:
-        name = describe_feature(feature)
-        return Decision(
-            feature=name,
-            allowed=False,
-            effect=Effect.DENY,
-            country=None,
-            reason=Reason.ERROR,
-            error_code=code,
-            location=LocationStatus.INVALID
-            if code is ErrorCode.INVALID_CONTEXT
-            else LocationStatus.UNKNOWN,
-            explanation=explain_error(name, problem, revision=self.revision, at=day),
-            revision=self.revision,
-            as_of=day,
-        )
+
+def _error(revision: str, feature: object, day: dt.date, code: ErrorCode, problem: str) -> Decision:
+    """Return the denying decision for a request that cannot be decided."""
+    name = describe_feature(feature)
+    return Decision(
+        feature=name,
+        allowed=False,
+        effect=Effect.DENY,
+        country=None,
+        reason=Reason.ERROR,
+        error_code=code,
+        location=LocationStatus.INVALID
+        if code is ErrorCode.INVALID_CONTEXT
+        else LocationStatus.UNKNOWN,
+        explanation=explain_error(name, problem, revision=revision, at=day),
+        revision=revision,
+        as_of=day,
+    )
+
+
+class _LoggedGate(Gate):
+    """
+    A gate with a decision log: each answer, then one append to the log's queue.
+
+    `Gate.__new__` picks this class when ``decision_log=`` is given, so the
+    fast path of a gate without a log stays exactly as it is. The memoised
+    fast path of `Gate.evaluate` is repeated here (a call through the base
+    method would cost more than the log): keep the two in step. The clock
+    read for the memo's expiry is the decision's timestamp.
+    """
+
+    __slots__ = ("_decisions", "_queue")
+
+    def __init__(
+        self,
+        policy: PolicySet,
+        *,
+        strict: bool = False,
+        geoip: GeoDatabase | None = None,
+        decision_log: object = None,
+    ) -> None:
+        super().__init__(policy, strict=strict, geoip=geoip, decision_log=decision_log)
+        assert self._log is not None  # noqa: S101 (Gate.__new__ chose this class for it)
+        self._decisions = self._log
+        self._queue = self._log._queue  # noqa: SLF001 (the log's hot path, inlined)
+
+    def is_allowed(
+        self,
+        feature: str,
+        *,
+        country: object = None,
+        subdivision: object = None,
+        domicile: object = None,
+        ip: object = None,
+        at: object = None,
+    ) -> bool:
+        """Return True only when *feature* may be offered (and log the decision); see `evaluate`."""
+        return self.evaluate(
+            feature, country=country, subdivision=subdivision, domicile=domicile, ip=ip, at=at
+        ).allowed
+
+    def evaluate(
+        self,
+        feature: str,
+        *,
+        country: object = None,
+        subdivision: object = None,
+        domicile: object = None,
+        ip: object = None,
+        at: object = None,
+    ) -> Decision:
+        """Decide whether *feature* may be offered (and log the decision); see `Gate.evaluate`."""
+        now = _now()
+        decision: Decision | None = None
+        if at is subdivision is domicile is None and now < self._expires:
+            try:
+                if country is not None:
+                    decision = self._rows[feature][country]  # type: ignore[index]
+                else:
+                    row = self._by_ip.get(feature)
+                    if row is not None:
+                        decision = row.get(ip)  # type: ignore[call-overload]
+            except (KeyError, TypeError):
+                pass
+        if decision is None:
+            decision = self._evaluate(feature, country, subdivision, domicile, ip, at)
+        queue = self._queue
+        if len(queue) < self._decisions._limit:  # noqa: SLF001
+            queue.append((decision, ip, now))
+        else:
+            self._decisions._full((decision, ip, now))  # noqa: SLF001
+        return decision
 
 
 def _overridden(policy: Decision, *, allow: bool) -> Decision:

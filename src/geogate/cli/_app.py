@@ -13,6 +13,7 @@ from .evaluate import evaluate
 from .explain import explain_command
 from .jurisdictions import jurisdictions
 from .resolve import resolve
+from .serve import serve
 from .test import test_command
 
 __all__ = ["main"]
@@ -36,4 +37,5 @@ main.add_command(evaluate)
 main.add_command(explain_command)
 main.add_command(jurisdictions)
 main.add_command(resolve)
+main.add_command(serve)
 main.add_command(test_command)
