@@ -34,6 +34,7 @@ def test_all_is_pinned():
         "ReloadResult",
         "RequestLocation",
         "RequestResolver",
+        "RevisionMismatchError",
         "Rule",
         "RuleKind",
         "Span",

@@ -24,7 +24,13 @@ from ._policy import Basis, Effect, Feature, PolicySet, Rule, RuleKind, Target, 
 from ._providers import PROVIDERS, provider
 from ._reload import ReloadResult
 from ._request import RequestLocation, RequestResolver
-from .exceptions import GeoDatabaseError, GeogateError, PolicyError, UnknownFeatureError
+from .exceptions import (
+    GeoDatabaseError,
+    GeogateError,
+    PolicyError,
+    RevisionMismatchError,
+    UnknownFeatureError,
+)
 
 try:
     __version__ = version("geogate")
@@ -58,6 +64,7 @@ __all__ = [
     "ReloadResult",
     "RequestLocation",
     "RequestResolver",
+    "RevisionMismatchError",
     "Rule",
     "RuleKind",
     "Span",

@@ -52,6 +52,7 @@ from ._decision import (
     short_revision,
 )
 from ._decisionlog import DecisionLog
+from ._diagnostics import Diagnostic, Position
 from ._engine import (
     CompiledRule,
     Location,
@@ -65,16 +66,18 @@ from ._loader import check_paths, load_policies
 from ._policy import Basis, Effect, Feature, PolicySet
 from ._reload import ReloadResult, log_result, notify
 from ._watch import Snapshot, Watcher, snapshot
-from .exceptions import GeogateError, UnknownFeatureError
+from .exceptions import (
+    GeogateError,
+    RevisionMismatchError,
+    UnknownFeatureError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from types import TracebackType
     from typing import Self
 
-    from ._diagnostics import Diagnostic
-
-__all__ = ["Gate"]
+__all__ = ["Gate", "checked_revision", "mismatch_diagnostic"]
 
 logger = logging.getLogger("geogate")
 
@@ -91,6 +94,8 @@ _MAX_MEMO_PER_FEATURE = 4096
 _MAX_MEMO = 65_536
 #: Longest input string memoised: ISO codes have at most 6 characters.
 _MAX_MEMO_INPUT = 8
+#: A policy revision as `PolicySet.revision` writes it.
+_REVISION = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @attrs.define(eq=False)
@@ -227,6 +232,7 @@ class Gate:
 
     __slots__ = (
         "_by_ip",
+        "_expected",
         "_expires",
         "_forced",
         "_geoip",
@@ -282,6 +288,8 @@ class Gate:
         #: from a PolicySet; the snapshot of their files taken before the last load.
         self._paths: tuple[str, ...] | None = None
         self._snapshot: Snapshot | None = None
+        #: The only revision `reload` accepts (``expect_revision=``), if any.
+        self._expected: str | None = None
         self._listeners: list[Callable[[ReloadResult], object]] = []
         self._watcher: Watcher | None = None
         self._state: _State
@@ -303,6 +311,7 @@ class Gate:
         on_reload: Callable[[ReloadResult], object] | None = None,
         watch: bool | float = False,
         decision_log: object = None,
+        expect_revision: str | None = None,
     ) -> Gate:
         """
         Load the policy files at *paths* (files or directories) into a gate.
@@ -319,20 +328,32 @@ class Gate:
         decision as a JSON line: a `DecisionLog`, or what one takes (a path, a
         `logging.Logger`, a callable taking one line, or a `DecisionSink`).
 
+        *expect_revision* (``sha256:...``, as `revision` and ``geogate check``
+        print it) pins the content: files whose revision differs are refused
+        with `RevisionMismatchError`, and so is every later `reload` to other
+        content, so a deployment answers only from the reviewed policy set.
+
         Raises:
             PolicyError: with every diagnostic, when any file has an error.
+            RevisionMismatchError: when the files' revision is not *expect_revision*.
             GeoDatabaseError: when the GeoIP database cannot be used.
+            ValueError: when *expect_revision* is not ``sha256:`` and 64 hex digits.
         """
+        expected = None if expect_revision is None else checked_revision(expect_revision)
         if not paths:
             paths = (os.environ.get("GEOGATE_POLICIES") or "policies",)
         absolute = tuple(os.path.abspath(p) for p in paths)  # noqa: PTH100 (keeps str)
         taken = snapshot(absolute)
         policy = load_policies(*paths)
+        if expected is not None and policy.revision != expected:
+            where = ", ".join(repr(os.fspath(p)) for p in paths)
+            raise RevisionMismatchError(where, expected, policy.revision)
         geoip_db = geoip_db or os.environ.get("GEOGATE_GEOIP_DB") or None
         geoip = None if geoip_db is None else GeoDatabase(geoip_db, cache_size=geoip_cache_size)
         gate = cls(policy, strict=strict, geoip=geoip, decision_log=decision_log)
         gate._paths = absolute
         gate._snapshot = taken
+        gate._expected = expected
         if on_reload is not None:
             gate.add_reload_listener(on_reload)
         if watch is not False:
@@ -374,6 +395,11 @@ class Gate:
     def warnings(self) -> tuple[Diagnostic, ...]:
         """Warnings found while loading (errors prevent loading)."""
         return self.policy.warnings
+
+    @property
+    def expected_revision(self) -> str | None:
+        """The only revision this gate loads (``expect_revision=``), or None."""
+        return self._expected
 
     @property
     def decision_log(self) -> DecisionLog | None:
@@ -524,7 +550,9 @@ class Gate:
         set, and the decision's ``revision`` says which. A reload that finds
         errors keeps the last good policies; it logs every diagnostic on the
         ``geogate`` logger and reports them in the result, and never raises for
-        bad files. A reload that finds the same revision swaps nothing.
+        bad files. A reload that finds the same revision swaps nothing. A gate
+        built with ``expect_revision=`` refuses content of any other revision
+        the same way, with a ``revision-mismatch`` error diagnostic.
 
         Reload listeners (see `add_reload_listener`) are called with the
         result after a reload that swapped the policies or failed, on the
@@ -552,6 +580,14 @@ class Gate:
             elif policy.revision == previous:
                 return ReloadResult(
                     ok=True, revision=previous, previous=previous, diagnostics=diagnostics
+                )
+            elif self._expected is not None and policy.revision != self._expected:
+                refused = mismatch_diagnostic(paths[0], self._expected, policy.revision)
+                result = ReloadResult(
+                    ok=False,
+                    revision=previous,
+                    previous=previous,
+                    diagnostics=(*diagnostics, refused),
                 )
             else:
                 state = _State.build(policy)
@@ -985,6 +1021,37 @@ class Gate:
         if suggestion:
             problem += f"; did you mean {suggestion!r}?"
         return _error(state.policy.revision, name, day, ErrorCode.FLAG_NOT_FOUND, problem)
+
+
+def checked_revision(value: object) -> str:
+    """
+    Return *value* as a policy revision (``sha256:`` and 64 lower-case hex digits).
+
+    Raises:
+        ValueError: when *value* is not one.
+    """
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text is None or not _REVISION.fullmatch(text):
+        msg = (
+            f"expect_revision must be 'sha256:' followed by 64 hex digits, as "
+            f"`geogate check` prints it, not {describe_value(value)}"
+        )
+        raise ValueError(msg)
+    return text
+
+
+def mismatch_diagnostic(path: str, expected: str, actual: str) -> Diagnostic:
+    """Return the ``revision-mismatch`` error for policies at *path* of the wrong revision."""
+    return Diagnostic(
+        position=Position(path),
+        severity="error",
+        code="revision-mismatch",
+        message=f"the policies have revision {actual!r}, not the expected {expected!r}",
+        hint=(
+            "the files differ from the reviewed policy set: deploy the reviewed files, or, "
+            "if this change was reviewed, expect its revision (`geogate check` prints it)"
+        ),
+    )
 
 
 def _error(revision: str, feature: object, day: dt.date, code: ErrorCode, problem: str) -> Decision:

@@ -380,9 +380,12 @@ class _Converter:
             return Scalar(node.value, node.value, not node.style, position)
         try:
             value = self.loader.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, OverflowError):
+        except (yaml.YAMLError, ValueError, OverflowError, LookupError, AttributeError):
             # Looks like a date but is none (2026-02-30): keep the text, and let
-            # the field that wants a date say so, with its name.
+            # the field that wants a date say so, with its name. An explicit
+            # tag on text of another shape fails inside PyYAML's constructors
+            # (`!!timestamp x`: AttributeError, `!!bool x`: KeyError, `!!int ''`:
+            # IndexError); the text is kept the same way.
             value = node.value
         if isinstance(value, float) and math.isnan(value):  # NaN is never a policy value
             value = node.value

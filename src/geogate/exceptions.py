@@ -8,6 +8,7 @@ all::
     ├── PolicyError            a policy set failed to load; carries every diagnostic
     ├── GeoDatabaseError       a GeoIP database is missing, unreadable, corrupt or of the wrong type
     ├── PolicySourceError      a ``git:REV[:PATH]`` policy source cannot be read
+    ├── RevisionMismatchError  the policy files are not the reviewed ones (``expect_revision``)
     └── UnknownFeatureError    strict gates only: a feature id that no policy defines
 
 Evaluation itself never raises for bad run-time input: it returns a denying
@@ -28,6 +29,7 @@ __all__ = [
     "GeogateError",
     "PolicyError",
     "PolicySourceError",
+    "RevisionMismatchError",
     "UnknownFeatureError",
 ]
 
@@ -101,3 +103,30 @@ class PolicySourceError(GeogateError):
     def __init__(self, message: str, spec: str) -> None:
         self.spec = spec
         super().__init__(message)
+
+
+class RevisionMismatchError(GeogateError):
+    """
+    The policy files are not the ones expected: their revision differs from ``expect_revision``.
+
+    Nothing was loaded. The revision is the ``sha256:`` of the very bytes
+    that were read, so a file changed after review, on disk or in transit, is
+    refused.
+
+    Attributes:
+        where: The policy paths, as given.
+        expected: The revision that was expected (``sha256:...``).
+        actual: The revision of the files that were read.
+    """
+
+    def __init__(self, where: str, expected: str, actual: str) -> None:
+        self.where = where
+        self.expected = expected
+        self.actual = actual
+        msg = (
+            f"the policies at {where} have revision {actual!r}, but {expected!r} was "
+            "expected; nothing was loaded. The files differ from the reviewed policy set: "
+            "deploy the reviewed files, or, if this change was reviewed, expect its revision "
+            "(`geogate check` prints it)"
+        )
+        super().__init__(msg)

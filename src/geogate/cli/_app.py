@@ -1,26 +1,56 @@
-"""The ``geogate`` command group."""
+"""
+The ``geogate`` command group.
+
+Commands are imported when they run (or when ``--help`` lists them), not at
+start-up: ``geogate eval`` then imports the evaluation code and nothing of
+``audit``, ``diff``, ``test`` or ``serve``.
+"""
 
 from __future__ import annotations
 
+import importlib
+
 import click
-
-from geogate import __version__
-
-from .audit import audit_command
-from .check import check
-from .diff import diff
-from .evaluate import evaluate
-from .explain import explain_command
-from .jurisdictions import jurisdictions
-from .resolve import resolve
-from .serve import serve
-from .test import test_command
 
 __all__ = ["main"]
 
+#: Command name -> ``module:attribute`` under `geogate.cli`, in the order ``--help`` lists them.
+_COMMANDS = {
+    "audit": "audit:audit_command",
+    "check": "check:check",
+    "diff": "diff:diff",
+    "eval": "evaluate:evaluate",
+    "explain": "explain:explain_command",
+    "jurisdictions": "jurisdictions:jurisdictions",
+    "resolve": "resolve:resolve",
+    "serve": "serve:serve",
+    "test": "test:test_command",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="geogate")
+
+class _LazyGroup(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in _COMMANDS:
+            return found
+        module, _, attribute = _COMMANDS[cmd_name].partition(":")
+        command: click.Command = getattr(
+            importlib.import_module(f"{__package__}.{module}"), attribute
+        )
+        self.add_command(command, cmd_name)
+        return command
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(package_name="geogate", prog_name="geogate")
 def main() -> None:
     """
     Decide whether a model or feature may be offered, by jurisdiction.
@@ -28,14 +58,3 @@ def main() -> None:
     Exit codes: 0 ok, 1 findings (policy errors), 2 usage error, 3 environment
     (a missing path or unreadable file).
     """
-
-
-main.add_command(audit_command)
-main.add_command(check)
-main.add_command(diff)
-main.add_command(evaluate)
-main.add_command(explain_command)
-main.add_command(jurisdictions)
-main.add_command(resolve)
-main.add_command(serve)
-main.add_command(test_command)

@@ -24,11 +24,13 @@ __all__ = [
     "ExitCode",
     "default_policies",
     "echo_json",
+    "expect_revision_option",
     "features_option",
     "format_option",
     "load_or_exit",
     "policies_option",
     "print_diagnostics",
+    "revision_findings",
 ]
 
 
@@ -61,6 +63,20 @@ class _Date(click.ParamType):  # type: ignore[type-arg]
 DATE = _Date()
 
 
+class _Revision(click.ParamType):  # type: ignore[type-arg]
+    """A policy revision: ``sha256:`` and 64 hex digits."""
+
+    name = "sha256:HEX"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:  # noqa: ANN401
+        from geogate._gate import checked_revision  # noqa: PLC0415 (start-up time)
+
+        try:
+            return checked_revision(value)
+        except ValueError as exc:
+            self.fail(str(exc).replace("expect_revision", "--expect-revision", 1), param, ctx)
+
+
 def default_policies() -> str:
     """Return ``$GEOGATE_POLICIES``, or ``policies`` in the current directory."""
     return os.environ.get("GEOGATE_POLICIES") or "policies"
@@ -77,6 +93,22 @@ def policies_option(function: F) -> F:
         metavar="PATH",
         default=None,
         help="Policy file or directory [default: $GEOGATE_POLICIES, else ./policies].",
+    )(function)
+
+
+def expect_revision_option(function: F) -> F:
+    """Add ``--expect-revision sha256:...`` (default ``$GEOGATE_EXPECT_REVISION``)."""
+    return click.option(
+        "--expect-revision",
+        "expect_revision",
+        type=_Revision(),
+        metavar="sha256:HEX",
+        envvar="GEOGATE_EXPECT_REVISION",
+        default=None,
+        help=(
+            "Refuse policy files of any other revision (exit 1), so only the reviewed set "
+            "is used; `geogate check` prints the revision [default: $GEOGATE_EXPECT_REVISION]."
+        ),
     )(function)
 
 
@@ -125,16 +157,34 @@ def exit_code_for(diagnostics: Sequence[Diagnostic]) -> ExitCode:
     return ExitCode.FINDINGS if errors else ExitCode.OK
 
 
-def load_or_exit(policies: str | None) -> PolicySet:
-    """Load the policy set, or print why not and exit with 1 (or 3 for a missing path)."""
+def load_or_exit(policies: str | None, *, expect_revision: str | None = None) -> PolicySet:
+    """
+    Load the policy set, or print why not and exit with 1 (or 3 for a missing path).
+
+    With *expect_revision*, policies of any other revision are refused (exit 1).
+    """
     path = policies or default_policies()
     policy, diagnostics = check_paths([path])
+    mismatch = () if policy is None else revision_findings(path, policy, expect_revision)
+    if mismatch:
+        policy, diagnostics = None, (*diagnostics, *mismatch)
     if policy is None:
         print_diagnostics(diagnostics, err=True)
         errors = sum(d.severity == "error" for d in diagnostics)
         click.echo(f"geogate: the policies at {path!r} did not load ({errors} error(s))", err=True)
         sys.exit(exit_code_for(diagnostics))
     return policy
+
+
+def revision_findings(
+    path: str, policy: PolicySet, expect_revision: str | None
+) -> tuple[Diagnostic, ...]:
+    """Return the ``revision-mismatch`` error when *policy* is not of *expect_revision*."""
+    if expect_revision is None or policy.revision == expect_revision:
+        return ()
+    from geogate._gate import mismatch_diagnostic  # noqa: PLC0415 (start-up time)
+
+    return (mismatch_diagnostic(path, expect_revision, policy.revision),)
 
 
 def echo_json(data: object) -> None:

@@ -15,7 +15,14 @@ from geogate._audit import Audit, Cell, Timeline, audit, timeline
 from geogate._countries import all_countries, country_name
 from geogate._decision import short_revision
 
-from ._common import DATE, features_option, format_option, load_or_exit, policies_option
+from ._common import (
+    DATE,
+    expect_revision_option,
+    features_option,
+    format_option,
+    load_or_exit,
+    policies_option,
+)
 
 if TYPE_CHECKING:
     from geogate._audit import ChangeGroup, DayChange
@@ -30,6 +37,7 @@ _TIMELINE_FORMATS = ("table", "json", "csv", "markdown")
 
 @click.command("audit")
 @policies_option
+@expect_revision_option
 @features_option
 @click.option("--at", type=DATE, default=None, help="Decide for this date [default: today, UTC].")
 @click.option(
@@ -71,6 +79,7 @@ _TIMELINE_FORMATS = ("table", "json", "csv", "markdown")
 )
 def audit_command(
     policies: str | None,
+    expect_revision: str | None,
     features: tuple[str, ...],
     at: dt.date | None,
     show_timeline: bool,
@@ -96,7 +105,7 @@ def audit_command(
     if show_timeline and output not in _TIMELINE_FORMATS:
         msg = f"--timeline has no {output} format; use one of {', '.join(_TIMELINE_FORMATS)}"
         raise click.UsageError(msg)
-    policy = load_or_exit(policies)
+    policy = load_or_exit(policies, expect_revision=expect_revision)
     unknown = [f for f in features if f not in policy.features]
     if unknown:
         known = ", ".join(policy.features) or "(none)"

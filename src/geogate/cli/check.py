@@ -19,8 +19,10 @@ from ._common import (
     default_policies,
     echo_json,
     exit_code_for,
+    expect_revision_option,
     format_option,
     print_diagnostics,
+    revision_findings,
 )
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ class _Day(click.ParamType):  # type: ignore[type-arg]
     "sarif",
     help="text for people; json for tools; github for workflow annotations; sarif 2.1.0.",
 )
+@expect_revision_option
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
 @click.option(
     "--since",
@@ -70,6 +73,7 @@ class _Day(click.ParamType):  # type: ignore[type-arg]
 def check(
     paths: tuple[str, ...],
     output: str,
+    expect_revision: str | None,
     strict: bool,
     since: dt.date | None,
     expired_before: dt.date | None,
@@ -80,13 +84,14 @@ def check(
     Prints one line per problem, `path:line:col: error|warning: message [code]`,
     with a hint where one helps. PATH defaults to $GEOGATE_POLICIES, else
     ./policies. Exit 0 when clean, 1 when errors were found (or warnings, with
-    --strict), 3 when a path cannot be read. docs/diagnostics.md explains
-    every code.
+    --strict, or a revision other than --expect-revision), 3 when a path
+    cannot be read. docs/diagnostics.md explains every code.
     """
     given = list(paths) or [default_policies()]
     policy, diagnostics = check_paths(given)
     if policy is not None:
-        lints = lint_policy(policy, since=since, expired_before=expired_before)
+        mismatch = revision_findings(", ".join(given), policy, expect_revision)
+        lints = (*mismatch, *lint_policy(policy, since=since, expired_before=expired_before))
         diagnostics = tuple(sorted((*diagnostics, *lints), key=lambda d: (d.position, d.code)))
     code = exit_code_for(diagnostics)
     warnings = sum(d.severity == "warning" for d in diagnostics)

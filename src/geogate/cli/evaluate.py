@@ -8,7 +8,14 @@ import click
 
 from geogate._gate import Gate
 
-from ._common import DATE, echo_json, format_option, load_or_exit, policies_option
+from ._common import (
+    DATE,
+    echo_json,
+    expect_revision_option,
+    format_option,
+    load_or_exit,
+    policies_option,
+)
 from .resolve import open_geoip
 
 if TYPE_CHECKING:
@@ -28,6 +35,7 @@ __all__ = ["evaluate"]
 )
 @click.option("--at", type=DATE, default=None, help="Decide for this date [default: today, UTC].")
 @policies_option
+@expect_revision_option
 @format_option("text", "json", help="Output format; json is Decision.to_dict().")
 def evaluate(
     feature: str,
@@ -38,6 +46,7 @@ def evaluate(
     geoip_db: str | None,
     at: dt.date | None,
     policies: str | None,
+    expect_revision: str | None,
     output: str,
 ) -> None:
     """
@@ -46,7 +55,7 @@ def evaluate(
     Exit 0 whenever a decision was made, allowed or denied; 1 when the policies
     do not load; 2 for a usage error; 3 when the policy path cannot be read.
     """
-    policy = load_or_exit(policies)
+    policy = load_or_exit(policies, expect_revision=expect_revision)
     geoip = open_geoip(geoip_db)
     if ip is not None and geoip is None:
         msg = "--ip needs a GeoIP database: --geoip-db PATH or $GEOGATE_GEOIP_DB"

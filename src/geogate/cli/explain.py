@@ -11,7 +11,14 @@ import click
 from geogate._decision import short_revision
 from geogate._explain import explain
 
-from ._common import DATE, echo_json, format_option, load_or_exit, policies_option
+from ._common import (
+    DATE,
+    echo_json,
+    expect_revision_option,
+    format_option,
+    load_or_exit,
+    policies_option,
+)
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -28,6 +35,7 @@ _WIDTH = 100
 @click.option("--domicile", metavar="CC", help="Country of the account's or company's domicile.")
 @click.option("--at", type=DATE, default=None, help="Decide for this date [default: today, UTC].")
 @policies_option
+@expect_revision_option
 @format_option("text", "json", help="Output format; json has the chain and Decision.to_dict().")
 def explain_command(
     feature: str,
@@ -36,6 +44,7 @@ def explain_command(
     domicile: str | None,
     at: dt.date | None,
     policies: str | None,
+    expect_revision: str | None,
     output: str,
 ) -> None:
     """
@@ -49,7 +58,7 @@ def explain_command(
     do not load; 2 for a usage error, including an unknown FEATURE; 3 when the
     policy path cannot be read.
     """
-    policy = load_or_exit(policies)
+    policy = load_or_exit(policies, expect_revision=expect_revision)
     if feature not in policy.features:
         close = difflib.get_close_matches(feature, list(policy.features), n=1)
         known = ", ".join(policy.features) or "(none)"

@@ -13,7 +13,13 @@ import click
 from geogate._gate import Gate
 from geogate._request import RequestResolver
 
-from ._common import ExitCode, default_policies, load_or_exit, policies_option
+from ._common import (
+    ExitCode,
+    default_policies,
+    expect_revision_option,
+    load_or_exit,
+    policies_option,
+)
 from .resolve import open_geoip
 
 if TYPE_CHECKING:
@@ -38,7 +44,11 @@ def worker_app() -> Starlette:
     config: dict[str, Any] = json.loads(os.environ[CONFIG_VARIABLE])
 
     def load() -> Gate:
-        return Gate.from_path(config["policies"], geoip_db=config["geoip_db"])
+        return Gate.from_path(
+            config["policies"],
+            geoip_db=config["geoip_db"],
+            expect_revision=config.get("expect_revision"),
+        )
 
     return create_app(
         load,
@@ -50,6 +60,7 @@ def worker_app() -> Starlette:
 
 @click.command()
 @policies_option
+@expect_revision_option
 @click.option(
     "--geoip-db", metavar="PATH", help="GeoIP2/DB-IP database [default: $GEOGATE_GEOIP_DB]."
 )
@@ -82,6 +93,7 @@ def worker_app() -> Starlette:
 )
 def serve(
     policies: str | None,
+    expect_revision: str | None,
     geoip_db: str | None,
     host: str,
     port: int,
@@ -111,7 +123,7 @@ def serve(
         RequestResolver(providers=providers, trusted_proxies=trust, forwarded=forwarded)  # type: ignore[arg-type]
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    policy = load_or_exit(policies)
+    policy = load_or_exit(policies, expect_revision=expect_revision)
     geoip = open_geoip(geoip_db)
     if workers == 1:
         app = create_app(
@@ -125,15 +137,17 @@ def serve(
     # Workers are separate processes: they rebuild the application from the
     # environment, from the same files the policies were just checked in.
     database = geoip_db or os.environ.get("GEOGATE_GEOIP_DB") or None
-    os.environ[CONFIG_VARIABLE] = json.dumps(
-        {
-            "policies": str(Path(policies or default_policies()).resolve()),
-            "geoip_db": None if database is None else str(Path(database).resolve()),
-            "providers": list(providers),
-            "trust": list(trust),
-            "forwarded": forwarded,
-        }
-    )
+    config: dict[str, object] = {
+        "policies": str(Path(policies or default_policies()).resolve()),
+        "geoip_db": None if database is None else str(Path(database).resolve()),
+        "providers": list(providers),
+        "trust": list(trust),
+        "forwarded": forwarded,
+    }
+    if expect_revision is not None:
+        # Each worker loads the files again: it too refuses any other content.
+        config["expect_revision"] = expect_revision
+    os.environ[CONFIG_VARIABLE] = json.dumps(config)
     uvicorn.run(
         "geogate.cli.serve:worker_app",
         factory=True,

@@ -18,9 +18,11 @@ from ._common import (
     ExitCode,
     default_policies,
     echo_json,
+    expect_revision_option,
     format_option,
     policies_option,
     print_diagnostics,
+    revision_findings,
 )
 from .resolve import open_geoip
 
@@ -37,6 +39,7 @@ __all__ = ["test_command"]
 @click.command("test")
 @click.argument("files", nargs=-1, metavar="[FILES]...")
 @policies_option
+@expect_revision_option
 @format_option("table", "json", "junit", help="Output format; junit is one testcase per case.")
 @click.option("--coverage", "show_coverage", is_flag=True, help="Report rule coverage by decision.")
 @click.option(
@@ -55,6 +58,7 @@ __all__ = ["test_command"]
 def test_command(
     files: tuple[str, ...],
     policies: str | None,
+    expect_revision: str | None,
     output: str,
     show_coverage: bool,
     coverage_threshold: float | None,
@@ -67,13 +71,19 @@ def test_command(
     Each case pins the decision for a feature at a place on a date, and
     optionally the rule that decides it; failures show the explanation chain.
 
-    Exit 0 when every case passes; 1 when a case fails or the rule coverage is
-    below --coverage-threshold; 2 when the policies or the test files do not
-    load (a misnamed feature, country or rule included), or when no case runs;
+    Exit 0 when every case passes; 1 when a case fails, the rule coverage is
+    below --coverage-threshold or the policies are not --expect-revision; 2
+    when the policies or the test files do not load (a misnamed feature,
+    country or rule included), or when no case runs;
     3 when a path cannot be read.
     """
     path = policies or default_policies()
     policy, diagnostics = check_paths([path])
+    mismatch = () if policy is None else revision_findings(path, policy, expect_revision)
+    if mismatch:
+        print_diagnostics(mismatch, err=True)
+        click.echo(f"geogate: the policies at {path!r} are not the expected revision", err=True)
+        sys.exit(ExitCode.FINDINGS)
     if policy is None:
         _fail_load(diagnostics, f"the policies at {path!r} did not load")
     selected: Sequence[str] = files or [str(p) for p in find_test_files([path])]
