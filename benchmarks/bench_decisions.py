@@ -160,7 +160,17 @@ def timer(call: str, names: dict[str, object]) -> timeit.Timer:
 def measure(quick: bool) -> dict[str, dict[str, object]]:
     """Time every candidate, interleaved, and return ns per decision for each round."""
     candidates = build()
-    timers = {name: timer(call, names) for name, (call, names) in candidates.items()}
+    return interleave(
+        {name: timer(call, names) for name, (call, names) in candidates.items()}, quick
+    )
+
+
+def interleave(timers: dict[str, timeit.Timer], quick: bool) -> dict[str, dict[str, object]]:
+    """
+    Run *timers* (one call per country each) in rotating order, round after round.
+
+    Returns ns per decision for each: the best and median round, and every round.
+    """
     budget = 0.005 if quick else 0.05  # seconds per measurement
     rounds = 5 if quick else 21
     numbers = {}

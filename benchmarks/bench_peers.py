@@ -59,13 +59,12 @@ import statistics
 import sys
 import tempfile
 import time
-import timeit
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import geoip2.database
-import pycountry
 from _machine import machine_info, markdown_machine
+from bench_decisions import COUNTRIES, interleave, timer
 from bench_ip import build_database
 
 import geogate
@@ -73,7 +72,6 @@ import geogate
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
 FEATURE = "llama-3.2-vision"
-COUNTRIES = (*sorted(c.alpha_2 for c in pycountry.countries), "XK")
 
 #: Engine name -> (label in the table, distribution whose version is reported).
 ENGINES = {
@@ -317,39 +315,11 @@ def build(
     return candidates
 
 
-def timer(call: str, names: dict[str, object]) -> timeit.Timer:
-    """Return a timer of one call per country, with *names* bound as fast locals."""
-    setup = "; ".join(f"{name} = _names[{name!r}]" for name in names)
-    stmt = "\n".join(call.format(c=c) for c in COUNTRIES)
-    return timeit.Timer(stmt, setup, globals={"_names": names})
-
-
 def measure_country(candidates: dict[str, Candidate], quick: bool) -> dict[str, dict[str, object]]:
     """Time every candidate, interleaved; return ns per decision (best, median, rounds)."""
-    timers = {name: timer(call, names) for name, (call, names, _) in candidates.items()}
-    budget = 0.005 if quick else 0.05  # seconds per measurement
-    rounds = 5 if quick else 21
-    numbers = {}
-    for name, t in timers.items():
-        t.timeit(1)  # warm up (geogate fills its memo of today's decisions)
-        once = min(t.repeat(repeat=3, number=1))
-        numbers[name] = max(1, round(budget / once))
-    samples: dict[str, list[float]] = {name: [] for name in timers}
-    order = list(timers)
-    for index in range(rounds):
-        shift = index % len(order)
-        for name in order[shift:] + order[:shift]:
-            seconds = timers[name].timeit(numbers[name])
-            samples[name].append(seconds * 1e9 / (numbers[name] * len(COUNTRIES)))
-    return {
-        name: {
-            "best_ns": min(values),
-            "median_ns": statistics.median(values),
-            "calls_per_round": numbers[name] * len(COUNTRIES),
-            "rounds_ns": values,
-        }
-        for name, values in samples.items()
-    }
+    return interleave(
+        {name: timer(call, names) for name, (call, names, _) in candidates.items()}, quick
+    )
 
 
 def measure_ip(tmp: Path, quick: bool) -> dict[str, object]:
