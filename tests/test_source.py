@@ -5,9 +5,12 @@ The node tree of `geogate._source`: values, the text as written, and 1-based pos
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
+import yaml
 
+from geogate import _source
 from geogate._diagnostics import Diagnostic, Position
 from geogate._source import Mapping, Node, Scalar, Sequence, parse_text
 
@@ -153,4 +156,123 @@ def test_a_tag_gives_a_broken_scalar_and_one_diagnostic() -> None:
     assert isinstance(node, Scalar)
     assert node.broken
     assert [str(d.position) for d in diagnostics] == ["p.yaml:1:4"]
-    assert _get(root, "b") == Scalar("ok", "ok", plain=True, position=Position("p.yaml", 2, 4))
+    assert _get(root, "b") == Scalar("ok", "ok", plain=True, path="p.yaml", line=2, column=4)
+
+
+REPOSITORY = Path(__file__).parent.parent
+YAML_FILES = sorted(
+    path
+    for folder in ("policies", "examples", "tests/data", "docs")
+    for path in (REPOSITORY / folder).rglob("*.y*ml")
+)
+EXTRA_DOCUMENTS = [
+    "a: {b: [1, 2.5, true, ~, 2026-01-01, 2026-02-30, NO, 'NO', .nan, 0x1F, '']}\n",
+    "a: !!binary aGVsbG8=\nb: !!python/object:os.system x\nc: [!!set {a}]\n",
+    "a: 1\na: 2\n[x]: 3\n? {y: 1}\n: 4\n<<: {z: 1}\n",
+    "x: !!int ''\ny: !!timestamp x\nz: !!bool x\nw: !!map [a]\nv: !!seq {a: 1}\n",
+    "- - - - - [deep]\n- {k: v, k2: [a, b, {c: d}]}\n",
+]
+
+
+def _documents() -> list[tuple[str, str]]:
+    files = [(path.relative_to(REPOSITORY).as_posix(), path.read_text("utf-8", "replace"))
+             for path in YAML_FILES]  # fmt: skip
+    return files + [(f"extra-{i}", text) for i, text in enumerate(EXTRA_DOCUMENTS)]
+
+
+def _compose(loader_class: type[yaml.SafeLoader], text: str) -> tuple[yaml.SafeLoader, yaml.Node]:
+    loader = loader_class(text)
+    try:
+        return loader, loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
+def test_repository_has_yaml_to_compare() -> None:
+    assert len(YAML_FILES) > 50
+
+
+@pytest.mark.parametrize(("name", "text"), _documents(), ids=[n for n, _ in _documents()])
+def test_fast_conversion_equals_the_alias_safe_one(name: str, text: str) -> None:
+    """
+    Documents without anchors take `_Converter._tree`; it must build exactly
+    the tree, and report exactly the diagnostics, that the alias-safe
+    `_Converter._node` does.
+    """
+    if _source._LIBYAML is None:
+        pytest.skip("PyYAML without libyaml")
+    try:
+        loader, root = _compose(_source._LIBYAML, text)
+    except yaml.YAMLError:
+        pytest.skip("not a single valid YAML document (the corpus of bad files has some)")
+    if root is None:
+        pytest.skip("empty document")
+    if _shared_nodes(root):
+        pytest.skip("has aliases: parse_text never takes the fast path for it")
+    fast: list[Diagnostic] = []
+    safe: list[Diagnostic] = []
+    fast_tree = _source._Converter(name, loader, fast.append).convert(root, aliases=False)
+    safe_tree = _source._Converter(name, loader, safe.append).convert(root, aliases=True)
+    assert fast_tree == safe_tree
+    assert fast == safe
+
+
+def _shared_nodes(root: yaml.Node) -> bool:
+    """Tell whether a node appears twice in the tree (an alias)."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            return True
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(item for pair in node.value for item in pair)
+    return False
+
+
+@pytest.mark.parametrize(
+    "text", [text for _, text in _documents()], ids=[n for n, _ in _documents()]
+)
+def test_quick_tag_resolution_equals_pyyaml(text: str) -> None:
+    """geogate's libyaml loader resolves every scalar to the tag PyYAML's own loader gives."""
+    if _source._LIBYAML is None:
+        pytest.skip("PyYAML without libyaml")
+    try:
+        _, ours = _compose(_source._LIBYAML, text)
+        _, theirs = _compose(yaml.SafeLoader, text)
+    except yaml.YAMLError:
+        pytest.skip("not a single valid YAML document (the corpus of bad files has some)")
+    assert _tags(ours) == _tags(theirs)
+
+
+def _tags(node: yaml.Node | None) -> list[tuple[str, object]]:
+    """Every node's tag, each node once (aliases are not expanded)."""
+    found: list[tuple[str, object]] = []
+    stack = [node] if node is not None else []
+    seen: set[int] = set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, yaml.ScalarNode):
+            found.append((current.tag, current.value))
+        elif isinstance(current, yaml.SequenceNode):
+            found.append((current.tag, None))
+            stack.extend(current.value)
+        elif isinstance(current, yaml.MappingNode):
+            found.append((current.tag, None))
+            for key, value in current.value:
+                stack.extend((key, value))
+    return found
+
+
+def test_quick_tag_resolution_remembers_typed_plain_scalars() -> None:
+    """A plain scalar that starts like a typed value is resolved once, then remembered."""
+    _source._RESOLVED.pop("2031-07-04", None)
+    _compose(_source._LIBYAML or yaml.SafeLoader, "a: 2031-07-04\n")
+    if _source._LIBYAML is not None:
+        assert _source._RESOLVED["2031-07-04"] == "tag:yaml.org,2002:timestamp"

@@ -157,20 +157,30 @@ def _describe_segments(segments: list[int], days: list[dt.date]) -> str:
 
 def _check_specificity(feature: Feature, table: JurisdictionTable, reader: Reader) -> None:
     compiled = [CompiledRule.from_rule(rule) for rule in feature.rules]
-    soft = [c for c in compiled if c.rule.kind is not RuleKind.HARD_DENY]
+    # (rule, effect, soft, first day, last day), read once: the loop below
+    # runs for every change day of every feature.
+    windows = [
+        (c, c.rule.effect, c.rule.kind is not RuleKind.HARD_DENY, c.rule.start, c.rule.end)
+        for c in compiled
+    ]
     flips: set[tuple[str, str]] = set()
     ambiguous: dict[tuple[str, ...], _Finding] = {}
     undeclared: dict[tuple[str, str], _Finding] = {}
-    days = change_days(compiled, table) if len({c.rule.effect for c in soft}) > 1 else []
+    soft_effects = {effect for _, effect, soft, _, _ in windows if soft}
+    days = change_days(compiled, table) if len(soft_effects) > 1 else []
     for index, day in enumerate(days):
-        active = [c for c in compiled if c.rule.active(day)]
-        active_soft = [c for c in active if c.rule.kind is not RuleKind.HARD_DENY]
-        if len({c.rule.effect for c in active_soft}) < 2:  # noqa: PLR2004
+        active = [
+            (c, effect, soft)
+            for c, effect, soft, start, end in windows
+            if (start is None or start <= day) and (end is None or day <= end)
+        ]
+        active_soft = [c for c, _, soft in active if soft]
+        if len({effect for _, effect, soft in active if soft}) < 2:  # noqa: PLR2004
             continue
         for location in _probes(active_soft, day, table):
             matched = [
                 (c, c.matching_targets(location, day, table))
-                for c in active
+                for c, _, _ in active
                 if c.matches(location, day, table)
             ]
             if any(c.rule.kind is RuleKind.HARD_DENY for c, _ in matched):

@@ -120,14 +120,12 @@ class CompiledRule:
     @classmethod
     def from_rule(cls, rule: Rule) -> CompiledRule:
         """Split *rule*'s targets by kind."""
-        by_kind: dict[TargetKind, list[str]] = {kind: [] for kind in TargetKind}
-        for target in rule.targets:
-            by_kind[target.kind].append(target.code)
+        targets = rule.targets
         return cls(
             rule,
-            frozenset(by_kind[TargetKind.COUNTRY]),
-            frozenset(by_kind[TargetKind.SUBDIVISION]),
-            tuple(by_kind[TargetKind.JURISDICTION]),
+            frozenset([t.code for t in targets if t.kind is TargetKind.COUNTRY]),
+            frozenset([t.code for t in targets if t.kind is TargetKind.SUBDIVISION]),
+            tuple([t.code for t in targets if t.kind is TargetKind.JURISDICTION]),
         )
 
     def matches(self, location: Location, at: dt.date, table: JurisdictionTable) -> bool:

@@ -60,6 +60,7 @@ from ._engine import (
     decide,
     resolve_location,
 )
+from ._gc import collector_paused
 from ._geo import GeoDatabase
 from ._jurisdictions import JurisdictionTable
 from ._loader import check_paths, load_policies
@@ -185,15 +186,16 @@ class _State:
     @classmethod
     def build(cls, policy: PolicySet) -> _State:
         """Compile *policy*, with empty memos for today."""
-        features = {
-            fid: _CompiledFeature(
-                f,
-                tuple(CompiledRule.from_rule(r) for r in f.rules),
-                policy.revision,
-                policy.jurisdictions,
-            )
-            for fid, f in policy.features.items()
-        }
+        with collector_paused():
+            features = {
+                fid: _CompiledFeature(
+                    f,
+                    tuple(CompiledRule.from_rule(r) for r in f.rules),
+                    policy.revision,
+                    policy.jurisdictions,
+                )
+                for fid, f in policy.features.items()
+            }
         return cls(policy, features, {}, _Today.now())
 
 

@@ -10,7 +10,6 @@ collected, and any error means no policy set.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import hashlib
 import os
 from pathlib import Path
@@ -21,6 +20,7 @@ import attrs
 from ._analysis import analyse_features
 from ._diagnostics import Diagnostic, Position
 from ._fields import Reader
+from ._gc import collector_paused
 from ._jurisdictions import Jurisdiction, JurisdictionTable, Span, builtin_jurisdictions
 from ._policy import CustomJurisdiction, Feature, PolicySet, TargetKind
 from ._source import Mapping, Node, Scalar, parse_text
@@ -126,15 +126,8 @@ def check_paths(
     The policy set is None when any diagnostic is an error. Never raises for
     problems in the files.
     """
-    # Loading builds hundreds of thousands of small objects and no cycles; the
-    # cyclic garbage collector would run several full passes for nothing.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return _check_paths(paths)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _check_paths(

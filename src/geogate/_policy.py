@@ -310,7 +310,8 @@ class Rule:
         )
         if mapping is None:
             return None
-        id_node = mapping.get("id")
+        get = mapping.fields().get
+        id_node = get("id")
         rule_id = None
         if isinstance(id_node, Scalar) and not id_node.broken:
             rule_id = reader.identifier(id_node, f"{where}.id")
@@ -333,13 +334,13 @@ class Rule:
             key, value = kinds[0]
             kind = RuleKind(key.text)
             targets = _targets(value, f"{where}.{key.text}", reader, jurisdictions)
-        reason = reader.text(mapping.get("reason"), f"{where}.reason", required=True)
-        source = reader.text(mapping.get("source"), f"{where}.source")
-        overrides = _overrides(mapping, where, reader)
-        start = reader.date(mapping.get("from"), f"{where}.from")
-        end = reader.date(mapping.get("until"), f"{where}.until")
+        reason = reader.text(get("reason"), f"{where}.reason", required=True)
+        source = reader.text(get("source"), f"{where}.source")
+        overrides = _overrides(get("overrides"), where, reader)
+        start = reader.date(get("from"), f"{where}.from")
+        end = reader.date(get("until"), f"{where}.until")
         if start is not None and end is not None and end < start:
-            until = mapping.get("until")
+            until = get("until")
             assert until is not None  # noqa: S101 (end came from it)
             reader.diagnose(
                 until.position,
@@ -376,8 +377,7 @@ def _rule_name(node: Node, feature: str) -> str | None:
     return f"features.{feature}.rules[{id_node.text}]"
 
 
-def _overrides(mapping: Mapping, where: str, reader: Reader) -> tuple[str, ...] | None:
-    node = mapping.get("overrides")
+def _overrides(node: Node | None, where: str, reader: Reader) -> tuple[str, ...] | None:
     if node is None:
         return ()
     items = (node,) if isinstance(node, Scalar) else reader.sequence(node, f"{where}.overrides")
@@ -434,16 +434,17 @@ class Feature:
         )
         if mapping is None:
             return None
+        get = mapping.fields().get
         effects = [effect.value for effect in Effect]
-        default = reader.choice(mapping.get("default"), f"{where}.default", effects)
-        unknown = reader.choice(mapping.get("unknown"), f"{where}.unknown", effects)
-        basis = reader.choice(mapping.get("basis"), f"{where}.basis", [b.value for b in Basis])
-        tags = _tags(mapping.get("tags"), f"{where}.tags", reader)
+        default = reader.choice(get("default"), f"{where}.default", effects)
+        unknown = reader.choice(get("unknown"), f"{where}.unknown", effects)
+        basis = reader.choice(get("basis"), f"{where}.basis", [b.value for b in Basis])
+        tags = _tags(get("tags"), f"{where}.tags", reader)
         rules: list[Rule] = []
         ok = default is not None and tags is not None
-        ok = ok and (mapping.get("unknown") is None or unknown is not None)
-        ok = ok and (mapping.get("basis") is None or basis is not None)
-        rules_node = mapping.get("rules")
+        ok = ok and (get("unknown") is None or unknown is not None)
+        ok = ok and (get("basis") is None or basis is not None)
+        rules_node = get("rules")
         items = () if rules_node is None else reader.sequence(rules_node, f"{where}.rules")
         if items is None:
             ok = False
@@ -453,8 +454,8 @@ class Feature:
                 ok = False
             else:
                 rules.append(rule)
-        description = reader.text(mapping.get("description"), f"{where}.description")
-        owner = reader.text(mapping.get("owner"), f"{where}.owner")
+        description = reader.text(get("description"), f"{where}.description")
+        owner = reader.text(get("owner"), f"{where}.owner")
         if not ok or feature_id is None or default is None or tags is None:
             return None
         return cls(
