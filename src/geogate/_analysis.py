@@ -26,7 +26,7 @@ import attrs
 from ._countries import LocationStatus, subdivision_chain
 from ._decision import describe_place
 from ._engine import CompiledRule, Location, change_days, most_specific
-from ._policy import Basis, Rule, RuleKind, TargetKind
+from ._policy import Basis, Effect, Rule, RuleKind, TargetKind
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -155,56 +155,68 @@ def _describe_segments(segments: list[int], days: list[dt.date]) -> str:
     return " and ".join(parts)
 
 
-def _check_specificity(feature: Feature, table: JurisdictionTable, reader: Reader) -> None:
+#: What one probe found: two or more rules deciding with different effects
+#: (``ambiguous``, with their sorted ids), or a winner overriding a rule it
+#: does not declare (``undeclared``, with the pair's ids).
+_Event = tuple[str, tuple[str, ...], tuple[Rule, ...], Location]
+
+
+def _check_specificity(
+    feature: Feature, table: JurisdictionTable, reader: Reader, *, reuse: bool = True
+) -> None:
+    """
+    Report ambiguous rules, undeclared overrides and overrides without effect.
+
+    *reuse* False analyses every change day afresh (tests compare the two).
+    """
     compiled = [CompiledRule.from_rule(rule) for rule in feature.rules]
     # (rule, effect, soft, first day, last day), read once: the loop below
     # runs for every change day of every feature.
     windows = [
-        (c, c.rule.effect, c.rule.kind is not RuleKind.HARD_DENY, c.rule.start, c.rule.end)
+        (c, c.effect, c.rule.kind is not RuleKind.HARD_DENY, c.rule.start, c.rule.end)
         for c in compiled
     ]
     flips: set[tuple[str, str]] = set()
     ambiguous: dict[tuple[str, ...], _Finding] = {}
-    undeclared: dict[tuple[str, str], _Finding] = {}
+    undeclared: dict[tuple[str, ...], _Finding] = {}
     soft_effects = {effect for _, effect, soft, _, _ in windows if soft}
     days = change_days(compiled, table) if len(soft_effects) > 1 else []
+    # A day's findings depend only on which rules are active and on the
+    # members of the jurisdictions those rules name, so a configuration seen
+    # on an earlier day is not analysed again: its findings are recorded for
+    # this day too. (A rule that starts in 2024 makes every EU enlargement
+    # before it a change day, with nothing else changing.)
+    analysed: dict[tuple[object, ...], list[_Event]] = {}
+    # Which rules are active changes only where a window opens or closes.
+    turns = {c.rule.start for c in compiled} | {
+        c.rule.end + dt.timedelta(days=1)
+        for c in compiled
+        if c.rule.end is not None and c.rule.end < dt.date.max
+    }
+    active: list[tuple[CompiledRule, Effect, bool, dt.date | None, dt.date | None]] = []
+    conflicting = False
     for index, day in enumerate(days):
-        active = [
-            (c, effect, soft)
-            for c, effect, soft, start, end in windows
-            if (start is None or start <= day) and (end is None or day <= end)
-        ]
-        active_soft = [c for c, _, soft in active if soft]
-        if len({effect for _, effect, soft in active if soft}) < 2:  # noqa: PLR2004
-            continue
-        for location in _probes(active_soft, day, table):
-            matched = [
-                (c, c.matching_targets(location, day, table))
-                for c, _, _ in active
-                if c.matches(location, day, table)
+        if index == 0 or day in turns:
+            active = [
+                w
+                for w in windows
+                if (w[3] is None or w[3] <= day) and (w[4] is None or day <= w[4])
             ]
-            if any(c.rule.kind is RuleKind.HARD_DENY for c, _ in matched):
-                continue
-            top = most_specific(matched, location, day, table)
-            deciding = tuple(c.rule for c, _ in top)
-            if len({rule.effect for rule in deciding}) > 1:
-                ids = tuple(sorted(rule.id for rule in deciding))
-                ambiguous.setdefault(ids, _Finding(deciding)).add(location, index)
-                continue
-            winner = deciding[0]
-            # The rules that would decide without the winners: only those are
-            # flipped directly, so only those need an 'overrides:' (a chain
-            # EU deny < FR allow < FR-IDF deny declares one step at a time).
-            below = [pair for pair in matched if pair[0].rule not in deciding]
-            next_up = {c.rule.id for c, _ in most_specific(below, location, day, table)}
-            declared = {other for rule in deciding for other in rule.overrides}
-            for loser, _ in matched:
-                if loser.rule.effect is not winner.effect:
-                    flips.update((rule.id, loser.rule.id) for rule in deciding)
-                    if loser.rule.id in next_up and loser.rule.id not in declared:
-                        key = (winner.id, loser.rule.id)
-                        finding = undeclared.setdefault(key, _Finding((winner, loser.rule)))
-                        finding.add(location, index)
+            conflicting = len({effect for _, effect, soft, _, _ in active if soft}) > 1
+        if not conflicting:
+            continue
+        key = (
+            tuple([id(window) for window in active]),
+            tuple([table.members_at(name, day) for w in active for name in w[0].jurisdictions]),
+        )
+        events = analysed.get(key) if reuse else None
+        if events is None:
+            events = analysed[key] = _analyse_day(
+                [w[0] for w in active], [w[0] for w in active if w[2]], day, table, flips
+            )
+        for kind, ids, involved, location in events:
+            found = ambiguous if kind == "ambiguous" else undeclared
+            found.setdefault(ids, _Finding(involved)).add(location, index)
     for finding in ambiguous.values():
         _report_ambiguity(feature, finding, days, reader)
     for finding in undeclared.values():
@@ -220,6 +232,44 @@ def _check_specificity(feature: Feature, table: JurisdictionTable, reader: Reade
                     hint="remove the declaration, or check the targets and dates of both rules",
                     severity="warning",
                 )
+
+
+def _analyse_day(
+    active: list[CompiledRule],
+    active_soft: list[CompiledRule],
+    day: dt.date,
+    table: JurisdictionTable,
+    flips: set[tuple[str, str]],
+) -> list[_Event]:
+    """Probe every place where rules of both effects apply on *day*; add to *flips*."""
+    events: list[_Event] = []
+    for location in _probes(active_soft, day, table):
+        matched = [
+            (c, c.matching_targets(location, day, table))
+            for c in active
+            if c.matches(location, day, table)
+        ]
+        if any(c.rule.kind is RuleKind.HARD_DENY for c, _ in matched):
+            continue
+        top = most_specific(matched, location, day, table)
+        deciding = tuple(c.rule for c, _ in top)
+        if len({c.effect for c, _ in top}) > 1:
+            events.append(("ambiguous", tuple(sorted(r.id for r in deciding)), deciding, location))
+            continue
+        winner = deciding[0]
+        # The rules that would decide without the winners: only those are
+        # flipped directly, so only those need an 'overrides:' (a chain
+        # EU deny < FR allow < FR-IDF deny declares one step at a time).
+        below = [pair for pair in matched if pair[0].rule not in deciding]
+        next_up = {c.rule.id for c, _ in most_specific(below, location, day, table)}
+        declared = {other for rule in deciding for other in rule.overrides}
+        for loser, _ in matched:
+            if loser.effect is not top[0][0].effect:
+                flips.update((rule.id, loser.rule.id) for rule in deciding)
+                if loser.rule.id in next_up and loser.rule.id not in declared:
+                    pair = (winner, loser.rule)
+                    events.append(("undeclared", (winner.id, loser.rule.id), pair, location))
+    return events
 
 
 def _report_ambiguity(

@@ -110,12 +110,14 @@ class CompiledRule:
         countries: Country targets.
         subdivisions: Subdivision targets.
         jurisdictions: Jurisdiction targets.
+        effect: The rule's effect (allow or deny), read once.
     """
 
     rule: Rule
     countries: frozenset[str]
     subdivisions: frozenset[str]
     jurisdictions: tuple[str, ...]
+    effect: Effect
 
     @classmethod
     def from_rule(cls, rule: Rule) -> CompiledRule:
@@ -126,6 +128,7 @@ class CompiledRule:
             frozenset([t.code for t in targets if t.kind is TargetKind.COUNTRY]),
             frozenset([t.code for t in targets if t.kind is TargetKind.SUBDIVISION]),
             tuple([t.code for t in targets if t.kind is TargetKind.JURISDICTION]),
+            rule.effect,
         )
 
     def matches(self, location: Location, at: dt.date, table: JurisdictionTable) -> bool:

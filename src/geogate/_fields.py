@@ -90,6 +90,9 @@ class Reader:
             return None
         required = tuple(required)
         allowed = (*required, *optional)
+        present = {key.text for key, _ in node.entries}
+        if present.issubset(allowed) and (not node.complete or present.issuperset(required)):
+            return node  # the common case, checked without a loop in Python
         for key, _ in node.entries:
             if key.text not in allowed:
                 close = difflib.get_close_matches(key.text, allowed, n=1)
@@ -101,7 +104,6 @@ class Reader:
                 self.diagnose(
                     key.position, "unknown-key", f"unknown key {key.text!r} in {where}", hint
                 )
-        present = {key.text for key, _ in node.entries}
         for name in required if node.complete else ():
             if name not in present:
                 self.diagnose(
