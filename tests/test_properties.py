@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pycountry
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
-from geogate import Gate, LocationStatus, PolicyError, Reason, builtin_jurisdictions
+from _policygen import JURISDICTIONS, examples, feature_strategy, feature_yaml, load
+from geogate import Gate, LocationStatus, Reason, builtin_jurisdictions
 from geogate._countries import (
     SUBDIVISIONS_WITH_COUNTRY_CODE,
     normalize_country,
@@ -24,30 +25,8 @@ ISO_CODES = sorted({country.alpha_2 for country in pycountry.countries} | {"XK"}
 EU = builtin_jurisdictions()["EU"]
 
 
-def examples(count):
-    """Settings for a property: *count* examples, no deadline (loading a policy set varies)."""
-    return settings(max_examples=count, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
 # Random policy sets: rule order and file order never change a decision.
 
-TARGETS = [
-    "EU",
-    "EEA",
-    "EFTA",
-    "UK",
-    "WORLD",
-    "NORDIC",
-    "FR",
-    "DE",
-    "GB",
-    "NO",
-    "CH",
-    "IE",
-    "SE",
-    "GB-NIR",
-    "FR-IDF",
-]
 PROBES = [
     ("FR", None),
     ("FR", "FR-75C"),
@@ -66,54 +45,6 @@ PROBES = [
     ("XX", None),
 ]
 FIXED_DAYS = [dt.date(1990, 1, 1), dt.date(2007, 3, 1), dt.date(2020, 1, 31), dt.date(2026, 1, 1)]
-
-rules_strategy = st.lists(
-    st.tuples(
-        st.sampled_from(["allow", "deny", "hard_deny"]),
-        st.lists(st.sampled_from(TARGETS), min_size=1, max_size=3, unique=True),
-        st.none() | st.dates(dt.date(2000, 1, 1), dt.date(2030, 12, 31)),
-        st.none() | st.integers(0, 20 * 365),
-    ),
-    min_size=1,
-    max_size=5,
-)
-feature_strategy = st.tuples(
-    st.sampled_from(["allow", "deny"]),
-    st.sampled_from(["allow", "deny"]),
-    rules_strategy,
-)
-
-
-def _rule_yaml(feature, index, rule):
-    kind, targets, start, length = rule
-    parts = [f"id: {feature}-r{index}", f"{kind}: [{', '.join(targets)}]", "reason: r"]
-    if start is not None:
-        parts.append(f"from: {start.isoformat()}")
-        if length is not None:
-            parts.append(f"until: {(start + dt.timedelta(days=length)).isoformat()}")
-    elif length is not None:
-        parts.append(f"until: {(dt.date(2010, 1, 1) + dt.timedelta(days=length)).isoformat()}")
-    return "{" + ", ".join(parts) + "}"
-
-
-def _feature_yaml(name, feature, order):
-    default, unknown, rules = feature
-    lines = [f"  {name}:", f"    default: {default}", f"    unknown: {unknown}", "    rules:"]
-    lines += [f"      - {_rule_yaml(name, i, rules[i])}" for i in order]
-    return "\n".join(lines) + "\n"
-
-
-JURISDICTIONS = "jurisdictions:\n  NORDIC: [DK, SE, NO, FI, IS]\n"
-
-
-def _load(folder, files):
-    folder.mkdir()
-    for name, text in files.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    try:
-        return Gate.from_path(folder), ()
-    except PolicyError as error:
-        return None, {(d.severity, d.code, d.message) for d in error.diagnostics}
 
 
 def _answers(gate, days):
@@ -150,17 +81,17 @@ def test_decisions_do_not_depend_on_rule_or_file_order(f, g, data, day):
     f_order = data.draw(st.permutations(range(len(f[2]))))
     g_order = data.draw(st.permutations(range(len(g[2]))))
     plain = {
-        "a.yaml": JURISDICTIONS + "features:\n" + _feature_yaml("f", f, range(len(f[2]))),
-        "b.yaml": "features:\n" + _feature_yaml("g", g, range(len(g[2]))),
+        "a.yaml": JURISDICTIONS + "features:\n" + feature_yaml("f", f, range(len(f[2]))),
+        "b.yaml": "features:\n" + feature_yaml("g", g, range(len(g[2]))),
     }
     shuffled = {
-        "a.yaml": "features:\n" + _feature_yaml("g", g, g_order),
-        "b.yaml": "features:\n" + _feature_yaml("f", f, f_order),
+        "a.yaml": "features:\n" + feature_yaml("g", g, g_order),
+        "b.yaml": "features:\n" + feature_yaml("f", f, f_order),
         "c.yaml": JURISDICTIONS,
     }
     with tempfile.TemporaryDirectory() as tmp:
-        first, first_errors = _load(Path(tmp) / "plain", plain)
-        second, second_errors = _load(Path(tmp) / "shuffled", shuffled)
+        first, first_errors = load(Path(tmp) / "plain", plain)
+        second, second_errors = load(Path(tmp) / "shuffled", shuffled)
     assert first_errors == second_errors
     if first is None or second is None:
         assert first is second
@@ -315,4 +246,4 @@ def test_random_policy_yaml_shape():
                 rules:
                   - {id: f-r0, deny: [EU, GB-NIR], reason: r, from: 2020-01-01, until: 2020-01-11}
             """
-    ) == textwrap.dedent(_feature_yaml("f", feature, [0]))
+    ) == textwrap.dedent(feature_yaml("f", feature, [0]))

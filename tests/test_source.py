@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geogate import _source
 from geogate._diagnostics import Diagnostic, Position
@@ -276,3 +278,23 @@ def test_quick_tag_resolution_remembers_typed_plain_scalars() -> None:
     _compose(_source._LIBYAML or yaml.SafeLoader, "a: 2031-07-04\n")
     if _source._LIBYAML is not None:
         assert _source._RESOLVED["2031-07-04"] == "tag:yaml.org,2002:timestamp"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    year=st.integers(0, 9999),
+    month=st.integers(0, 19),
+    day=st.integers(0, 39),
+    quoted=st.booleans(),
+)
+def test_days_read_as_pyyaml_reads_them(year: int, month: int, day: int, quoted: bool) -> None:
+    """A day is the date PyYAML's constructor gives; an impossible one stays text."""
+    text = f"{year:04d}-{month:02d}-{day:02d}"
+    written = f"'{text}'" if quoted else text
+    root, diagnostics = _parse(f"a: {written}\n".encode())
+    try:
+        expected = yaml.safe_load(f"a: {written}\n")["a"]
+    except (ValueError, yaml.YAMLError):
+        expected = text
+    assert diagnostics == []
+    assert _get(root, "a").value == expected  # type: ignore[union-attr]

@@ -244,10 +244,10 @@ def _analyse_day(
     """Probe every place where rules of both effects apply on *day*; add to *flips*."""
     events: list[_Event] = []
     for location in _probes(active_soft, day, table):
+        # Every rule here is active on *day*: it matches where one of its
+        # targets does (what `CompiledRule.matches` would tell, in one pass).
         matched = [
-            (c, c.matching_targets(location, day, table))
-            for c in active
-            if c.matches(location, day, table)
+            (c, targets) for c in active if (targets := c.matching_targets(location, day, table))
         ]
         if any(c.rule.kind is RuleKind.HARD_DENY for c, _ in matched):
             continue

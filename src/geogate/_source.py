@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import NamedTuple, NoReturn
 
@@ -29,6 +30,8 @@ __all__ = ["Mapping", "Node", "Scalar", "Sequence", "parse_text"]
 
 _TAG = "tag:yaml.org,2002:"
 _STR = _TAG + "str"
+_TIMESTAMP = _TAG + "timestamp"
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _SCALAR_TAGS = frozenset(
     _TAG + name for name in ("str", "int", "float", "bool", "null", "timestamp")
 )
@@ -577,6 +580,13 @@ class _Converter:
         value: ScalarValue
         if node.tag == _STR:
             value = node.value
+        elif node.tag == _TIMESTAMP and _DAY.fullmatch(node.value):
+            # Most non-strings in a policy are days; PyYAML's constructor gives
+            # the same date (and fails on the same impossible ones), slowly.
+            try:
+                value = dt.date.fromisoformat(node.value)
+            except ValueError:
+                value = node.value
         else:
             try:
                 value = self.loader.construct_object(node, deep=True)

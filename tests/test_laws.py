@@ -1,0 +1,629 @@
+"""
+Laws of issue 7, checked on whole random policy sets with hypothesis.
+
+Each set (`_policygen.policy_specs`) defines the custom jurisdictions NORDIC
+and BLOC (random members, some of them jurisdictions, so its membership is
+dated) and one to three features with a random basis, default, unknown
+setting and up to five allow, deny and hard_deny rules, with windows and
+``overrides:`` declarations. A set the loader refuses for ambiguous rules is
+discarded; any other load error is a generator bug and fails the test.
+Order independence is in `test_properties.py`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+from unittest import mock
+
+import attrs
+import pycountry
+from hypothesis import assume, event, given
+from hypothesis import strategies as st
+
+from _policygen import (
+    FEATURE_IDS,
+    examples,
+    load_spec,
+    policy_files,
+    policy_pairs,
+    policy_specs,
+    window,
+)
+from geogate import ErrorCode, LocationStatus, Reason, _analysis
+from geogate._audit import audit
+from geogate._countries import subdivision_chain
+from geogate._diff import diff_policies
+from geogate._loader import check_paths
+
+ISO_CODES = sorted({country.alpha_2 for country in pycountry.countries} | {"XK"})
+SUBDIVISION_CODES = frozenset(subdivision.code for subdivision in pycountry.subdivisions)
+JURISDICTION_NAMES = ("EU", "EEA", "EFTA", "UK", "WORLD", "NORDIC", "BLOC")
+ANY_DAY = st.dates(dt.date(1960, 1, 1), dt.date(2045, 12, 31))
+
+#: Known places (country, subdivision): countries in and out of every generated
+#: jurisdiction, a territory with its own code (RE), subdivisions inside subdivisions.
+PLACES = [
+    ("FR", None),
+    ("FR", "FR-75C"),
+    ("DE", None),
+    ("AT", None),
+    ("PL", None),
+    ("RE", None),
+    ("GB", None),
+    ("GB", "GB-NIR"),
+    ("GB", "GB-BFS"),
+    ("ES", "ES-TF"),
+    ("ES", "ES-CN"),
+    ("NO", None),
+    ("CH", None),
+    ("LI", None),
+    ("IE", None),
+    ("SE", None),
+    ("FI", None),
+    ("IS", None),
+    ("US", None),
+    ("GL", None),
+    ("JP", None),
+]
+DOMICILES = sorted({country for country, _ in PLACES})
+
+
+def _load(spec):
+    """Load *spec*; discard it (`hypothesis.assume`) only when its rules are ambiguous."""
+    gate, errors = load_spec(spec)
+    assert {code for severity, code, _ in errors if severity == "error"} <= {"ambiguous-rules"}
+    event("refused: ambiguous rules" if gate is None else "loaded")
+    assume(gate is not None)
+    return gate
+
+
+def _change_days(specs, policies):
+    """
+    Days on which a decision of *specs* can change: a rule window opens or closes, or the
+    membership of a jurisdiction changes (tables of *policies*).
+    """
+    days = set()
+    for spec in specs:
+        for _, feature in spec.features:
+            for rule in feature.rules:
+                start, end = window(rule)
+                days.update(d for d in (start, end and end + dt.timedelta(days=1)) if d)
+    for policy in policies:
+        for name in JURISDICTION_NAMES:
+            days.update(policy.jurisdictions.boundaries(name))
+    return days
+
+
+def _edge_days(spec, policy):
+    """The change days of *spec* and the day before each, sorted."""
+    days = _change_days([spec], [policy])
+    return sorted(days | {day - dt.timedelta(days=1) for day in days})
+
+
+def _contains(target, country, subdivision, day, table):
+    """Tell whether *target* contains the place on *day*, as the README defines targets."""
+    if target in JURISDICTION_NAMES:
+        return country in table.members_at(target, day)
+    if "-" in target:
+        return subdivision is not None and target in subdivision_chain(subdivision)
+    return target == country
+
+
+def _candidates(gate, name, feature, place, day, kinds):
+    """Ids of *feature*'s rules of *kinds* active on *day* with a target containing *place*."""
+    country, subdivision = place
+    table = gate.policy.jurisdictions
+    found = set()
+    for index, rule in enumerate(feature.rules):
+        kind, targets, _, _ = rule
+        start, end = window(rule)
+        active = (start is None or start <= day) and (end is None or day <= end)
+        if (
+            kind in kinds
+            and active
+            and any(_contains(t, country, subdivision, day, table) for t in targets)
+        ):
+            found.add(f"{name}-r{index}")
+    return found
+
+
+# 1. Hard deny wins.
+
+BROAD_TARGETS = ["WORLD", "EU", "EEA", "BLOC", "NORDIC", "UK"]
+
+
+@st.composite
+def sets_with_hard_denies(draw):
+    """A random set, where some features also get a hard_deny over one of their allow rules."""
+    spec = draw(policy_specs())
+    features = []
+    for name, feature in spec.features:
+        allows = [rule for rule in feature.rules if rule[0] == "allow"]
+        if allows and draw(st.booleans()):
+            _, targets, start, length = draw(st.sampled_from(allows))
+            broader = draw(st.lists(st.sampled_from(BROAD_TARGETS), max_size=2, unique=True))
+            broader = broader or targets  # the allow rule's own targets
+            start = draw(st.sampled_from([start, None]))
+            hard = ("hard_deny", tuple(broader), start, draw(st.sampled_from([length, None])))
+            feature = attrs.evolve(  # noqa: PLW2901 (the feature, with one more rule)
+                feature, rules=(*feature.rules, hard), overrides=(*feature.overrides, None)
+            )
+        features.append((name, feature))
+    return attrs.evolve(spec, features=tuple(features))
+
+
+def _hard_deny_days(spec):
+    """Days inside, and at the edges of, the windows of hard_deny rules."""
+    days = []
+    for _, feature in spec.features:
+        for rule in feature.rules:
+            if rule[0] == "hard_deny":
+                start, end = window(rule)
+                start = start or dt.date(1990, 1, 1)
+                end = end or dt.date(2040, 12, 31)
+                days += [start, end, start + (end - start) / 2]
+    return days or [dt.date(2026, 1, 1)]
+
+
+@examples(40)
+@given(spec=sets_with_hard_denies(), data=st.data())
+def test_an_active_hard_deny_always_denies(spec, data):
+    """
+    Hard deny wins.
+
+    For every feature, known place and day: when a ``hard_deny`` rule of the feature is
+    active on the day (``from`` and ``until`` inclusive) and one of its targets contains
+    the place the feature is decided on (the location; the domicile for ``basis:
+    domicile``; either for ``location+domicile``) on that day, the decision is deny,
+    whatever allow and deny rules (however specific) and ``overrides:`` say. The deciding
+    rule is one of those hard_deny rules (``TARGETING_MATCH``), except under
+    ``location+domicile`` when only the domicile has one: then the location's own denial
+    is reported, which is still a deny.
+    """
+    gate = _load(spec)
+    days = data.draw(
+        st.lists(
+            st.sampled_from(_hard_deny_days(spec))
+            | st.sampled_from(_edge_days(spec, gate.policy))
+            | ANY_DAY,
+            min_size=2,
+            max_size=4,
+        )
+    )
+    domicile = data.draw(st.sampled_from(DOMICILES))
+    for name, feature in spec.features:
+        for place in PLACES:
+            for day in days:
+                here = _candidates(gate, name, feature, place, day, {"hard_deny"})
+                home = _candidates(gate, name, feature, (domicile, None), day, {"hard_deny"})
+                consulted = {"location": [here], "domicile": [home]}
+                if not any(consulted.get(feature.basis, [here, home])):
+                    continue
+                country, subdivision = place
+                decision = gate.evaluate(
+                    name, country=country, subdivision=subdivision, domicile=domicile, at=day
+                )
+                assert (False, "deny") == (decision.allowed, decision.effect), (name, place, day)
+                hard = home if feature.basis == "domicile" else here
+                if hard:
+                    assert decision.rule in hard, (name, place, day)
+                    assert Reason.TARGETING_MATCH == decision.reason
+                decided = (domicile, None) if feature.basis == "domicile" else place
+                allows = _candidates(gate, name, feature, decided, day, {"allow"})
+                if allows:
+                    event("a hard_deny beat an active allow rule")
+                if any(_names_place(feature.rules[_index(i)], decided) for i in allows):
+                    event("a hard_deny beat an allow rule naming the place itself")
+
+
+def _index(rule_id):
+    """The index of a generated rule from its id (``f-r3`` is 3)."""
+    return int(rule_id.rpartition("-r")[2])
+
+
+def _names_place(rule, place):
+    """Tell whether *rule* names the country or a subdivision of *place* (the most specific)."""
+    country, subdivision = place
+    chain = subdivision_chain(subdivision) if subdivision else ()
+    return any(target == country or target in chain for target in rule[1])
+
+
+# 2. No fail-open on unknown or invalid input.
+
+PSEUDO_CODES = ["XX", "T1", "ZZ", "A1", "A2", "O1", "AP", "EU", "?", ""]
+COUNTRY_SPELLINGS = frozenset(ISO_CODES) | {"UK", "EL"}
+SHORT_SUBDIVISIONS = frozenset(code.partition("-")[2] for code in SUBDIVISION_CODES)
+
+
+def _names_a_country(text):
+    return text.isascii() and text.upper() in COUNTRY_SPELLINGS
+
+
+def _could_name_a_subdivision(text):
+    upper = text.upper()
+    return text.isascii() and ("-" in text or upper in SHORT_SUBDIVISIONS or upper == "")
+
+
+def _both_cases(values):
+    return st.sampled_from(values).flatmap(lambda v: st.sampled_from([v, v.lower()]))
+
+
+known_countries = _both_cases([*ISO_CODES, "UK", "EL"])
+unknown_countries = st.none() | _both_cases(PSEUDO_CODES)
+invalid_countries = st.sampled_from(
+    ["GER", " FR", "FR ", "FRA", "France", "ß", "\uff26\uff32", "fr\n", "\x00", "E U", "GB-NIR"]
+) | st.text(max_size=6).filter(lambda t: not _names_a_country(t) and t.upper() not in PSEUDO_CODES)
+invalid_subdivisions = st.text(min_size=1, max_size=6).filter(
+    lambda t: not _could_name_a_subdivision(t)
+) | st.sampled_from(["GB-XYZ", "XX-01", "FR-", "-", "NIR-GB", "\uff27\uff22-NIR"])
+#: Subdivisions of other countries than the one given, none of them a country of its own.
+FOREIGN_SUBDIVISIONS = ["GB-NIR", "FR-IDF", "ES-CN", "DE-BY", "US-CA"]
+wrong_types = (
+    st.integers()
+    | st.booleans()
+    | st.floats(allow_nan=False)
+    | st.binary(max_size=3)
+    | st.lists(st.sampled_from(["FR", "XX"]), max_size=2)
+    | st.tuples(st.just("FR"))
+)
+
+
+class Request(NamedTuple):
+    """Location input, and what it is by construction."""
+
+    country: object
+    subdivision: object
+    domicile: object
+    location_known: bool
+    domicile_known: bool
+    wrong_type: bool
+
+
+@st.composite
+def requests(draw):
+    """A request whose location or domicile is often unknown, invalid or of a wrong type."""
+    kind = draw(st.sampled_from(["known", "unknown", "invalid", "wrong"]))
+    country = draw(
+        {
+            "known": known_countries,
+            "unknown": unknown_countries,
+            "invalid": invalid_countries,
+            "wrong": wrong_types,
+        }[kind]
+    )
+    subdivisions = [st.none(), st.none(), st.just(""), invalid_subdivisions, wrong_types]
+    if kind == "known":
+        canonical = {"UK": "GB", "EL": "GR"}.get(country.upper(), country.upper())
+        foreign = [code for code in FOREIGN_SUBDIVISIONS if code.partition("-")[0] != canonical]
+        subdivisions.append(st.sampled_from(foreign))
+    if kind == "invalid":  # an invalid country makes even a valid subdivision invalid
+        subdivisions.append(st.sampled_from(["GB-NIR", "FR-IDF"]))
+    # Not drawn: a valid subdivision with an unknown country, which names its country.
+    subdivision = draw(st.one_of(subdivisions))
+    domicile_kind = draw(st.sampled_from(["known", "unknown", "invalid", "wrong"]))
+    domicile = draw(
+        {
+            "known": known_countries,
+            "unknown": unknown_countries,
+            "invalid": invalid_countries,
+            "wrong": wrong_types,
+        }[domicile_kind]
+    )
+    values = (country, subdivision, domicile)
+    return Request(
+        country,
+        subdivision,
+        domicile,
+        location_known=kind == "known" and (subdivision is None or subdivision == ""),
+        domicile_known=domicile_kind == "known",
+        wrong_type=any(v is not None and not isinstance(v, str) for v in values),
+    )
+
+
+@examples(40)
+@given(spec=policy_specs(), batch=st.lists(requests(), min_size=5, max_size=10), day=ANY_DAY)
+def test_unknown_or_invalid_input_never_fails_open(spec, batch, day):
+    """
+    No fail-open on unknown input.
+
+    A country, subdivision or domicile of a wrong type (not a string, not None) denies with
+    ``INVALID_CONTEXT`` (reason ``ERROR``, no rule), whatever the feature's ``unknown:``
+    says. Otherwise, when a signal the feature is decided on is not a known place (no
+    country; a pseudo-code such as XX, ZZ, T1, EU or ''; a string that is no ISO code; a
+    subdivision that is no code or lies in another country), the request is allowed only
+    if ``unknown: allow``. Decided on that one signal (``basis: location`` or
+    ``domicile``), the decision is exactly the feature's ``unknown`` effect, with reason
+    ``DEFAULT``, no rule, no jurisdictions and an unknown or invalid location; under
+    ``location+domicile`` it is allowed exactly when ``unknown: allow`` and the other
+    signal, if known, is allowed too. The same holds for ``is_allowed`` and for today's
+    memoised decisions.
+    """
+    gate = _load(spec)
+    for name, feature in spec.features:
+        unknown_allows = feature.unknown == "allow"
+        for request in batch:
+            given_ = {
+                "country": request.country,
+                "subdivision": request.subdivision,
+                "domicile": request.domicile,
+            }
+            decision = gate.evaluate(name, at=day, **given_)
+            today = [gate.is_allowed(name, **given_), gate.evaluate(name, **given_).allowed]
+            assert decision.allowed == gate.is_allowed(name, at=day, **given_)
+            if request.wrong_type:
+                assert (False, Reason.ERROR, ErrorCode.INVALID_CONTEXT, None) == (
+                    decision.allowed,
+                    decision.reason,
+                    decision.error_code,
+                    decision.rule,
+                ), request
+                assert [False, False] == today
+                continue
+            signals = {
+                "location": [request.location_known],
+                "domicile": [request.domicile_known],
+                "location+domicile": [request.location_known, request.domicile_known],
+            }[feature.basis]
+            if all(signals):
+                continue
+            event(f"unknown input, basis {feature.basis}")
+            assert unknown_allows or not decision.allowed, request
+            assert unknown_allows or not any(today), request
+            if feature.basis != "location+domicile":
+                assert (unknown_allows, feature.unknown, None, Reason.DEFAULT, None, ()) == (
+                    decision.allowed,
+                    decision.effect,
+                    decision.rule,
+                    decision.reason,
+                    decision.error_code,
+                    decision.jurisdictions,
+                ), request
+                assert decision.location in {LocationStatus.UNKNOWN, LocationStatus.INVALID}
+                assert [unknown_allows, unknown_allows] == today
+            else:
+                known = request.country if request.location_known else request.domicile
+                other = any(signals) and gate.is_allowed(
+                    name, country=known, domicile=known, at=day
+                )
+                assert (unknown_allows and (other or not any(signals))) == decision.allowed
+
+
+# 3. audit == eval.
+
+
+@examples(30)
+@given(spec=policy_specs(), data=st.data())
+def test_every_audit_cell_is_what_eval_says(spec, data):
+    """
+    audit == eval.
+
+    On any day, every cell of the audit of a set (every feature, every ISO 3166-1 code and
+    XK), as `audit()` gives it and as ``geogate audit --format json`` prints it, has the
+    effect and deciding rule of ``Gate.evaluate(feature, country=code, domicile=code,
+    at=day)``, the request the audit stands for; for a feature decided on location,
+    ``evaluate(feature, country=code, at=day)`` says the same. The audit's ``unknown`` is
+    the effect of a request with no location.
+    """
+    gate = _load(spec)
+    policy = gate.policy
+    edges = st.sampled_from(_edge_days(spec, policy))
+    days = data.draw(st.lists(edges | ANY_DAY, min_size=1, max_size=2))
+    for day in sorted(set(days)):
+        report = audit(policy, at=day)
+        printed = report.to_dict()
+        assert (policy.revision, day.isoformat()) == (printed["revision"], printed["as_of"])
+        assert [name for name, _ in spec.features] == sorted(report.features)
+        for name, feature in spec.features:
+            cells = report.features[name].cells
+            assert ISO_CODES == sorted(cells)
+            for code in ISO_CODES:
+                decision = gate.evaluate(name, country=code, domicile=code, at=day)
+                expected = (decision.effect, decision.rule)
+                assert expected == tuple(cells[code]), (name, code, day)
+                assert {"effect": expected[0], "rule": expected[1]} == printed["features"][name][
+                    "countries"
+                ][code]
+                if feature.basis == "location":
+                    alone = gate.evaluate(name, country=code, at=day)
+                    assert expected == (alone.effect, alone.rule), (name, code, day)
+            unknown = gate.evaluate(name, at=day).effect
+            assert unknown == report.features[name].unknown == printed["features"][name]["unknown"]
+
+
+# 4. diff(A, A) is empty.
+
+
+@examples(15)
+@given(spec=policy_specs(), data=st.data())
+def test_diff_of_a_set_with_itself_is_empty(spec, data):
+    """
+    diff(A, A) is empty.
+
+    Comparing a set with itself, or with a copy written with every feature's rules in
+    another order and one file per feature, lists no feature and no new access, on any
+    day and over any range.
+    """
+    policy = _load(spec).policy
+    orders = {name: data.draw(st.permutations(range(len(f.rules)))) for name, f in spec.features}
+    copy, errors = load_spec(spec, orders, split=True)
+    assert copy is not None, errors
+    day = data.draw(ANY_DAY)
+    start = data.draw(ANY_DAY)
+    end = start + dt.timedelta(days=data.draw(st.integers(0, 10 * 365)))
+    for old, new in ((policy, policy), (policy, copy.policy)):
+        on_day = diff_policies(old, new, at=day)
+        over = diff_policies(old, new, start=start, end=end)
+        assert ({}, False, True) == (on_day.features, on_day.new_access, on_day.empty)
+        assert ({}, False, True) == (over.features, over.new_access, over.empty)
+
+
+# 5. diff(A, B) lists exactly the cells where audit(A) and audit(B) differ.
+
+
+def _cells(policy, day):
+    """(feature, location) -> (effect, rule) for every id of FEATURE_IDS; absent: deny."""
+    report = audit(policy, at=day).features
+    cells = {}
+    for name in FEATURE_IDS:
+        fa = report.get(name)
+        for code in ISO_CODES:
+            cells[name, code] = tuple(fa.cells[code]) if fa else ("deny", None)
+        cells[name, "unknown"] = (fa.unknown, None) if fa else ("deny", None)
+    return cells
+
+
+def _differences(old, new, day):
+    """(feature, location, old effect, new effect) -> (old rule, new rule), where effects differ."""
+    before, after = _cells(old, day), _cells(new, day)
+    return {
+        (*key, before[key][0], after[key][0]): (before[key][1], after[key][1])
+        for key in before
+        if before[key][0] != after[key][0]
+    }
+
+
+def _changes(result):
+    return [
+        (name, change)
+        for name, feature in result.features.items()
+        for change in (*feature.gained, *feature.lost, *feature.unknown)
+    ]
+
+
+def _comparable(feature):
+    """What diff compares of a feature: settings, and per rule id its content."""
+    rules = {
+        f"r{index}": (kind, frozenset(targets), window(rule), feature.overrides[index])
+        for index, rule in enumerate(feature.rules)
+        for kind, targets, _, _ in [rule]
+    }
+    return feature.default, feature.unknown, feature.basis, rules
+
+
+@examples(25)
+@given(pair=policy_pairs(), day=ANY_DAY)
+def test_diff_on_a_day_lists_exactly_the_cells_audits_differ_on(pair, day):
+    """
+    diff(A, B) on a day is the difference of the audits.
+
+    The cells diff lists (feature, country or ``unknown``, old effect, new effect, old and
+    new deciding rule) are exactly the cells whose effect differs between audit(A) and
+    audit(B) of that day, in both directions; a feature a side does not define counts as
+    deny everywhere, its unknown location included. Gains have the new effect allow,
+    losses deny; there is new access exactly when some cell goes from deny to allow. A
+    feature only B defines is listed as ``added``, one only A defines as ``removed``
+    (whether or not any cell differs); a feature both define is listed, as ``changed``,
+    exactly when a cell differs or its settings or rules (by id: kind, targets, window,
+    overrides) differ.
+    """
+    spec_a, spec_b = pair
+    policy_a, policy_b = _load(spec_a).policy, _load(spec_b).policy
+    for (old, old_spec), (new, new_spec) in (
+        ((policy_a, spec_a), (policy_b, spec_b)),
+        ((policy_b, spec_b), (policy_a, spec_a)),
+    ):
+        result = diff_policies(old, new, at=day)
+        expected = _differences(old, new, day)
+        listed = {
+            (name, c.location, c.old, c.new): (c.old_rule, c.new_rule)
+            for name, c in _changes(result)
+        }
+        assert expected == listed
+        for feature in result.features.values():
+            assert all(c.new == "allow" for c in feature.gained)
+            assert all(c.new == "deny" for c in feature.lost)
+            assert all(c.location == "unknown" for c in feature.unknown)
+        assert all(((day, day),) == c.periods for _, c in _changes(result))
+        assert any(cell[3] == "allow" for cell in expected) == result.new_access
+        for name in FEATURE_IDS:
+            before, after = old_spec.feature(name), new_spec.feature(name)
+            shown = result.features.get(name)
+            if before is None or after is None:
+                status = None if before is after else "added" if before is None else "removed"
+                assert status == (shown and shown.status)
+                continue
+            differs = _comparable(before) != _comparable(after) or any(
+                cell[0] == name for cell in expected
+            )
+            assert differs == (shown is not None), name
+            if shown is not None:
+                assert "changed" == shown.status
+                ids = (set(_comparable(before)[3]), set(_comparable(after)[3]))
+                assert {f"{name}-{i}" for i in ids[1] - ids[0]} == {r.id for r in shown.rules_added}
+                assert {f"{name}-{i}" for i in ids[0] - ids[1]} == {
+                    r.id for r in shown.rules_removed
+                }
+        event("cells differ" if expected else "no cell differs")
+
+
+@examples(20)
+@given(pair=policy_pairs(), data=st.data())
+def test_diff_over_a_range_is_the_union_of_daily_differences(pair, data):
+    """
+    diff(A, B) over a range is the union of the daily differences.
+
+    Over [start, end], a cell (feature, location, old effect, new effect) is listed as
+    differing on a day (one of its periods contains it) exactly when audit(A) and audit(B)
+    of that day differ so: checked on start, end, a random day, and every day in the range
+    on which a decision of either set can change (a rule window opens or closes, a
+    jurisdiction's membership changes) and the day before each. The cells listed are the
+    union of those daily differences, and their periods are disjoint, in order, and inside
+    [start, end].
+    """
+    spec_a, spec_b = pair
+    policy_a, policy_b = _load(spec_a).policy, _load(spec_b).policy
+    changes = _change_days([spec_a, spec_b], [policy_a, policy_b])
+    recent = sorted(day for day in changes if day.year >= 1995)
+    ends = st.sampled_from(recent) | st.dates(dt.date(1995, 1, 1), dt.date(2045, 12, 31))
+    start, end = sorted([data.draw(ends), data.draw(ends)])
+    result = diff_policies(policy_a, policy_b, start=start, end=end)
+    probes = {start, end, data.draw(st.dates(start, end))}
+    probes |= {d + dt.timedelta(days=k) for d in changes for k in (-1, 0) if start < d <= end}
+    union = set()
+    for day in sorted(probes):
+        expected = set(_differences(policy_a, policy_b, day))
+        union |= expected
+        listed = {
+            (name, c.location, c.old, c.new)
+            for name, c in _changes(result)
+            if any(first <= day <= last for first, last in c.periods)
+        }
+        assert expected == listed, day
+    assert union == {(name, c.location, c.old, c.new) for name, c in _changes(result)}
+    for _, change in _changes(result):
+        bounds = [day for period in change.periods for day in period]
+        assert bounds == sorted(bounds)
+        assert start <= bounds[0]
+        assert bounds[-1] <= end
+        assert all(a < b for (_, a), (b, _) in itertools.pairwise(change.periods))
+    event(f"{len(probes)} days probed" if len(probes) < 10 else "10 or more days probed")
+
+
+@examples(60)
+@given(spec=policy_specs())
+def test_analysis_findings_do_not_depend_on_reusing_configurations(spec):
+    """
+    The load-time analysis reuses a day's findings for a later day with the same
+    active rules and memberships; analysing every change day afresh must report
+    exactly the same diagnostics (ambiguity, undeclared and ineffective overrides,
+    with the same dates), in the same order.
+    """
+    original = _analysis._check_specificity
+
+    def fresh_every_day(*args, **kwargs):
+        return original(*args, **kwargs, reuse=False)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "policies"
+        folder.mkdir()
+        for name, text in policy_files(spec).items():
+            (folder / name).write_text(text, encoding="utf-8")
+        _, reused = check_paths([folder])
+        with mock.patch.object(_analysis, "_check_specificity", fresh_every_day):
+            _, fresh = check_paths([folder])
+    event("with findings" if reused else "clean")
+    assert [str(d) for d in reused] == [str(d) for d in fresh]
