@@ -547,6 +547,24 @@ def test_subdivision_is_reported(tmp_path):
     assert ("allow", None) == outcome(gate, country="GB")
 
 
+@pytest.mark.parametrize("country", ["XX", "T1", "A1", "ZZ", "EU"])
+def test_a_country_that_says_unknown_is_not_placed_by_a_subdivision(tmp_path, country):
+    """
+    A provider that says it does not know the country (XX, Tor, an anonymous
+    proxy) is believed: a subdivision beside it does not make the place known,
+    so the feature's ``unknown:`` setting decides, never a rule or the default.
+    """
+    gate = feature_gate(tmp_path, "- {id: nir, allow: [GB-NIR], reason: r}", default="deny")
+    decision = gate.evaluate("f", country=country, subdivision="GB-NIR", at=DAY)
+    assert decision.location is LocationStatus.UNKNOWN
+    assert (decision.allowed, decision.rule, decision.country) == (False, None, None)
+    assert "whatever the subdivision 'GB-NIR' says" in decision.explanation
+    # Not given at all (None or empty) is different: the subdivision names its country.
+    for absent in (None, ""):
+        known = gate.evaluate("f", country=absent, subdivision="GB-NIR", at=DAY)
+        assert (known.allowed, known.rule, known.country) == (True, "nir", "GB")
+
+
 # The evaluation date
 
 

@@ -82,7 +82,9 @@ def resolve_location(country: object, subdivision: object = None) -> Location:
     A subdivision that ISO 3166-1 codes as a country of its own (``FR-974``,
     Réunion) moves the location to that country. A subdivision alone names
     its country (``GB-NIR`` is in ``GB``); one that contradicts the country
-    makes the location invalid; an empty one counts as not given.
+    makes the location invalid; an empty one counts as not given. A country
+    that says the place is unknown (``XX``, ``T1`` for Tor, ``A1`` for an
+    anonymous proxy) stays unknown whatever subdivision comes with it.
     """
     normalized = normalize_country(country)
     if subdivision is None:
@@ -92,6 +94,9 @@ def resolve_location(country: object, subdivision: object = None) -> Location:
     sub = normalize_subdivision(subdivision, normalized.code)
     if sub.status is LocationStatus.UNKNOWN:  # an empty subdivision: none was given
         return Location(normalized.status, normalized.code, (), normalized.problem)
+    if normalized.status is LocationStatus.UNKNOWN and isinstance(country, str) and country:
+        problem = f"{normalized.problem}, whatever the subdivision {subdivision!r} says"
+        return Location(LocationStatus.UNKNOWN, problem=problem)
     if sub.status is not LocationStatus.KNOWN or sub.code is None:
         return Location(LocationStatus.INVALID, problem=sub.problem)
     own = SUBDIVISIONS_WITH_COUNTRY_CODE.get(sub.code)
