@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import geogate._gate
+import geogate._slowpath
 from _mmdb import city_record, country_record, write_city_db, write_country_db
 from geogate import ErrorCode, Gate, GeoDatabaseError, LocationStatus, Reason
 from geogate._context import located
@@ -196,7 +197,7 @@ def test_memo_by_address_does_not_leak_into_country(gate):
 
 def test_memo_by_address_is_bounded(gate, monkeypatch):
     """The memo by address is emptied when it reaches its bound."""
-    monkeypatch.setattr(geogate._gate, "_MAX_MEMO", 4)
+    monkeypatch.setattr(geogate._slowpath, "_MAX_MEMO", 4)
     for i in range(10):
         gate.evaluate(FEATURE, ip=f"81.2.69.{i}")
     assert sum(len(row) for row in gate._by_ip.values()) <= 4

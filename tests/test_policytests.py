@@ -17,14 +17,9 @@ import pytest
 
 from geogate._gate import Gate
 from geogate._loader import load_policies
-from geogate._policytests import (
-    Case,
-    coverage,
-    find_test_files,
-    load_cases,
-    run_case,
-    run_cases,
-)
+from geogate._policytests import coverage, run_case, run_cases
+from geogate._testcases import Case
+from geogate._testfiles import find_test_files, load_cases
 
 HERE = Path(__file__).parent
 DATA = HERE / "data" / "policytests"

@@ -43,7 +43,9 @@ def _diagnostic_codes() -> list[str]:
         "_loader.py",
         "_analysis.py",
         "_lints.py",
-        "_policytests.py",
+        "_testfiles.py",
+        "_testcases.py",
+        "_testplaces.py",
     )
     for name in modules:
         text = (ROOT / "src" / "geogate" / name).read_text(encoding="utf-8")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import geogate._gate
+import geogate._overrides
 from geogate import Effect, Gate, Reason, UnknownFeatureError
 from geogate._decision import short_revision
 from geogate.testing import assert_allowed, assert_denied, pinned_date
@@ -119,7 +120,7 @@ def test_override_ends_on_an_exception(gate):
     assert not gate.is_allowed(VISION, country="FR")
     assert 0 == gate._forced
     assert gate._today.expires == gate._expires
-    assert () == geogate._gate._FORCINGS.get()
+    assert () == geogate._overrides._FORCINGS.get()
 
 
 def test_fast_path_is_off_during_an_override_and_back_after(gate):

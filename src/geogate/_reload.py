@@ -1,27 +1,41 @@
 """
-Reloading a gate's policies: the result a reload reports, and how it is told.
+Reloading a gate's policies: `Gate.reload`, its listeners and watcher, and what it reports.
 
 `geogate.Gate.reload` re-reads the gate's policy paths and swaps the policy
-set atomically (the swap itself lives in `geogate._gate`). It never raises
-for bad files: it returns a `ReloadResult`, logs every diagnostic on the
-``geogate`` logger, and calls the gate's reload listeners.
+set atomically: it compiles a new `geogate._state.State` and publishes it
+with ``Gate._publish`` (see `geogate._gate` for why every decision is made
+entirely under one revision). It never raises for bad files: it returns a
+`ReloadResult`, logs every diagnostic on the ``geogate`` logger, and calls the
+gate's reload listeners. A gate built with ``expect_revision=`` answers only
+from that revision: `checked_revision` reads it, and a reload to other
+content is refused with the error of `mismatch_diagnostic`.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 import attrs
 
-from ._diagnostics import Diagnostic
+from ._countries import describe_value
+from ._diagnostics import Diagnostic, Position
+from ._loader import check_paths
+from ._state import GateBase
+from ._watch import Watcher, snapshot
+from .exceptions import GeogateError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["ReloadResult", "log_result", "notify"]
+__all__ = ["ReloadResult", "Reloading", "checked_revision", "mismatch_diagnostic"]
 
 logger = logging.getLogger("geogate")
+
+#: A policy revision as `PolicySet.revision` writes it.
+_REVISION = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @attrs.frozen(kw_only=True)
@@ -84,3 +98,155 @@ def notify(listeners: Sequence[Callable[[ReloadResult], object]], result: Reload
             listener(result)
         except Exception:
             logger.exception("geogate: reload listener %r raised", listener)
+
+
+class Reloading(GateBase):
+    """
+    The part of `geogate.Gate` that reloads its policies, and tells its listeners.
+
+    A part of the gate (see `GateBase`): it builds a state from the policy
+    set it loads (``Gate._build``, by the gate's clock) and publishes it
+    (``Gate._publish``).
+    """
+
+    __slots__ = ()
+
+    def reload(self) -> ReloadResult:
+        """
+        Re-read the policy paths and, when they load, answer from them from now on.
+
+        The swap is atomic: every decision is made entirely from one policy
+        set, and the decision's ``revision`` says which. A reload that finds
+        errors keeps the last good policies; it logs every diagnostic on the
+        ``geogate`` logger and reports them in the result, and never raises for
+        bad files. A reload that finds the same revision swaps nothing. A gate
+        built with ``expect_revision=`` refuses content of any other revision
+        the same way, with a ``revision-mismatch`` error diagnostic.
+
+        Reload listeners (see `add_reload_listener`) are called with the
+        result after a reload that swapped the policies or failed, on the
+        thread that reloaded, one reload at a time.
+
+        Raises:
+            GeogateError: when the gate was built from a PolicySet, not from paths.
+        """
+        paths = self._paths
+        if paths is None:
+            msg = (
+                "this gate was built from a PolicySet, so it has no policy paths to "
+                "reload; build it with Gate.from_path(...) to use reload() or watch()"
+            )
+            raise GeogateError(msg)
+        with self._reload_lock:
+            previous = self._state.policy.revision
+            taken = snapshot(paths)
+            policy, diagnostics = check_paths(paths)
+            self._snapshot = taken
+            if policy is None:
+                result = ReloadResult(
+                    ok=False, revision=previous, previous=previous, diagnostics=diagnostics
+                )
+            elif policy.revision == previous:
+                return ReloadResult(
+                    ok=True, revision=previous, previous=previous, diagnostics=diagnostics
+                )
+            elif self._expected is not None and policy.revision != self._expected:
+                refused = mismatch_diagnostic(paths[0], self._expected, policy.revision)
+                result = ReloadResult(
+                    ok=False,
+                    revision=previous,
+                    previous=previous,
+                    diagnostics=(*diagnostics, refused),
+                )
+            else:
+                # Atomic: see the argument above `Gate._publish` (geogate._gate).
+                state = self._build(policy)
+                with self._lock:
+                    self._publish(state)
+                    self._warned = set()
+                result = ReloadResult(
+                    ok=True, revision=policy.revision, previous=previous, diagnostics=diagnostics
+                )
+            log_result(result, paths)
+            notify(tuple(self._listeners), result)
+            return result
+
+    def add_reload_listener(self, listener: Callable[[ReloadResult], object]) -> None:
+        """
+        Call *listener* with the `ReloadResult` of each reload that swapped or failed.
+
+        ``result.ok`` tells a successful swap (the policies changed: an
+        OpenFeature provider emits ``PROVIDER_CONFIGURATION_CHANGED``) from a
+        failed reload (the gate still answers from ``result.previous``). A
+        listener that raises is logged and does not stop the others.
+        """
+        with self._reload_lock:
+            self._listeners.append(listener)
+
+    def remove_reload_listener(self, listener: Callable[[ReloadResult], object]) -> None:
+        """Stop calling *listener*; a listener that was not added is ignored."""
+        with self._reload_lock, suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def watch(self, interval: float = 1.0) -> None:
+        """
+        Reload whenever the policy files change, polling every *interval* seconds.
+
+        A daemon thread compares the policy files under the paths (names,
+        modification times, sizes, inodes) with the last load; a change
+        triggers `reload`. `close` stops it. Watching twice is harmless.
+
+        Raises:
+            GeogateError: when the gate was built from a PolicySet, not from paths.
+            ValueError: when *interval* is not a positive number.
+        """
+        if self._paths is None:
+            msg = (
+                "this gate was built from a PolicySet, so it has no policy paths to "
+                "watch; build it with Gate.from_path(...) to use reload() or watch()"
+            )
+            raise GeogateError(msg)
+        with self._reload_lock:
+            if self._watcher is not None and self._watcher.running:
+                return
+            self._watcher = Watcher(
+                self._paths, self.reload, interval=interval, initial=self._snapshot
+            )
+            self._watcher.start()
+
+    @property
+    def watching(self) -> bool:
+        """Whether a watcher reloads the policies when their files change."""
+        watcher = self._watcher
+        return watcher is not None and watcher.running
+
+
+def checked_revision(value: object) -> str:
+    """
+    Return *value* as a policy revision (``sha256:`` and 64 lower-case hex digits).
+
+    Raises:
+        ValueError: when *value* is not one.
+    """
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text is None or not _REVISION.fullmatch(text):
+        msg = (
+            f"expect_revision must be 'sha256:' followed by 64 hex digits, as "
+            f"`geogate check` prints it, not {describe_value(value)}"
+        )
+        raise ValueError(msg)
+    return text
+
+
+def mismatch_diagnostic(path: str, expected: str, actual: str) -> Diagnostic:
+    """Return the ``revision-mismatch`` error for policies at *path* of the wrong revision."""
+    return Diagnostic(
+        position=Position(path),
+        severity="error",
+        code="revision-mismatch",
+        message=f"the policies have revision {actual!r}, not the expected {expected!r}",
+        hint=(
+            "the files differ from the reviewed policy set: deploy the reviewed files, or, "
+            "if this change was reviewed, expect its revision (`geogate check` prints it)"
+        ),
+    )

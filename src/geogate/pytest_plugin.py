@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from ._gate import Gate
-    from ._policytests import Case
+    from ._testcases import Case
 
 __all__ = ["PolicyCase", "PolicyTestFile", "PolicyTestWarning"]
 
@@ -60,7 +60,7 @@ class _State:
     """The configured policy directories, their test files, and the gate, once per session."""
 
     def __init__(self, paths: list[Path]) -> None:
-        from ._policytests import find_test_files  # noqa: PLC0415 (only when configured)
+        from ._testfiles import find_test_files  # noqa: PLC0415 (only when configured)
 
         self.paths = paths
         self.files = {path.resolve() for path in find_test_files(paths)}
@@ -156,7 +156,7 @@ class PolicyTestFile(pytest.File):
 
     def collect(self) -> Iterator[PolicyCase]:
         """Read the cases, checked against the policies; diagnostics fail the collection."""
-        from ._policytests import load_cases  # noqa: PLC0415
+        from ._testfiles import load_cases  # noqa: PLC0415
 
         state = self.config.stash[_STATE]
         try:

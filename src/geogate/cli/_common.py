@@ -69,7 +69,7 @@ class _Revision(click.ParamType):  # type: ignore[type-arg]
     name = "sha256:HEX"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:  # noqa: ANN401
-        from geogate._gate import checked_revision  # noqa: PLC0415 (start-up time)
+        from geogate._reload import checked_revision  # noqa: PLC0415 (start-up time)
 
         try:
             return checked_revision(value)
@@ -182,7 +182,7 @@ def revision_findings(
     """Return the ``revision-mismatch`` error when *policy* is not of *expect_revision*."""
     if expect_revision is None or policy.revision == expect_revision:
         return ()
-    from geogate._gate import mismatch_diagnostic  # noqa: PLC0415 (start-up time)
+    from geogate._reload import mismatch_diagnostic  # noqa: PLC0415 (start-up time)
 
     return (mismatch_diagnostic(path, expect_revision, policy.revision),)
 

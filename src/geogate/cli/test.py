@@ -11,7 +11,8 @@ import click
 from geogate._decision import short_revision
 from geogate._gate import Gate
 from geogate._loader import ENVIRONMENT_CODES, check_paths
-from geogate._policytests import coverage, find_test_files, load_cases, run_cases
+from geogate._policytests import coverage, run_cases
+from geogate._testfiles import find_test_files, load_cases
 
 from ._common import (
     DATE,
