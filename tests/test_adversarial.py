@@ -26,7 +26,8 @@ from click.testing import CliRunner
 
 import geogate._loader
 from geogate import Gate, PolicyError, check_paths
-from geogate._source import MAX_DEPTH, parse_text
+from geogate._nodes import MAX_DEPTH
+from geogate._source import parse_text
 from geogate.asgi import GeogateMiddleware as AsgiMiddleware
 from geogate.cli import main
 from geogate.wsgi import GeogateMiddleware as WsgiMiddleware

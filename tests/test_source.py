@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from geogate import _compose as _compose_module
 from geogate import _source
 from geogate._diagnostics import Diagnostic, Position
-from geogate._source import Mapping, Node, Scalar, Sequence, parse_text
+from geogate._nodes import Mapping, Node, Scalar, Sequence
+from geogate._source import parse_text
 
 POLICY = b"""\
 features:
@@ -173,6 +175,21 @@ EXTRA_DOCUMENTS = [
     "a: 1\na: 2\n[x]: 3\n? {y: 1}\n: 4\n<<: {z: 1}\n",
     "x: !!int ''\ny: !!timestamp x\nz: !!bool x\nw: !!map [a]\nv: !!seq {a: 1}\n",
     "- - - - - [deep]\n- {k: v, k2: [a, b, {c: d}]}\n",
+    # Anchors and aliases, which the events build with their own bookkeeping.
+    "a: &x {b: 1, c: [d, e]}\nc: *x\nd: [*x, *x]\ne: &y [1, *x]\nf: *y\n",
+    "&k key: 1\nother: *k\n",
+    "a: &s str\n*s : 2\nstr: 3\n",
+    "a: &m {b: 1}\n*m : c\n",
+    "? [1, 2]\n: x\n? {a: b}\n: y\nz: 1\n",
+    "a: !!set {x, y}\nb: !!omap [a: 1]\nc: &t !!set {z}\nd: *t\n",
+    "features: &a [*a]\n",
+    "features: &a {chat: *a}\n",
+    "a: &d " + "[" * 36 + "x" + "]" * 36 + "\nb: [[*d, *d]]\n",
+    "a: &d " + "[" * 62 + "x" + "]" * 62 + "\nb: [*d]\n",
+    "x: &a1 1\ny: &a1 2\n",
+    "x: *nowhere\n",
+    "a: 1\n---\nb: 2\n",
+    "a: [&e 1, *e, *e]\nb: {&f k: *f}\n",
 ]
 
 
@@ -195,44 +212,34 @@ def test_repository_has_yaml_to_compare() -> None:
 
 
 @pytest.mark.parametrize(("name", "text"), _documents(), ids=[n for n, _ in _documents()])
-def test_fast_conversion_equals_the_alias_safe_one(name: str, text: str) -> None:
+def test_events_build_what_pyyaml_composer_and_conversion_build(name: str, text: str) -> None:
     """
-    Documents without anchors take `_Converter._tree`; it must build exactly
-    the tree, and report exactly the diagnostics, that the alias-safe
-    `_Converter._node` does.
+    `geogate._compose` builds nodes straight from libyaml's events; for every
+    document it builds, the tree and the diagnostics must be exactly those of
+    PyYAML's own composer followed by the alias-safe conversion in
+    `geogate._source`, the way every document was read before.
     """
-    if _source._LIBYAML is None:
+    if _compose_module.LIBYAML is None:
         pytest.skip("PyYAML without libyaml")
-    try:
-        loader, root = _compose(_source._LIBYAML, text)
-    except yaml.YAMLError:
-        pytest.skip("not a single valid YAML document (the corpus of bad files has some)")
-    if root is None:
-        pytest.skip("empty document")
-    if _shared_nodes(root):
-        pytest.skip("has aliases: parse_text never takes the fast path for it")
     fast: list[Diagnostic] = []
+    try:
+        fast_tree = _compose_module.compose(text, name, fast.append)
+    except _compose_module.Fallback:
+        event_built = False
+    else:
+        event_built = True
+    try:
+        loader, root = _compose(yaml.SafeLoader, text)
+    except yaml.YAMLError:
+        assert not event_built, "PyYAML's composer refuses it, so the events must fall back"
+        return
+    if not event_built:
+        pytest.skip("falls back to PyYAML's composer (repeated anchor, ...)")
     safe: list[Diagnostic] = []
-    fast_tree = _source._Converter(name, loader, fast.append).convert(root, aliases=False)
-    safe_tree = _source._Converter(name, loader, safe.append).convert(root, aliases=True)
+    converter = _source._TreeConverter(name, loader, safe.append)
+    safe_tree = None if root is None else converter.convert(root)
     assert fast_tree == safe_tree
     assert fast == safe
-
-
-def _shared_nodes(root: yaml.Node) -> bool:
-    """Tell whether a node appears twice in the tree (an alias)."""
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            return True
-        seen.add(id(node))
-        if isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-        elif isinstance(node, yaml.MappingNode):
-            stack.extend(item for pair in node.value for item in pair)
-    return False
 
 
 @pytest.mark.parametrize(
@@ -240,10 +247,10 @@ def _shared_nodes(root: yaml.Node) -> bool:
 )
 def test_quick_tag_resolution_equals_pyyaml(text: str) -> None:
     """geogate's libyaml loader resolves every scalar to the tag PyYAML's own loader gives."""
-    if _source._LIBYAML is None:
+    if _compose_module.LIBYAML is None:
         pytest.skip("PyYAML without libyaml")
     try:
-        _, ours = _compose(_source._LIBYAML, text)
+        _, ours = _compose(_compose_module.LIBYAML, text)
         _, theirs = _compose(yaml.SafeLoader, text)
     except yaml.YAMLError:
         pytest.skip("not a single valid YAML document (the corpus of bad files has some)")
@@ -274,10 +281,10 @@ def _tags(node: yaml.Node | None) -> list[tuple[str, object]]:
 
 def test_quick_tag_resolution_remembers_typed_plain_scalars() -> None:
     """A plain scalar that starts like a typed value is resolved once, then remembered."""
-    _source._RESOLVED.pop("2031-07-04", None)
-    _compose(_source._LIBYAML or yaml.SafeLoader, "a: 2031-07-04\n")
-    if _source._LIBYAML is not None:
-        assert _source._RESOLVED["2031-07-04"] == "tag:yaml.org,2002:timestamp"
+    _compose_module._RESOLVED.pop("2031-07-04", None)
+    _compose(_compose_module.LIBYAML or yaml.SafeLoader, "a: 2031-07-04\n")
+    if _compose_module.LIBYAML is not None:
+        assert _compose_module._RESOLVED["2031-07-04"] == "tag:yaml.org,2002:timestamp"
 
 
 @settings(max_examples=300, deadline=None)
@@ -298,3 +305,65 @@ def test_days_read_as_pyyaml_reads_them(year: int, month: int, day: int, quoted:
         expected = text
     assert diagnostics == []
     assert _get(root, "a").value == expected  # type: ignore[union-attr]
+
+
+# Random documents: the events build exactly what PyYAML's composer and the conversion build.
+
+_SCALARS = st.sampled_from(
+    ["a", "NO", "'NO'", "1", "1.5", "~", "null", "2026-01-01", "2026-02-30", "''", '"x y"',
+     "!!str 1", "!!binary aGk=", "!custom x", "<<", ".nan", "true", "0x1F", "! 12"]
+)  # fmt: skip
+
+
+@st.composite
+def _yaml_documents(draw: st.DrawFn) -> str:
+    """Flow-style YAML with random anchors, aliases (defined or not), tags and keys."""
+    anchors: list[str] = []
+
+    def node(depth: int) -> str:
+        choice = draw(st.integers(0, 9 if depth < 4 else 5))
+        prefix = ""
+        if draw(st.integers(0, 7)) == 0:
+            name = f"a{draw(st.integers(0, 3))}"
+            anchors.append(name)
+            prefix = f"&{name} "
+        if choice <= 3:
+            return prefix + draw(_SCALARS)
+        if choice == 4:
+            pool = anchors or ["undefined"]
+            return f"*{draw(st.sampled_from(pool))}"
+        if choice == 5:
+            return prefix + "[]"
+        if choice <= 7:
+            tag = draw(st.sampled_from(["", "", "!!seq ", "!!set ", "!!map "]))
+            items = [node(depth + 1) for _ in range(draw(st.integers(1, 3)))]
+            return f"{prefix}{tag}[{', '.join(items)}]"
+        tag = draw(st.sampled_from(["", "", "", "!!map ", "!!omap "]))
+        pairs = []
+        for _ in range(draw(st.integers(1, 4))):
+            key = node(depth + 1) if draw(st.integers(0, 5)) == 0 else draw(st.sampled_from(
+                ["k", "k", "j", "'k'", "1", "<<", "? [x]"]))  # fmt: skip
+            pairs.append(f"{key} : {node(depth + 1)}")
+        return f"{prefix}{tag}{{{', '.join(pairs)}}}"
+
+    return "root: " + node(0) + "\n"
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_yaml_documents())
+def test_events_and_pyyaml_composer_agree_on_random_documents(text: str) -> None:
+    """Whatever the anchors, aliases, tags and keys: equal trees and diagnostics, or a fallback."""
+    if _compose_module.LIBYAML is None:
+        pytest.skip("PyYAML without libyaml")
+    fast: list[Diagnostic] = []
+    try:
+        fast_tree = _compose_module.compose(text, "p", fast.append)
+    except _compose_module.Fallback:
+        event("fallback")
+        return
+    event("built, with diagnostics" if fast else "built")
+    loader, root = _compose(yaml.SafeLoader, text)  # events built it, so PyYAML must too
+    safe: list[Diagnostic] = []
+    converter = _source._TreeConverter("p", loader, safe.append)
+    assert fast_tree == (None if root is None else converter.convert(root))
+    assert fast == safe

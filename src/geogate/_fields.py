@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ._diagnostics import Diagnostic, Position, Severity
-from ._source import Mapping, Node, Scalar, Sequence
+from ._nodes import Mapping, Node, Scalar, Sequence
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -22,8 +22,9 @@ from ._diagnostics import Diagnostic, Position
 from ._fields import Reader
 from ._gc import collector_paused
 from ._jurisdictions import Jurisdiction, JurisdictionTable, Span, builtin_jurisdictions
+from ._nodes import Mapping, Node, Scalar
 from ._policy import CustomJurisdiction, Feature, PolicySet, TargetKind
-from ._source import Mapping, Node, Scalar, parse_text
+from ._source import parse_text
 from .exceptions import PolicyError
 
 if TYPE_CHECKING:

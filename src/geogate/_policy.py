@@ -32,7 +32,7 @@ from ._countries import (
 from ._diagnostics import Diagnostic, Position
 from ._fields import ID_PATTERN
 from ._jurisdictions import JurisdictionTable
-from ._source import Mapping, Node, Scalar
+from ._nodes import Mapping, Node, Scalar
 
 if TYPE_CHECKING:
     from collections.abc import Collection

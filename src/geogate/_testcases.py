@@ -34,8 +34,8 @@ import attrs
 
 from ._diagnostics import Position
 from ._fields import Reader
+from ._nodes import Mapping, Node
 from ._policy import Basis, Effect, PolicySet
-from ._source import Mapping, Node
 from ._testplaces import read_ip, read_places
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ import ipaddress
 from typing import TYPE_CHECKING
 
 from ._countries import UNKNOWN_CODES
+from ._nodes import Scalar
 from ._policy import Target, TargetKind
-from ._source import Scalar
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ._diagnostics import Position
     from ._fields import Reader
     from ._jurisdictions import JurisdictionTable
-    from ._source import Node
+    from ._nodes import Node
 
 __all__ = ["read_ip", "read_places"]
 
