@@ -5,7 +5,8 @@ Generates the policy set with `bench_load.generate` (5 rules per feature, the
 same realistic mix), then:
 
 1. Load and validate it (``Gate.from_path(dir)``: parse, validate, lint the
-   rules against each other, compile) in a fresh child process, timed there,
+   rules against each other, compile) in a fresh child process, timed there
+   (best of three children; one with ``--quick``),
    and reports the child's peak resident memory (``ru_maxrss`` of
    ``RUSAGE_CHILDREN``, read in this process after the child ended) beside
    that of a child that only imports geogate.
@@ -43,6 +44,7 @@ LOAD_TARGET_S = 5.0
 MEMORY_TARGET_MB = 300.0
 SMALL = 10
 QUICK_FEATURES = 2_000
+LOAD_RUNS = 3
 
 _CHILD = """
 import json, resource, sys, time
@@ -121,7 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         size = sum(f.stat().st_size for f in big_dir.glob("*.yaml"))
 
         baseline, baseline_mb = _child()
-        loaded, peak_mb = _child(str(big_dir))
+        # The load in fresh processes, best of several: the machines are
+        # noisy, and the fastest run is the closest to the code's own cost.
+        runs = [_child(str(big_dir)) for _ in range(1 if args.quick else LOAD_RUNS)]
+        loaded = min((report for report, _ in runs), key=lambda report: report["load_s"])
+        peak_mb = max(peak for _, peak in runs)
         if loaded["features"] != features or loaded["rules"] != 5 * features:
             print("error: the generated policy set did not load in full", file=sys.stderr)
             return 1
@@ -147,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         "bytes": size,
         "import_s": baseline["import_s"],
         "load_s": loaded["load_s"],
+        "load_runs_s": [report["load_s"] for report, _ in runs],
         "peak_rss_mb": peak_mb,
         "import_only_rss_mb": baseline_mb,
         "decision": costs,
@@ -177,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("| measure | value | target |")
     print("|---|---:|---|")
-    print(f"| `Gate.from_path(dir)` (parse, validate, lint, compile) | {loaded['load_s']:.2f} s "
-          f"| < {LOAD_TARGET_S:.0f} s |")  # fmt: skip
+    every = ", ".join(f"{report['load_s']:.2f}" for report, _ in runs)
+    print(f"| `Gate.from_path(dir)` (parse, validate, lint, compile), best of {len(runs)} "
+          f"({every} s) | {loaded['load_s']:.2f} s | < {LOAD_TARGET_S:.0f} s |")  # fmt: skip
     print(f"| peak resident memory of that process | {peak_mb:.0f} MB "
           f"| < {MEMORY_TARGET_MB:.0f} MB |")  # fmt: skip
     print(f"| the same, importing geogate only | {baseline_mb:.0f} MB | |")
