@@ -190,6 +190,8 @@ EXTRA_DOCUMENTS = [
     "x: *nowhere\n",
     "a: 1\n---\nb: 2\n",
     "a: [&e 1, *e, *e]\nb: {&f k: *f}\n",
+    "a: " + "[" * 70 + "]" * 70 + "\n---\nb: 1\n",
+    "a: " + "[" * 70 + "]" * 70 + "\nb: *undefined\n",
 ]
 
 

@@ -25,6 +25,7 @@ import attrs
 import yaml
 from yaml.events import (
     AliasEvent,
+    DocumentStartEvent,
     MappingEndEvent,
     MappingStartEvent,
     ScalarEvent,
@@ -181,6 +182,8 @@ class _EventComposer(NodeBuilder):
         """Read the rest of the stream, for the problems PyYAML's composer would see first."""
         next_event: Callable[[], _Event] = self.loader.get_event
         while not isinstance(event := next_event(), StreamEndEvent):
+            if isinstance(event, DocumentStartEvent):
+                raise Fallback  # a second document
             anchor = getattr(event, "anchor", None)
             if anchor is None:
                 continue
