@@ -2,7 +2,12 @@
 Fuzz the policy loader: bytes -> nodes (as YAML and as JSON) -> a policy set or diagnostics.
 
 The only acceptable outcomes are a node tree, a policy set or diagnostics:
-any exception is a crash. Every input is parsed as YAML and as JSON; inputs
+any exception is a crash. Every document that libyaml's events build
+(`geogate._compose`) must also be built, with equal nodes and diagnostics,
+by PyYAML's own composer and geogate's conversion (`geogate._source`): a
+difference is a crash too. (Where libyaml's parser accepts what PyYAML's
+refuses, such as tabs inside plain scalars, there is nothing to compare.)
+Every input is parsed as YAML and as JSON; inputs
 that parse to a mapping, and one in eight of the others, also go through a
 full `geogate.check_paths` on a temporary file, so that every later stage
 (fields, countries, jurisdictions, rules, analysis) sees fuzzed trees too.
@@ -20,11 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import atheris
+import yaml
 from _common import run
 
 with atheris.instrument_imports():
-    from geogate import check_paths
-    from geogate._source import Mapping, parse_text
+    from geogate import _compose, _source, check_paths
+    from geogate._nodes import Mapping
+    from geogate._source import parse_text
 
 if TYPE_CHECKING:
     from geogate._diagnostics import Diagnostic
@@ -45,8 +52,38 @@ def _check(diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> None:
             raise AssertionError(msg)
 
 
+def _differential(data: bytes) -> None:
+    """Events and PyYAML's composer must agree on every document the events build."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    fast: list[Diagnostic] = []
+    try:
+        built = _compose.compose(text, "fuzz", fast.append)
+    except _compose.Fallback:
+        return
+    try:
+        loader = yaml.SafeLoader(text)
+        root = loader.get_single_node()
+    except yaml.composer.ComposerError as exc:
+        msg = f"PyYAML's composer refuses {text!r} ({exc}), but the events built it"
+        raise AssertionError(msg) from exc
+    except yaml.YAMLError:
+        # libyaml's parser accepts a few things PyYAML's does not (tabs inside
+        # plain scalars): a difference of parsers, as before the events.
+        return
+    safe: list[Diagnostic] = []
+    converter = _source._TreeConverter("fuzz", loader, safe.append)  # noqa: SLF001
+    expected = None if root is None else converter.convert(root)
+    if built != expected or fast != safe:
+        msg = f"events and PyYAML's composer disagree on {text!r}: {fast} vs {safe}"
+        raise AssertionError(msg)
+
+
 def test_one_input(data: bytes) -> None:
     """Parse *data* as YAML and as JSON, and sometimes load it as a policy set."""
+    _differential(data)
     tree = None
     for is_json in (False, True):
         found: list[Diagnostic] = []

@@ -9,8 +9,6 @@ geogate: decide whether a model or feature may be offered to a request, by juris
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from ._context import current_location
 from ._countries import LocationStatus
 from ._decision import Decision, ErrorCode, Reason
@@ -24,6 +22,7 @@ from ._policy import Basis, Effect, Feature, PolicySet, Rule, RuleKind, Target, 
 from ._providers import PROVIDERS, provider
 from ._reload import ReloadResult
 from ._request import RequestLocation, RequestResolver
+from ._version import __version__  # written once, there; hatch reads it for the metadata
 from .exceptions import (
     GeoDatabaseError,
     GeogateError,
@@ -31,11 +30,6 @@ from .exceptions import (
     RevisionMismatchError,
     UnknownFeatureError,
 )
-
-try:
-    __version__ = version("geogate")
-except PackageNotFoundError:  # pragma: no cover (running from a source tree)
-    from ._version import __version__
 
 __all__ = [
     "PROVIDERS",
