@@ -192,6 +192,9 @@ EXTRA_DOCUMENTS = [
     "a: [&e 1, *e, *e]\nb: {&f k: *f}\n",
     "a: " + "[" * 70 + "]" * 70 + "\n---\nb: 1\n",
     "a: " + "[" * 70 + "]" * 70 + "\nb: *undefined\n",
+    # Found by the fuzzer: where libyaml's and PyYAML's parsers differ.
+    "a:\n  ! : foo allow\n",
+    " - ch" + "\t" * 17 + " chath - atat\n",
 ]
 
 
@@ -199,6 +202,11 @@ def _documents() -> list[tuple[str, str]]:
     files = [(path.relative_to(REPOSITORY).as_posix(), path.read_text("utf-8", "replace"))
              for path in YAML_FILES]  # fmt: skip
     return files + [(f"extra-{i}", text) for i, text in enumerate(EXTRA_DOCUMENTS)]
+
+
+#: The loader every document was read with before the events: PyYAML's safe
+#: loader on libyaml, unchanged.
+REFERENCE: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _compose(loader_class: type[yaml.SafeLoader], text: str) -> tuple[yaml.SafeLoader, yaml.Node]:
@@ -218,8 +226,10 @@ def test_events_build_what_pyyaml_composer_and_conversion_build(name: str, text:
     """
     `geogate._compose` builds nodes straight from libyaml's events; for every
     document it builds, the tree and the diagnostics must be exactly those of
-    PyYAML's own composer followed by the alias-safe conversion in
-    `geogate._source`, the way every document was read before.
+    libyaml's own composer (unchanged PyYAML) followed by the alias-safe
+    conversion in `geogate._source`, the way every document was read before.
+    (The two parsers, libyaml's and PyYAML's, differ on a few inputs; that is
+    not this test's business.)
     """
     if _compose_module.LIBYAML is None:
         pytest.skip("PyYAML without libyaml")
@@ -231,7 +241,7 @@ def test_events_build_what_pyyaml_composer_and_conversion_build(name: str, text:
     else:
         event_built = True
     try:
-        loader, root = _compose(yaml.SafeLoader, text)
+        loader, root = _compose(REFERENCE, text)
     except yaml.composer.ComposerError:
         assert not event_built, "PyYAML's composer refuses it, so the events must fall back"
         return
@@ -251,12 +261,12 @@ def test_events_build_what_pyyaml_composer_and_conversion_build(name: str, text:
     "text", [text for _, text in _documents()], ids=[n for n, _ in _documents()]
 )
 def test_quick_tag_resolution_equals_pyyaml(text: str) -> None:
-    """geogate's libyaml loader resolves every scalar to the tag PyYAML's own loader gives."""
+    """geogate's libyaml loader resolves every scalar to the tag PyYAML's unchanged one gives."""
     if _compose_module.LIBYAML is None:
         pytest.skip("PyYAML without libyaml")
     try:
         _, ours = _compose(_compose_module.LIBYAML, text)
-        _, theirs = _compose(yaml.SafeLoader, text)
+        _, theirs = _compose(REFERENCE, text)
     except yaml.YAMLError:
         pytest.skip("not a single valid YAML document (the corpus of bad files has some)")
     assert _tags(ours) == _tags(theirs)
@@ -367,7 +377,7 @@ def test_events_and_pyyaml_composer_agree_on_random_documents(text: str) -> None
         event("fallback")
         return
     event("built, with diagnostics" if fast else "built")
-    loader, root = _compose(yaml.SafeLoader, text)  # events built it, so PyYAML must too
+    loader, root = _compose(REFERENCE, text)  # events built it, so libyaml's composer must too
     safe: list[Diagnostic] = []
     converter = _source._TreeConverter("p", loader, safe.append)
     assert fast_tree == (None if root is None else converter.convert(root))
