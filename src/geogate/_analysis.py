@@ -26,7 +26,7 @@ import attrs
 from ._countries import LocationStatus, subdivision_chain
 from ._decision import describe_place
 from ._engine import CompiledRule, Location, change_days, most_specific
-from ._policy import Basis, Effect, Rule, RuleKind, TargetKind
+from ._policy import Basis, Rule, RuleKind, TargetKind
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -170,50 +170,38 @@ def _check_specificity(
     *reuse* False analyses every change day afresh (tests compare the two).
     """
     compiled = [CompiledRule.from_rule(rule) for rule in feature.rules]
-    # (rule, effect, soft, first day, last day), read once: the loop below
-    # runs for every change day of every feature.
-    windows = [
-        (c, c.effect, c.rule.kind is not RuleKind.HARD_DENY, c.rule.start, c.rule.end)
-        for c in compiled
-    ]
     flips: set[tuple[str, str]] = set()
     ambiguous: dict[tuple[str, ...], _Finding] = {}
     undeclared: dict[tuple[str, ...], _Finding] = {}
-    soft_effects = {effect for _, effect, soft, _, _ in windows if soft}
+    soft_effects = {c.effect for c in compiled if c.rule.kind is not RuleKind.HARD_DENY}
     days = change_days(compiled, table) if len(soft_effects) > 1 else []
-    # A day's findings depend only on which rules are active and on the
-    # members of the jurisdictions those rules name, so a configuration seen
-    # on an earlier day is not analysed again: its findings are recorded for
-    # this day too. (A rule that starts in 2024 makes every EU enlargement
-    # before it a change day, with nothing else changing.)
-    analysed: dict[tuple[object, ...], list[_Event]] = {}
     # Which rules are active changes only where a window opens or closes.
     turns = {c.rule.start for c in compiled} | {
         c.rule.end + dt.timedelta(days=1)
         for c in compiled
         if c.rule.end is not None and c.rule.end < dt.date.max
     }
-    active: list[tuple[CompiledRule, Effect, bool, dt.date | None, dt.date | None]] = []
-    conflicting = False
+    # A day's findings depend only on which rules are active and on the
+    # members of the jurisdictions those rules name, so a configuration seen
+    # on an earlier day is not analysed again: its findings are recorded for
+    # this day too. (A rule that starts in 2024 makes every EU enlargement
+    # before it a change day, with nothing else changing.)
+    analysed: dict[tuple[object, ...], list[_Event]] = {}
+    active: list[CompiledRule] = []
+    active_soft: list[CompiledRule] = []
     for index, day in enumerate(days):
         if index == 0 or day in turns:
-            active = [
-                w
-                for w in windows
-                if (w[3] is None or w[3] <= day) and (w[4] is None or day <= w[4])
-            ]
-            conflicting = len({effect for _, effect, soft, _, _ in active if soft}) > 1
-        if not conflicting:
+            active = [c for c in compiled if c.rule.active(day)]
+            active_soft = [c for c in active if c.rule.kind is not RuleKind.HARD_DENY]
+        if len({c.effect for c in active_soft}) < 2:  # noqa: PLR2004
             continue
         key = (
-            tuple([id(window) for window in active]),
-            tuple([table.members_at(name, day) for w in active for name in w[0].jurisdictions]),
+            tuple(map(id, active)),
+            tuple([table.members_at(name, day) for c in active for name in c.jurisdictions]),
         )
         events = analysed.get(key) if reuse else None
         if events is None:
-            events = analysed[key] = _analyse_day(
-                [w[0] for w in active], [w[0] for w in active if w[2]], day, table, flips
-            )
+            events = analysed[key] = _analyse_day(active, active_soft, day, table, flips)
         for kind, ids, involved, location in events:
             found = ambiguous if kind == "ambiguous" else undeclared
             found.setdefault(ids, _Finding(involved)).add(location, index)
@@ -264,7 +252,7 @@ def _analyse_day(
         next_up = {c.rule.id for c, _ in most_specific(below, location, day, table)}
         declared = {other for rule in deciding for other in rule.overrides}
         for loser, _ in matched:
-            if loser.effect is not top[0][0].effect:
+            if loser.effect is not winner.effect:
                 flips.update((rule.id, loser.rule.id) for rule in deciding)
                 if loser.rule.id in next_up and loser.rule.id not in declared:
                     pair = (winner, loser.rule)

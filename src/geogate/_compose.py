@@ -113,11 +113,6 @@ _Mark = Any
 #: An anchored node: the node, the values it counts for, the levels it holds
 #: and where it starts.
 _Anchor = tuple[Node, int, int, _Mark]
-_COMPLEX_KEY = (
-    "complex-key",
-    "a mapping key must be a plain string, not a list or a mapping",
-    "write the key as a string",
-)
 
 
 class Fallback(Exception):  # noqa: N818 (control flow: parse_text catches it)
@@ -195,10 +190,21 @@ class _EventComposer(NodeBuilder):
             else:
                 self.anchors[anchor] = None
 
+    def _plain(self, event: _Event, depth: int) -> Scalar:
+        """Count and build an unanchored scalar: most of a policy's nodes."""
+        self.visited += 1
+        if self.visited > MAX_NODES or depth > MAX_DEPTH:
+            self.refuse(event, depth)
+        if depth > self.deepest:  # noqa: PLR1730 (max() is a call per node)
+            self.deepest = depth
+        return self._scalar(event)
+
     def _node(self, event: _Event, depth: int) -> Node:
         kind = type(event)
         if kind is AliasEvent:
             return self._alias(event, depth)
+        if kind is ScalarEvent and event.anchor is None:
+            return self._plain(event, depth)
         self.visited += 1
         if self.visited > MAX_NODES or depth > MAX_DEPTH:
             self.refuse(event, depth)
@@ -206,7 +212,7 @@ class _EventComposer(NodeBuilder):
             self.deepest = depth
         anchor = event.anchor
         if anchor is None:
-            return self._scalar(event) if kind is ScalarEvent else self._build(event, depth)
+            return self._build(event, depth)
         if anchor in self.anchors:
             raise Fallback  # a repeated anchor: PyYAML's message names both
         self.anchors[anchor] = event.start_mark
@@ -270,61 +276,24 @@ class _EventComposer(NodeBuilder):
 
     def _mapping(self, start: _Event, depth: int) -> Mapping:
         next_event: Callable[[], _Event] = self.loader.get_event
-        resolve: Callable[..., str] = self.loader.resolve
-        path = self.path
         inner = depth + 1
         entries: list[tuple[Scalar, Node]] = []
         seen: dict[str, Scalar] = {}
         complete = True
-        deepest = False  # whether a scalar value reached the level below
         while not isinstance(event := next_event(), MappingEndEvent):
-            # Nearly every key, and most values, are unanchored plain strings:
-            # they are counted and built here, without a call each. Anything
-            # else goes through `_key` and `_node`.
             key: Scalar | None
-            if type(event) is ScalarEvent and event.anchor is None:
-                self.visited += 1
-                if self.visited > MAX_NODES or inner > MAX_DEPTH:
-                    self.refuse(event, inner)
-                text, tag = event.value, event.tag
-                if tag is None or tag == "!":
-                    tag = resolve(yaml.ScalarNode, text, event.implicit)
-                if tag == STR:
-                    mark: _Mark = event.start_mark
-                    key = _new(Scalar, (text, text, not event.style, path, mark.line + 1,
-                                        mark.column + 1, False))  # fmt: skip
-                else:
-                    key = self._scalar(event)
-                where: _Event = event
+            if type(event) is ScalarEvent and event.anchor is None:  # nearly every key
+                key, where = self._plain(event, inner), event
             else:
                 key, where = self._key(event, inner)
-            value: Node
-            event = next_event()
-            if type(event) is ScalarEvent and event.anchor is None:
-                self.visited += 1
-                if self.visited > MAX_NODES or inner > MAX_DEPTH:
-                    self.refuse(event, inner)
-                text, tag = event.value, event.tag
-                if tag is None or tag == "!":
-                    tag = resolve(yaml.ScalarNode, text, event.implicit)
-                if tag == STR:
-                    mark = event.start_mark
-                    value = _new(Scalar, (text, text, not event.style, path, mark.line + 1,
-                                          mark.column + 1, False))  # fmt: skip
-                else:
-                    value = self._scalar(event)
-                deepest = True
-            else:
-                value = self._node(event, inner)
+            value = self._node(next_event(), inner)
             if key is not None and not key.broken and key.text not in seen:
                 seen[key.text] = key
                 entries.append((key, value))
             else:
                 complete &= self.add(key, where, value, entries, seen)
-        if deepest and inner > self.deepest:
-            self.deepest = inner
         mark = start.start_mark
-        return _new(Mapping, (tuple(entries), path, mark.line + 1, mark.column + 1, complete))
+        return _new(Mapping, (tuple(entries), self.path, mark.line + 1, mark.column + 1, complete))
 
     def _key(self, event: _Event, depth: int) -> tuple[Scalar | None, _Event]:
         """
@@ -349,11 +318,11 @@ class _EventComposer(NodeBuilder):
                 if self.visited > MAX_NODES or depth > MAX_DEPTH:
                     self.refuse(_at(mark), depth)
                 return known[0], _at(mark)
-            self.error(_at(mark), *_COMPLEX_KEY)
+            self.complex_key(_at(mark))
             return None, _at(mark)
         if event.anchor is not None:
             raise Fallback  # an anchored key that is not built: PyYAML's composer keeps it
-        self.error(event, *_COMPLEX_KEY)
+        self.complex_key(event)
         self._skip_contents()
         return None, event
 

@@ -224,15 +224,19 @@ class NodeBuilder:
     def key(self, node: yaml.Node, depth: int) -> Scalar | None:
         """Return a mapping key as a scalar, or None for one that cannot be a key."""
         if not isinstance(node, yaml.ScalarNode):
-            self.error(
-                node,
-                "complex-key",
-                "a mapping key must be a plain string, not a list or a mapping",
-                hint="write the key as a string",
-            )
+            self.complex_key(node)
             return None
         self.count(node, 1, depth)
         return self.scalar(node)
+
+    def complex_key(self, node: Marked) -> None:
+        """Report a list or a mapping used as a key."""
+        self.error(
+            node,
+            "complex-key",
+            "a mapping key must be a plain string, not a list or a mapping",
+            hint="write the key as a string",
+        )
 
     def add(
         self,
