@@ -23,6 +23,14 @@ geogate's country for every address must equal geoip2's.
 Targets (issue 3, section 6): geogate / raw <= 1.0 on the cold mix, and
 raw / geogate >= 10 on the hot mix.
 
+The cost of the private copy: `GeoDatabase` never maps the file it is given
+(a truncated mapped file kills the process with SIGBUS) but a private copy of
+it, which the C reader maps. In the same run, against a bare
+``maxminddb.open_database(db, MODE_AUTO)`` on the original file: the time to
+open (the copy included), and the cost of ``get_with_prefix_len(ip)`` on the
+copy, and of ``GeoDatabase.lookup(ip, cache=False, network=False)``, over the
+cold addresses.
+
 Usage::
 
     python benchmarks/bench_ip.py [--quick] [--json]
@@ -40,15 +48,18 @@ import time
 from pathlib import Path
 
 import geoip2.database
+import maxminddb
 from _machine import machine_info, markdown_machine
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
-from geogate import Gate
+from geogate import Gate, GeoDatabase
 from geogate._countries import all_countries
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURE = "llama-3.2-vision"
+#: The size of GeoLite2-City, for the time it takes to open (and copy).
+BIG = 64_000_000
 
 
 #: The languages of GeoIP2 and GeoLite2 records: real records carry a name in each.
@@ -143,6 +154,7 @@ def run(quick: bool) -> dict[str, object]:
             for ip in hot_mix:
                 evaluate(FEATURE, ip=ip)
             results["gate_hot"].append((time.perf_counter_ns() - start) / len(hot_mix))
+        copy = copy_cost(db, gate.geoip, addresses, rounds)
         reader.close()
         gate.geoip.close()
     figures = {name: best(values) for name, values in results.items()}
@@ -153,6 +165,68 @@ def run(quick: bool) -> dict[str, object]:
         "ns": figures,
         "cold_ratio": figures["gate_cold"] / figures["raw_cold"],
         "hot_speedup": figures["raw_hot"] / figures["gate_hot"],
+        "copy": copy,
+    }
+
+
+def copy_cost(db: Path, geoip: GeoDatabase, addresses: list[str], rounds: int) -> dict[str, float]:
+    """Time opening and reading the private copy against MODE_AUTO on the original file."""
+    bare = maxminddb.open_database(str(db), maxminddb.MODE_AUTO)
+    private = geoip._live[0].reader  # noqa: SLF001 (the reader of the private copy)
+    lookup = geoip.lookup
+    times: dict[str, list[float]] = {
+        "open_bare": [],
+        "open_private": [],
+        "get_bare": [],
+        "get_private": [],
+        "lookup_uncached": [],
+    }
+    for _ in range(rounds * 5):
+        start = time.perf_counter_ns()
+        maxminddb.open_database(str(db), maxminddb.MODE_AUTO).close()
+        times["open_bare"].append(time.perf_counter_ns() - start)
+        start = time.perf_counter_ns()
+        GeoDatabase(db).close()
+        times["open_private"].append(time.perf_counter_ns() - start)
+    for _ in range(rounds):
+        for name, get in (
+            ("get_bare", bare.get_with_prefix_len),
+            ("get_private", private.get_with_prefix_len),
+        ):
+            start = time.perf_counter_ns()
+            for ip in addresses:
+                get(ip)
+            times[name].append((time.perf_counter_ns() - start) / len(addresses))
+        start = time.perf_counter_ns()
+        for ip in addresses:
+            lookup(ip, cache=False, network=False)
+        times["lookup_uncached"].append((time.perf_counter_ns() - start) / len(addresses))
+    bare.close()
+    # A database of GeoLite2-City's size: the same one, its data section padded
+    # to 64 MB (zeros before the metadata, which readers look for at the end).
+    data = db.read_bytes()
+    metadata = data.rfind(b"\xab\xcd\xefMaxMind.com")
+    big = db.with_name("padded.mmdb")
+    big.write_bytes(data[:metadata] + bytes(BIG - len(data)) + data[metadata:])
+    times["open_big_bare"], times["open_big_private"] = [], []
+    for _ in range(rounds):
+        start = time.perf_counter_ns()
+        maxminddb.open_database(str(big), maxminddb.MODE_AUTO).close()
+        times["open_big_bare"].append(time.perf_counter_ns() - start)
+        start = time.perf_counter_ns()
+        GeoDatabase(big).close()
+        times["open_big_private"].append(time.perf_counter_ns() - start)
+    figures = {name: best(values) for name, values in times.items()}
+    size = db.stat().st_size
+    return {
+        **figures,
+        "bytes": size,
+        "open_ratio": figures["open_private"] / figures["open_bare"],
+        "copy_mb_per_s": size / 1e6 / ((figures["open_private"] - figures["open_bare"]) / 1e9),
+        "open_big_ratio": figures["open_big_private"] / figures["open_big_bare"],
+        "big_bytes": BIG,
+        "get_ratio": figures["get_private"] / figures["get_bare"],
+        "lookup_ratio": figures["lookup_uncached"] / figures["get_bare"],
     }
 
 
@@ -183,6 +257,34 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"| hot (2,000 addresses repeated) | {ns['raw_hot']:,.0f} | {ns['gate_hot']:,.0f} | "
         f"{result['hot_speedup']:.1f}x faster |"
+    )
+    print()
+    copy = result["copy"]
+    assert isinstance(copy, dict)
+    print(
+        f"The private copy ({copy['bytes'] / 1e6:.1f} MB database), against "
+        "`maxminddb.open_database(db, MODE_AUTO)` on the original file, in the same run:"
+    )
+    print()
+    print("| cost | MODE_AUTO on the file | private copy | ratio |")
+    print("|---|---:|---:|---:|")
+    print(
+        f"| open (copy included), µs | {copy['open_bare'] / 1e3:,.0f} | "
+        f"{copy['open_private'] / 1e3:,.0f} | {copy['open_ratio']:.1f}x "
+        f"(copy at {copy['copy_mb_per_s']:,.0f} MB/s) |"
+    )
+    print(
+        f"| open a {copy['big_bytes'] / 1e6:.0f} MB database (City-sized), ms | "
+        f"{copy['open_big_bare'] / 1e6:,.2f} | {copy['open_big_private'] / 1e6:,.1f} | "
+        f"{copy['open_big_ratio']:,.0f}x |"
+    )
+    print(
+        f"| `get_with_prefix_len(ip)`, cold, ns | {copy['get_bare']:,.0f} | "
+        f"{copy['get_private']:,.0f} | {copy['get_ratio']:.2f}x |"
+    )
+    print(
+        f"| `GeoDatabase.lookup(ip, cache=False, network=False)`, ns | {copy['get_bare']:,.0f} | "
+        f"{copy['lookup_uncached']:,.0f} | {copy['lookup_ratio']:.2f}x |"
     )
     print()
     cold, hot = float(result["cold_ratio"]), float(result["hot_speedup"])  # type: ignore[arg-type]

@@ -652,17 +652,23 @@ class _ExplodingReader:
     def __init__(self, reader):
         self._reader = reader
 
-    def country(self, ip):
+    def get_with_prefix_len(self, ip):
         raise MemoryError(ip)
 
-    def close(self):
-        self._reader.close()
+
+def _reader_of(db: GeoDatabase):
+    """The reader of the file *db* has open (tests swap it for a wrapper)."""
+    return db._live[0].reader
+
+
+def _set_reader(db: GeoDatabase, reader) -> None:
+    db._live[0].reader = reader
 
 
 def test_unexpected_reader_error(country_path):
     """Even an error outside the usual ones (here MemoryError) gives UNKNOWN."""
     db = GeoDatabase(country_path)
-    db._reader = _ExplodingReader(db._reader)
+    _set_reader(db, _ExplodingReader(_reader_of(db)))
     with db:
         assert GeoResult(
             UNKNOWN,
@@ -685,13 +691,10 @@ class _CountingReader:
         self.calls += 1
         return self._reader.get_with_prefix_len(ip)
 
-    def close(self):
-        self._reader.close()
-
 
 def _counting(db: GeoDatabase) -> _CountingReader:
-    counting = _CountingReader(db._reader)
-    db._reader = counting
+    counting = _CountingReader(_reader_of(db))
+    _set_reader(db, counting)
     return counting
 
 
@@ -747,6 +750,54 @@ def test_cache_disabled(country_path):
         for _ in range(3):
             assert "GB" == db.lookup("81.2.69.1").country
         assert 3 == counting.calls
+        assert 0 == db.cache_info().currsize
+
+
+def test_long_strings_never_reach_the_cache(country_path):
+    """Strings longer than any address are refused before the cache: it stays small in bytes."""
+    with GeoDatabase(country_path) as db:
+        for n in range(300):
+            value = f"{n:03d}" + "1" * 999_997
+            assert GeoResult(
+                INVALID,
+                problem=f"the IP address '{value[:36]}... is longer than any IP address "
+                "(1000000 characters, at most 45)",
+            ) == db.lookup(value)
+        info = db.cache_info()
+        assert (0, 0, 0) == (info.hits, info.misses, info.currsize)
+
+
+def test_long_inputs_of_other_types_never_reach_the_cache(country_path):
+    """A long str subclass, and an IPv6 address with a long zone id, are not cached either."""
+
+    class Text(str):
+        __slots__ = ()
+
+    zoned = ipaddress.IPv6Address("fe80::1%" + "x" * 1_000_000)
+    with GeoDatabase(country_path) as db:
+        assert INVALID == db.lookup(Text("1" * 1_000_000)).status
+        assert GeoResult(
+            INVALID,
+            problem="the IP address 'fe80::1%" + "x" * 28 + "... has an IPv6 zone "
+            "id, which only a link-local address has, never a client's public address",
+        ) == db.lookup(zoned)
+        assert 0 == db.cache_info().currsize
+        assert "GB" == db.lookup(Text("81.2.69.1")).country
+        assert "GB" == db.lookup(ipaddress.IPv4Address("81.2.69.1")).country
+        assert 2 == db.cache_info().currsize
+
+
+def test_cache_off_for_subclasses_too(country_path):
+    """cache=False and network=False hold for a str subclass and an address object as well."""
+
+    class Text(str):
+        __slots__ = ()
+
+    with GeoDatabase(country_path) as db:
+        for value in (Text("81.2.69.1"), ipaddress.IPv4Address("81.2.69.1")):
+            assert GeoResult(KNOWN, country="GB", ip="81.2.69.1") == db.lookup(
+                value, cache=False, network=False
+            )
         assert 0 == db.cache_info().currsize
 
 

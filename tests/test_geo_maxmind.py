@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,33 @@ def test_corrupt_outcomes(tmp_path):
         # Tree errors, and a UnicodeDecodeError (not an InvalidDatabaseError) for 255.255.255.255.
         "bad-unicode-in-map-key": ["the GeoIP database could not be read"],
     } == outcomes
+
+
+# --- Reopening ------------------------------------------------------------------------------
+
+
+def _install(name: str, path: Path) -> None:
+    """Put a copy of an official database at *path* as geoipupdate does: aside, then renamed."""
+    shutil.copyfile(TESTDATA / f"{name}.mmdb", path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").replace(path)
+
+
+def test_reopen(tmp_path):
+    """Country replaced by City reopens as City; Anonymous-IP and corrupt ones are refused."""
+    path = tmp_path / "GeoIP.mmdb"
+    _install("GeoIP2-Country-Test", path)
+    with GeoDatabase(path) as db:
+        assert ("GeoIP2-Country", "GB", None) == (
+            db.database_type,
+            db.lookup("81.2.69.160").country,
+            db.lookup("81.2.69.160").subdivision,
+        )
+        _install("GeoIP2-City-Test", path)
+        assert db.reopen()
+        city = ("GeoIP2-City", "city", "GB-ENG")
+        assert city == (db.database_type, db.kind, db.lookup("81.2.69.160").subdivision)
+        for refused in ("GeoIP2-Anonymous-IP-Test", *CORRUPT):
+            _install(refused, path)
+            with pytest.raises(GeoDatabaseError):
+                db.reopen()
+            assert city == (db.database_type, db.kind, db.lookup("81.2.69.160").subdivision)

@@ -1,9 +1,9 @@
 """
 IP address to location through a MaxMind DB (GeoIP2, GeoLite2 or DB-IP Lite).
 
-`GeoDatabase` opens one reader (MODE_AUTO) when it is built and refuses a
-database it cannot use there and then, with a `GeoDatabaseError` that names the
-path and says what to do.
+`GeoDatabase` opens one reader when it is built and refuses a database it
+cannot use there and then, with a `GeoDatabaseError` that names the path and
+says what to do.
 
 The reader is `maxminddb`'s, the one geoip2's ``Reader`` is built on: geogate
 reads the same GeoIP2 fields (``country.iso_code``, ``subdivisions[].iso_code``,
@@ -11,6 +11,11 @@ reads the same GeoIP2 fields (``country.iso_code``, ``subdivisions[].iso_code``,
 building geoip2's model objects, which costs about half of a
 ``geoip2.database.Reader.country()`` call. That is what lets a decision by IP
 cost less than a bare geoip2 lookup.
+
+The reader never maps the file it was given: it maps a private copy (see
+`GeoDatabase`), so that replacing, overwriting or truncating the file can
+neither kill the process with SIGBUS nor change answers under it, and
+`GeoDatabase.reopen` swaps in a new file whole.
 
 After it is built, `GeoDatabase.lookup` never raises: every
 address, good or bad, gives a `GeoResult` whose status is ``KNOWN``,
@@ -25,6 +30,7 @@ its continent or ``is_in_european_union`` say.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import logging
@@ -32,9 +38,12 @@ import os
 import re
 import socket
 import stat
+import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, NamedTuple, Self, TypeAlias
+from typing import TYPE_CHECKING, BinaryIO, Literal, NamedTuple, Protocol, Self, TypeAlias
 
 import maxminddb
 
@@ -42,6 +51,7 @@ from ._countries import LocationStatus, describe_value, normalize_country, norma
 from .exceptions import GeoDatabaseError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
 __all__ = ["GEOIP_DB_ENV", "MAX_ADDRESS_LENGTH", "GeoDatabase", "GeoResult", "parse_address"]
@@ -208,135 +218,112 @@ def _database_kind(database_type: str) -> Literal["country", "city"] | None:
     return None
 
 
-class GeoDatabase:
+#: A file's identity and version: its inode, its size in bytes and its
+#: modification time in nanoseconds.
+Signature: TypeAlias = tuple[int, int, int]
+
+#: How many times a file that changes while it is copied is read.
+_COPY_ATTEMPTS = 3
+#: The pause before reading a file that changed again, to let its writer finish.
+_RETRY_DELAY = 0.05
+#: The chunk size of a copy made by reading and writing (where sendfile cannot).
+_CHUNK = 1 << 20
+
+
+def _signature(status: os.stat_result) -> Signature:
+    return (status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+class _Reader(Protocol):
+    """What a lookup needs of a `maxminddb` reader."""
+
+    def get_with_prefix_len(self, ip_address: str | _Address, /) -> tuple[object, int]: ...
+
+
+class _ClosedReader:
+    """The reader of a closed database: it reads nothing."""
+
+    def get_with_prefix_len(self, ip_address: str | _Address, /) -> tuple[object, int]:
+        msg = f"the GeoIP database was closed before {ip_address!r} was looked up"
+        raise ValueError(msg)
+
+
+class _OpenDatabase:
     """
-    A GeoIP Country or City database, opened once, looked up by IP address.
+    One database file as opened: its reader, what its metadata says and its signature.
 
-    GeoIP2, GeoLite2 and DB-IP Lite databases all work. Lookups are
-    thread-safe and go through a bounded LRU cache keyed by the input string.
-
-    Args:
-        path: The ``.mmdb`` file.
-        cache_size: How many lookups to remember; ``0`` turns the cache off.
-
-    Raises:
-        GeoDatabaseError: The file is missing, unreadable, not a MaxMind DB, or
-            neither a Country nor a City database.
-
-    Attributes:
-        path: The path as given, as a string.
-        database_type: The database's own type, from its metadata
-            (``GeoIP2-City``, ``DBIP-Country-Lite``).
-        kind: ``"city"`` or ``"country"``: which lookup the database answers.
+    Everything a lookup needs from one file. `GeoDatabase` keeps it in one
+    tuple with the cache of its answers and replaces that tuple whole, so a
+    lookup uses one file's reader with that file's cache, never one file's
+    reader with another's cache. It logs its own first read error at ERROR
+    level, and the later ones at DEBUG level.
     """
 
-    path: str
-    database_type: str
-    kind: Literal["country", "city"]
+    __slots__ = (
+        "_error_lock",
+        "_error_logged",
+        "database_type",
+        "ipv4_only",
+        "kind",
+        "path",
+        "reader",
+        "signature",
+    )
 
     def __init__(
-        self, path: str | os.PathLike[str], *, cache_size: int = _DEFAULT_CACHE_SIZE
+        self,
+        path: str,
+        reader: _Reader,
+        signature: Signature,
+        database_type: str,
+        kind: Literal["country", "city"],
+        *,
+        ipv4_only: bool,
     ) -> None:
-        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
-            msg = f"cache_size must be an integer >= 0 (0 turns the cache off), not {cache_size!r}"
-            raise ValueError(msg)
-        self.path = os.fspath(path)
-        self._reader = _open_reader(self.path)
-        metadata = self._reader.metadata()
-        self.database_type = str(metadata.database_type)
-        kind = _database_kind(self.database_type)
+        self.path = path
+        self.reader = reader
+        self.signature = signature
+        self.database_type = database_type
+        self.kind = kind
+        self.ipv4_only = ipv4_only
+        self._error_lock = threading.Lock()
+        self._error_logged = False
+
+    @classmethod
+    def open(cls, path: str) -> _OpenDatabase:
+        """Open a private copy of *path*, or raise a `GeoDatabaseError` that says what to do."""
+        reader, signature = _open_private_copy(path)
+        try:
+            metadata = reader.metadata()
+        except Exception as error:
+            reader.close()  # nobody else has it yet
+            raise _not_a_database(path) from error
+        database_type = str(metadata.database_type)
+        kind = _database_kind(database_type)
         if kind is None:
-            self._reader.close()
+            reader.close()
             msg = (
-                f"the GeoIP database {self.path!r} is of type {self.database_type!r}, "
+                f"the GeoIP database {path!r} is of type {database_type!r}, "
                 "not a Country or City database; give the path of a GeoIP2 or GeoLite2 "
                 "Country or City database, or of a DB-IP Lite Country or City database"
             )
-            raise GeoDatabaseError(self.path, msg)
-        self.kind = kind
-        self._ipv4_only = metadata.ip_version == _IPV4
-        self._closed = False
-        self._error_lock = threading.Lock()
-        self._error_logged = False
-        self._cached = functools.lru_cache(maxsize=cache_size)(self._resolve)
+            raise GeoDatabaseError(path, msg)
+        ipv4_only = metadata.ip_version == _IPV4
+        return cls(path, reader, signature, database_type, kind, ipv4_only=ipv4_only)
 
-    @classmethod
-    def from_env(cls) -> GeoDatabase | None:
-        """
-        Open the database named by ``$GEOGATE_GEOIP_DB``; ``None`` when it is unset or empty.
+    def closed(self) -> _OpenDatabase:
+        """Return the same database without its reader, whose reference is dropped."""
+        return _OpenDatabase(
+            self.path,
+            _ClosedReader(),
+            self.signature,
+            self.database_type,
+            self.kind,
+            ipv4_only=self.ipv4_only,
+        )
 
-        Raises:
-            GeoDatabaseError: As the constructor.
-        """
-        path = os.environ.get(GEOIP_DB_ENV, "")
-        return cls(path) if path else None
-
-    def __repr__(self) -> str:
-        return f"GeoDatabase({self.path!r}, database_type={self.database_type!r})"
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the database; later lookups give ``UNKNOWN``. Closing twice is harmless."""
-        if self._closed:
-            return
-        self._closed = True
-        self._cached.cache_clear()
-        self._reader.close()
-
-    def cache_clear(self) -> None:
-        """Forget every remembered lookup (benchmarks use it to measure cold lookups)."""
-        self._cached.cache_clear()
-
-    def cache_info(self) -> functools._CacheInfo:
-        """Return the lookup cache's hits, misses, maximum size and current size."""
-        return self._cached.cache_info()
-
-    def lookup(self, ip: object, *, cache: bool = True, network: bool = True) -> GeoResult:
-        """
-        Locate *ip*, a string or an `ipaddress.IPv4Address` / `IPv6Address`.
-
-        Never raises: bad input gives ``INVALID``, an address the database
-        does not place in a country gives ``UNKNOWN``, each with a *problem*.
-        With ``cache=False`` the address cache is neither read nor filled, and
-        with ``network=False`` the matched network is not computed: a gate
-        deciding by IP needs neither (it remembers its decisions by address).
-        """
-        try:
-            if self._closed:
-                return GeoResult(
-                    LocationStatus.UNKNOWN,
-                    problem=f"the GeoIP database {self.path!r} was closed",
-                )
-            kind = type(ip)
-            if kind is str or kind is ipaddress.IPv4Address or kind is ipaddress.IPv6Address:
-                if cache:
-                    return self._cached(ip)
-                return self._resolve(ip, network=network)  # type: ignore[arg-type]
-            if isinstance(ip, str):  # a subclass: look up a plain copy, its hash is its own
-                return self._cached(str.__str__(ip))
-            if isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address):
-                return self._resolve(ip)
-            return _invalid(
-                f"the IP address {describe_value(ip)} is of type {kind.__name__!r}, not a string"
-            )
-        except Exception as error:  # noqa: BLE001 (the promise is to never raise)
-            self._report(describe_value(ip), error)
-            return GeoResult(
-                LocationStatus.UNKNOWN,
-                problem=f"the GeoIP database could not be read for {describe_value(ip)}",
-            )
-
-    def _resolve(self, value: str | _Address, *, network: bool = True) -> GeoResult:
+    def resolve(self, value: str | _Address, *, network: bool = True) -> GeoResult:
+        """Locate *value*, a string of at most `MAX_ADDRESS_LENGTH` characters or an address."""
         if type(value) is str and _DOTTED_QUAD.fullmatch(value):
             # The common case: a canonical IPv4 address needs no `ipaddress`
             # parsing, which costs half as much as the lookup itself.
@@ -345,7 +332,7 @@ class GeoDatabase:
         if isinstance(address, GeoResult):
             return address
         ip = str(address)
-        if self._ipv4_only and isinstance(address, ipaddress.IPv6Address):
+        if self.ipv4_only and isinstance(address, ipaddress.IPv6Address):
             return GeoResult(
                 LocationStatus.UNKNOWN,
                 ip=ip,
@@ -357,7 +344,7 @@ class GeoDatabase:
     def _read(self, ip: str, address: _Address | None, *, network: bool = True) -> GeoResult:
         """Look *ip* up; *address* is its parsed form, or None for a canonical dotted quad."""
         try:
-            record, prefix = self._reader.get_with_prefix_len(ip)
+            record, prefix = self.reader.get_with_prefix_len(ip)
             if not network:
                 matched = None
             elif address is None:
@@ -373,7 +360,7 @@ class GeoDatabase:
                 )
             return self._from_record(ip, matched, record)
         except Exception as error:  # noqa: BLE001 (a corrupt record must not fail a request)
-            self._report(repr(ip), error)
+            self.report(repr(ip), error)
             return GeoResult(
                 LocationStatus.UNKNOWN,
                 ip=ip,
@@ -424,7 +411,8 @@ class GeoDatabase:
             network=network,
         )
 
-    def _report(self, shown: str, error: Exception) -> None:
+    def report(self, shown: str, error: Exception) -> None:
+        """Log a read error: the first at ERROR level, the later ones at DEBUG level."""
         with self._error_lock:
             first, self._error_logged = not self._error_logged, True
         log = logger.error if first else logger.debug
@@ -438,16 +426,276 @@ class GeoDatabase:
         )
 
 
-def _open_reader(path: str) -> maxminddb.Reader:
-    """Open *path* as a MaxMind DB or raise a `GeoDatabaseError` that says what to do."""
+#: What `GeoDatabase` swaps whole: one file as opened, and the cache of its answers.
+_Live: TypeAlias = tuple[
+    _OpenDatabase,
+    "functools._lru_cache_wrapper[GeoResult]",  # noqa: SLF001 (typeshed's name for it)
+]
+
+
+class GeoDatabase:
+    """
+    A GeoIP Country or City database, looked up by IP address, reopened when its file changes.
+
+    GeoIP2, GeoLite2 and DB-IP Lite databases all work. Lookups are
+    thread-safe and go through a bounded LRU cache keyed by the input string
+    (at most `MAX_ADDRESS_LENGTH` characters: longer strings are refused
+    before the cache sees them).
+
+    **The file is copied, never mapped.** A reader that maps the file itself
+    dies with SIGBUS when the file is truncated or copied over in place, and
+    answers wrongly when it is rewritten in place. So the database is read
+    once into a private copy (on Linux an anonymous memory file, sealed so
+    that nothing can shrink or rewrite it; elsewhere an unlinked temporary
+    file), and maxminddb's C reader maps that copy, at the C reader's speed.
+    The file is checked to be the same (inode, size, modification time)
+    before and after it is copied, and read again if it changed meanwhile.
+    The copy costs the database's size in memory per process: processes that
+    open it after forking do not share it through the page cache.
+
+    **Replacing the database.** Nothing done to the file can disturb the
+    database as opened: lookups keep answering from it until `reopen` is
+    called. geoipupdate writes the new database to a temporary file in the
+    same directory and renames it over the old one, so the path names the
+    whole new file at once, while the old file lives on until its last
+    reader lets it go. Do the same by hand: write the new file in the same
+    file system, then ``mv`` (`os.replace`) it into place. Copying over the
+    file in place (``cp new.mmdb GeoLite2-Country.mmdb``) or truncating it is
+    safe for the running process too, but not for a `reopen` that runs while
+    the copy is under way: it may find a half-written file, which it refuses
+    (`GeoDatabaseError`, the old database kept) or, if the bytes written so
+    far still read as a database, opens until the next `reopen` sees the
+    file change again.
+
+    Args:
+        path: The ``.mmdb`` file.
+        cache_size: How many lookups to remember; ``0`` turns the cache off.
+
+    Raises:
+        GeoDatabaseError: The file is missing, unreadable, not a MaxMind DB,
+            neither a Country nor a City database, or kept changing while it
+            was read.
+
+    Attributes:
+        path: The path as given, as a string.
+        database_type: The database's own type, from its metadata
+            (``GeoIP2-City``, ``DBIP-Country-Lite``); updated by `reopen`.
+        kind: ``"city"`` or ``"country"``: which lookup the database answers;
+            updated by `reopen`.
+        signature: The inode, size and modification time (ns) of the file as
+            it was opened, or reopened last.
+    """
+
+    path: str
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, cache_size: int = _DEFAULT_CACHE_SIZE
+    ) -> None:
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
+            msg = f"cache_size must be an integer >= 0 (0 turns the cache off), not {cache_size!r}"
+            raise ValueError(msg)
+        self.path = os.fspath(path)
+        self._cache_size = cache_size
+        self._closed = False
+        self._lock = threading.Lock()  # one reopen or close at a time; lookups never wait
+        self._live: _Live = self._with_cache(_OpenDatabase.open(self.path))
+
+    def _with_cache(self, opened: _OpenDatabase) -> _Live:
+        return (opened, functools.lru_cache(maxsize=self._cache_size)(opened.resolve))
+
+    @classmethod
+    def from_env(cls) -> GeoDatabase | None:
+        """
+        Open the database named by ``$GEOGATE_GEOIP_DB``; ``None`` when it is unset or empty.
+
+        Raises:
+            GeoDatabaseError: As the constructor.
+        """
+        path = os.environ.get(GEOIP_DB_ENV, "")
+        return cls(path) if path else None
+
+    @property
+    def database_type(self) -> str:
+        return self._live[0].database_type
+
+    @property
+    def kind(self) -> Literal["country", "city"]:
+        return self._live[0].kind
+
+    @property
+    def signature(self) -> Signature:
+        return self._live[0].signature
+
+    def __repr__(self) -> str:
+        return f"GeoDatabase({self.path!r}, database_type={self.database_type!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def changed(self) -> bool:
+        """
+        Say whether the file at `path` is no longer the one opened.
+
+        True when its inode, size or modification time differ from
+        `signature`, or when it is gone or cannot be examined; a cheap
+        ``stat``, for a watcher to call often.
+        """
+        try:
+            now = _signature(Path(self.path).stat())
+        except (OSError, ValueError):
+            return True
+        return now != self._live[0].signature
+
+    def reopen(self) -> bool:
+        """
+        Open the file at `path` again if it `changed`, and say whether it did.
+
+        The new file is checked as the constructor checks it. Only once it has
+        passed are its reader and a new, empty cache swapped in, together:
+        lookups already under way finish on the old file and fill only its
+        cache; later lookups use the new one. The old reader is not closed,
+        since a lookup in another thread may still be reading it: it is
+        unmapped when the last of them lets it go.
+
+        Returns:
+            True when the new file was opened; False when the file is
+            unchanged, or the database was closed (it stays closed).
+
+        Raises:
+            GeoDatabaseError: The new file is missing, unreadable, not a
+                MaxMind DB, neither a Country nor a City database, or kept
+                changing while it was read. The database as opened before
+                keeps answering, and the next call tries again.
+        """
+        with self._lock:
+            if self._closed or not self.changed():
+                return False
+            self._live = self._with_cache(_OpenDatabase.open(self.path))
+            return True
+
+    def close(self) -> None:
+        """
+        Close the database; later lookups give ``UNKNOWN``. Closing twice is harmless.
+
+        The reader is let go rather than closed under lookups that may still
+        be using it: its memory is released when the last of them returns.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._live = self._with_cache(self._live[0].closed())
+
+    def cache_clear(self) -> None:
+        """Forget every remembered lookup (benchmarks use it to measure cold lookups)."""
+        self._live[1].cache_clear()
+
+    def cache_info(self) -> functools._CacheInfo:
+        """Return the lookup cache's hits, misses, maximum size and current size."""
+        return self._live[1].cache_info()
+
+    def lookup(self, ip: object, *, cache: bool = True, network: bool = True) -> GeoResult:
+        """
+        Locate *ip*, a string or an `ipaddress.IPv4Address` / `IPv6Address`.
+
+        Never raises: bad input gives ``INVALID``, an address the database
+        does not place in a country gives ``UNKNOWN``, each with a *problem*.
+        With ``cache=False`` the address cache is neither read nor filled, and
+        with ``network=False`` the matched network is not computed: a gate
+        deciding by IP needs neither (it remembers its decisions by address).
+        """
+        opened, cached = self._live  # read once: one file's reader with that file's cache
+        try:
+            if self._closed:
+                return GeoResult(
+                    LocationStatus.UNKNOWN,
+                    problem=f"the GeoIP database {self.path!r} was closed",
+                )
+            if type(ip) is not str:
+                return _lookup_other(opened, cached, ip, cache=cache, network=network)
+            if len(ip) > MAX_ADDRESS_LENGTH:  # before the cache: its keys stay short
+                return _invalid(_text_problem(ip))
+            if cache:
+                return cached(ip)
+            return opened.resolve(ip, network=network)
+        except Exception as error:  # noqa: BLE001 (the promise is to never raise)
+            opened.report(describe_value(ip), error)
+            return GeoResult(
+                LocationStatus.UNKNOWN,
+                problem=f"the GeoIP database could not be read for {describe_value(ip)}",
+            )
+
+
+def _lookup_other(
+    opened: _OpenDatabase,
+    cached: Callable[[str | _Address], GeoResult],
+    ip: object,
+    *,
+    cache: bool,
+    network: bool,
+) -> GeoResult:
+    """Look up what is not a plain string: a str subclass, an address object; refuse the rest."""
+    if isinstance(ip, str):  # a subclass: look up a plain copy, its hash is its own
+        plain = str.__str__(ip)
+        if len(plain) > MAX_ADDRESS_LENGTH:
+            return _invalid(_text_problem(plain))
+        return cached(plain) if cache else opened.resolve(plain, network=network)
+    if isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        # Only plain addresses without a zone id are cached: a zone id is any
+        # text, of any length, and a subclass may hash as it likes.
+        kind = type(ip)
+        exact = kind is ipaddress.IPv4Address or (
+            kind is ipaddress.IPv6Address and ip.scope_id is None  # type: ignore[union-attr]
+        )
+        return cached(ip) if cache and exact else opened.resolve(ip, network=network)
+    return _invalid(
+        f"the IP address {describe_value(ip)} is of type {type(ip).__name__!r}, not a string"
+    )
+
+
+def _open_private_copy(path: str) -> tuple[maxminddb.Reader, Signature]:
+    """
+    Open a reader on a private copy of *path*; return it with the signature of the file copied.
+
+    The file must keep its signature from before the copy to after it, and
+    still be the file at *path*; a file that changed meanwhile is read again,
+    up to `_COPY_ATTEMPTS` times in all.
+    """
+    _check_regular_file(path)
+    for attempt in range(_COPY_ATTEMPTS):
+        if attempt:
+            time.sleep(_RETRY_DELAY)
+        with _open_source(path) as source:
+            signature = _signature(os.fstat(source.fileno()))
+            copy = _PrivateCopy(path)
+            try:
+                copied = _copy(path, source, copy.fd, signature[1])
+                if copied == signature[1] and _unchanged(path, source, signature):
+                    copy.seal()
+                    return _open_reader(path, copy.name), signature
+            finally:
+                copy.release()
+    msg = (
+        f"the GeoIP database {path!r} changed while it was being read, {_COPY_ATTEMPTS} "
+        "times; write a new database to a temporary file in the same directory and rename "
+        "it into place (as geoipupdate does) rather than writing over the file in place"
+    )
+    raise GeoDatabaseError(path, msg)
+
+
+def _check_regular_file(path: str) -> None:
     try:
         mode = Path(path).stat().st_mode
     except FileNotFoundError:
-        msg = (
-            f"the GeoIP database {path!r} does not exist; download a Country or City "
-            "database (.mmdb: GeoIP2, GeoLite2 or DB-IP Lite) and give its path"
-        )
-        raise GeoDatabaseError(path, msg) from None
+        raise _missing(path) from None
     except (OSError, ValueError) as error:
         msg = f"the GeoIP database {path!r} cannot be read ({_reason(error)}); check the path"
         raise GeoDatabaseError(path, msg) from error
@@ -457,22 +705,138 @@ def _open_reader(path: str) -> maxminddb.Reader:
     if not stat.S_ISREG(mode):
         msg = f"the GeoIP database {path!r} is not a regular file; give the path of a .mmdb file"
         raise GeoDatabaseError(path, msg)
+
+
+def _open_source(path: str) -> BinaryIO:
     try:
-        with open(path, "rb"):  # noqa: PTH123 (only to tell "unreadable" from "corrupt")
-            pass
+        return open(path, "rb")  # noqa: PTH123 (a module global that tests replace)
+    except FileNotFoundError:  # renamed away since it was examined
+        raise _missing(path) from None
     except OSError as error:
         msg = (
             f"the GeoIP database {path!r} cannot be read ({_reason(error)}); check its permissions"
         )
         raise GeoDatabaseError(path, msg) from error
+
+
+def _unchanged(path: str, source: BinaryIO, signature: Signature) -> bool:
+    """Say whether *source* still has *signature* and is still the file at *path*."""
     try:
-        return maxminddb.open_database(path, maxminddb.MODE_AUTO)
-    except Exception as error:
-        msg = (
-            f"the GeoIP database {path!r} is not a valid MaxMind DB file (it is corrupt, "
-            "truncated or another kind of file); download it again"
-        )
+        now = _signature(os.fstat(source.fileno()))
+        return now == signature == _signature(Path(path).stat())
+    except OSError:
+        return False
+
+
+class _PrivateCopy:
+    """
+    A file only this process can reach, to copy the database into.
+
+    On Linux, an anonymous memory file (memfd) that the reader opens as
+    ``/proc/self/fd/N``, sealed once written so that it cannot shrink, grow
+    or be written to again, even through ``/proc``. Elsewhere, or without
+    ``/proc``, a temporary file that only this user can read, removed once the
+    reader has it open. Either way the reader keeps a mapping of its own (it
+    closes the descriptors it opened), so `release` closes this descriptor as
+    soon as the reader is open, and the copy lives as long as the reader's
+    mapping.
+    """
+
+    __slots__ = ("_temporary", "fd", "name")
+
+    def __init__(self, path: str) -> None:
+        memfd = _memfd()
+        if memfd is not None:
+            self.fd, self.name, self._temporary = memfd, f"/proc/self/fd/{memfd}", False
+            return
+        try:
+            self.fd, self.name = tempfile.mkstemp(prefix="geogate-geoip-", suffix=".mmdb")
+        except OSError as error:
+            msg = (
+                f"the GeoIP database {path!r} cannot be copied into a temporary file "
+                f"({_reason(error)}); set $TMPDIR to a writable directory"
+            )
+            raise GeoDatabaseError(path, msg) from error
+        self._temporary = True
+
+    def seal(self) -> None:
+        """Forbid any change to the memory file (a temporary file is removed instead)."""
+        if not self._temporary and sys.platform == "linux":
+            import fcntl  # noqa: PLC0415 (Linux only, as memfd is)
+
+            seals = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL
+            with contextlib.suppress(OSError):  # a defence in depth, not a requirement
+                fcntl.fcntl(self.fd, fcntl.F_ADD_SEALS, seals)
+
+    def release(self) -> None:
+        """Close this descriptor, and remove a temporary file: the reader has its own mapping."""
+        os.close(self.fd)
+        if self._temporary:
+            with contextlib.suppress(OSError):  # Windows keeps a file that is mapped
+                Path(self.name).unlink()
+
+
+def _memfd() -> int | None:
+    """Create an anonymous memory file that can be sealed; None where there is none, or no /proc."""
+    create = getattr(os, "memfd_create", None)
+    if create is None or not Path("/proc/self/fd").is_dir():
+        return None
+    try:
+        return int(create("geogate-geoip", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING))
+    except OSError:  # out of descriptors or memory, or forbidden: a temporary file will do
+        return None
+
+
+def _copy(path: str, source: BinaryIO, target: int, size: int) -> int:
+    """Copy the first *size* bytes of *source* to *target*; return how many there were."""
+    copied = 0
+    try:
+        if hasattr(os, "sendfile"):
+            with contextlib.suppress(OSError):  # not to this kind of file: read and write
+                while copied < size:
+                    sent = os.sendfile(target, source.fileno(), copied, size - copied)
+                    if not sent:  # the file is shorter now
+                        return copied
+                    copied += sent
+        source.seek(copied)
+        while copied < size:
+            chunk = source.read(min(_CHUNK, size - copied))
+            if not chunk:
+                break
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(target, view) :]
+            copied += len(chunk)
+    except OSError as error:
+        msg = f"the GeoIP database {path!r} cannot be read ({_reason(error)}); check the file"
         raise GeoDatabaseError(path, msg) from error
+    return copied
+
+
+def _open_reader(path: str, name: str) -> maxminddb.Reader:
+    """Open the copy at *name* of the database at *path*, with the C reader where there is one."""
+    try:
+        # MODE_AUTO: the C extension's mapping, else the pure Python reader's
+        # mapping; either maps the private copy, which nothing can truncate.
+        return maxminddb.open_database(name, maxminddb.MODE_AUTO)
+    except Exception as error:
+        raise _not_a_database(path) from error
+
+
+def _missing(path: str) -> GeoDatabaseError:
+    msg = (
+        f"the GeoIP database {path!r} does not exist; download a Country or City "
+        "database (.mmdb: GeoIP2, GeoLite2 or DB-IP Lite) and give its path"
+    )
+    return GeoDatabaseError(path, msg)
+
+
+def _not_a_database(path: str) -> GeoDatabaseError:
+    msg = (
+        f"the GeoIP database {path!r} is not a valid MaxMind DB file (it is corrupt, "
+        "truncated or another kind of file); download it again"
+    )
+    return GeoDatabaseError(path, msg)
 
 
 def _reason(error: Exception) -> str:
