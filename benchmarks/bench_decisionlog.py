@@ -11,7 +11,8 @@ with the countries cycling through every ISO 3166-1 code:
   compared;
 - the writer: records per second from queue to file (a burst of N decisions,
   then ``close()``, which writes everything out);
-- no loss: N decisions, then ``close()`` -> exactly N lines, each valid JSON.
+- no loss: N decisions, then ``close()`` -> exactly N lines, each valid JSON,
+  and the log counts N written, none failed or dropped.
 
 Usage::
 
@@ -71,6 +72,7 @@ def measure(rounds: int, burst: int, writer_records: int) -> dict[str, object]:
         start = time.perf_counter()
         writer.close()
         seconds = time.perf_counter() - start
+        writer_counted = (log.written, log.failed, log.dropped)
         with path.open(encoding="utf-8") as lines:
             count = sum(1 for line in lines if json.loads(line)["feature"] == FEATURE)
 
@@ -93,6 +95,7 @@ def measure(rounds: int, burst: int, writer_records: int) -> dict[str, object]:
         "writer_records_per_second": writer_records / seconds,
         "writer_records": writer_records,
         "writer_lines": count,
+        "writer_counted": writer_counted,
         "sustained_records_per_second": writer_records / sustained_seconds,
         "sustained_lines": sustained_count,
         "dropped": log.dropped,
@@ -106,8 +109,10 @@ def main() -> None:
     args = parser.parse_args()
     rounds, burst, records = (5, 5_000, 20_000) if args.quick else (15, 20_000, 200_000)
     figures = measure(rounds, burst, records)
-    lost = (figures["writer_records"] != figures["writer_lines"]) or (
-        figures["writer_records"] != figures["sustained_lines"]
+    lost = (
+        figures["writer_records"] != figures["writer_lines"]
+        or figures["writer_records"] != figures["sustained_lines"]
+        or figures["writer_counted"] != (figures["writer_records"], 0, 0)
     )
     if args.json:
         print(json.dumps({"machine": machine_info(), **figures}, indent=2))

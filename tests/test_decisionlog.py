@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import io
 import json
 import logging
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +18,8 @@ import pytest
 import geogate._gate
 from _mmdb import country_record, write_country_db
 from geogate import DecisionLog, FileSink, Gate, LoggerSink
-from geogate._decisionlog import truncate_ip
+from geogate._decisionlog import PartialWriteError, process_path, truncate_ip
+from geogate.exceptions import DecisionLogError
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURE = "llama-3.2-vision"
@@ -162,8 +165,9 @@ def test_file_sink_rotates_by_size(tmp_path):
     for number in range(10):
         sink.write([f'{{"n":{number},"pad":"{"x" * 390}"}}'])  # ~400 bytes a line
     sink.close()
-    files = sorted(p.name for p in tmp_path.iterdir())
+    files = sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".lock")
     assert ["d.jsonl", "d.jsonl.1", "d.jsonl.2"] == files
+    assert (tmp_path / "d.jsonl.lock").exists()  # the lock file stays: it names the writer
     numbers = [
         json.loads(line)["n"]
         for name in ("d.jsonl.2", "d.jsonl.1", "d.jsonl")
@@ -179,7 +183,7 @@ def test_file_sink_without_backups_starts_over(tmp_path):
     sink.write(["0123456789"])
     sink.write(["abc"])
     sink.close()
-    assert ["d.jsonl"] == [p.name for p in tmp_path.iterdir()]
+    assert ["d.jsonl", "d.jsonl.lock"] == sorted(p.name for p in tmp_path.iterdir())
     assert "abc\n" == path.read_text(encoding="utf-8")
 
 
@@ -341,3 +345,178 @@ def test_reload_revision_is_logged(tmp_path):
     assert [(first, True), (gate.revision, False)] == [
         (json.loads(line)["revision"], json.loads(line)["allowed"]) for line in sink.lines
     ]
+
+
+@pytest.fixture(scope="module")
+def decision():
+    return Gate.from_path(ROOT / "policies").evaluate(FEATURE, country="FR")
+
+
+def geogate_messages(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "geogate"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("decisions.jsonl", "decisions.4242.jsonl"),
+        ("decisions", "decisions.4242"),
+        ("decisions.log.jsonl", "decisions.log.4242.jsonl"),
+    ],
+)
+def test_process_path(tmp_path, name, expected):
+    """A process's own file: its pid before the suffix, in the same folder."""
+    assert tmp_path / expected == process_path(tmp_path / name, 4242)
+
+
+def test_flush_waits_for_the_batch_being_written(decision):
+    """flush() is True once the lines are through the sink, not once the queue is empty."""
+    entered, go = threading.Event(), threading.Event()
+
+    class Held(Lines):
+        def write(self, lines):
+            entered.set()
+            go.wait(10)
+            super().write(lines)
+
+    sink = Held()
+    log = DecisionLog(sink)
+    log.record(decision, None)
+    assert entered.wait(10)  # the writer took it: the queue is empty, the line not written
+    assert 0 == log.pending
+    assert not log.flush(timeout=0.1)
+    go.set()
+    assert log.flush(timeout=10)
+    assert 1 == len(sink.lines)
+    log.close()
+
+
+def test_flush_under_load_waits_only_for_what_came_before(decision):
+    """
+    A thread deciding flat out keeps the queue from emptying; flush() returns once its part is in.
+
+    The queue (65,536) is larger than a batch (4,096): it never runs dry while the thread decides.
+    """
+    log = DecisionLog(Lines(delay=0.001))
+    stop = threading.Event()
+
+    def produce():
+        while not stop.is_set():
+            log.record(decision, None)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        time.sleep(0.05)
+        started = time.monotonic()
+        flushed = log.flush(timeout=10)
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        producer.join(10)
+    log.close()
+    assert flushed
+    assert elapsed < 5
+    assert 0 == log.dropped
+
+
+def test_a_second_file_sink_on_a_held_file_is_refused(tmp_path):
+    """One writer per file, in this process too; close() lets the next one take it."""
+    path = tmp_path / "d.jsonl"
+    first = FileSink(path)
+    with pytest.raises(DecisionLogError) as caught:
+        DecisionLog(path)
+    assert (
+        f"the decision log {str(path)!r} is already written by another FileSink of this process "
+        f"({os.getpid()}), which holds {str(tmp_path / 'd.jsonl.lock')!r}; a file has one writer "
+        "(rotation renames it under any other). Give each process its own file, e.g. "
+        "FileSink(geogate._decisionlog.process_path(path, os.getpid())), "
+        "or close the other FileSink first"
+    ) == str(caught.value)
+    assert (path, os.getpid()) == (caught.value.path, caught.value.holder)
+    assert f"{os.getpid()}\n" == (tmp_path / "d.jsonl.lock").read_text(encoding="ascii")
+    first.close()
+    first.close()  # twice is harmless
+    second = FileSink(path)
+    second.write(["{}"])
+    second.close()
+    assert "{}\n" == path.read_text(encoding="utf-8")
+
+
+def test_a_full_device_fails_every_line_and_is_logged_once(tmp_path, decision, caplog):
+    """/dev/full (ENOSPC, nothing written): every line counted failed, one message, one at close."""
+    path = tmp_path / "full.jsonl"
+    path.symlink_to("/dev/full")
+    log = DecisionLog(FileSink(path))
+    for _ in range(3):
+        with log._room:  # the writer takes the next batch after these: one batch of 10
+            for _ in range(10):
+                log.record(decision, None)
+        assert not log.flush(timeout=10)  # False: nothing was written
+    log.close()
+    assert (0, 30, 0) == (log.written, log.failed, log.dropped)
+    assert [
+        (
+            f"geogate: the decision log sink {log.sink!r} failed; 10 decision(s) lost (further "
+            "losses are counted in `failed` and reported when it writes again)"
+        ),
+        (
+            f"geogate: the decision log sink {log.sink!r} still failed at close; 30 decision(s) "
+            "lost since it started failing"
+        ),
+    ] == geogate_messages(caplog)
+
+
+def test_a_sink_that_recovers_is_logged_twice(decision, caplog):
+    """Failing, then writing again: one message when it fails, one when it writes again."""
+
+    class Flaky(Lines):
+        failures = 2
+
+        def write(self, lines):
+            if self.failures:
+                self.failures -= 1
+                msg = "disk full"
+                raise OSError(msg)
+            super().write(lines)
+
+    sink = Flaky()
+    log = DecisionLog(sink)
+    flushed = []
+    for _ in range(3):
+        with log._room:  # one batch of 5
+            for _ in range(5):
+                log.record(decision, None)
+        flushed.append(log.flush(timeout=10))
+    log.close()
+    assert [False, False, True] == flushed
+    assert (5, 10, 5) == (log.written, log.failed, len(sink.lines))
+    assert [
+        (
+            f"geogate: the decision log sink {sink!r} failed; 5 decision(s) lost (further "
+            "losses are counted in `failed` and reported when it writes again)"
+        ),
+        (
+            f"geogate: the decision log sink {sink!r} writes again; 10 decision(s) were lost "
+            "while it failed"
+        ),
+    ] == geogate_messages(caplog)
+
+
+def test_a_sink_may_say_how_many_lines_it_wrote(decision):
+    """PartialWriteError(written=n): the first n lines count as written, the rest as failed."""
+
+    class Three(Lines):
+        def write(self, lines):
+            super().write(lines[:3])
+            if len(lines) > 3:
+                raise PartialWriteError(errno.ENOSPC, "no room", written=3)
+
+    sink = Three()
+    log = DecisionLog(sink)
+    with log._room:  # one batch of 10
+        for _ in range(10):
+            log.record(decision, None)
+    assert not log.flush(timeout=10)
+    log.close()
+    assert (3, 7, 3) == (log.written, log.failed, len(sink.lines))

@@ -12,6 +12,7 @@ def test_all_is_pinned():
         "Basis",
         "Decision",
         "DecisionLog",
+        "DecisionLogError",
         "DecisionSink",
         "Diagnostic",
         "Effect",

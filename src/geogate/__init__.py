@@ -24,6 +24,7 @@ from ._reload import ReloadResult
 from ._request import RequestLocation, RequestResolver
 from ._version import __version__  # written once, there; hatch reads it for the metadata
 from .exceptions import (
+    DecisionLogError,
     GeoDatabaseError,
     GeogateError,
     PolicyError,
@@ -36,6 +37,7 @@ __all__ = [
     "Basis",
     "Decision",
     "DecisionLog",
+    "DecisionLogError",
     "DecisionSink",
     "Diagnostic",
     "Effect",

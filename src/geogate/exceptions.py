@@ -6,6 +6,7 @@ all::
 
     GeogateError
     ├── PolicyError            a policy set failed to load; carries every diagnostic
+    ├── DecisionLogError       a decision log file is already written by another FileSink
     ├── GeoDatabaseError       a GeoIP database is missing, unreadable, corrupt or of the wrong type
     ├── PolicySourceError      a ``git:REV[:PATH]`` policy source cannot be read
     ├── RevisionMismatchError  the policy files are not the reviewed ones (``expect_revision``)
@@ -21,10 +22,12 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from ._diagnostics import Diagnostic
 
 __all__ = [
+    "DecisionLogError",
     "GeoDatabaseError",
     "GeogateError",
     "PolicyError",
@@ -89,6 +92,25 @@ class GeoDatabaseError(GeogateError):
 
     def __init__(self, path: str, message: str) -> None:
         self.path = path
+        super().__init__(message)
+
+
+class DecisionLogError(GeogateError):
+    """
+    A decision log file cannot be written: another `geogate.FileSink` holds it.
+
+    Raised when the sink is built, never per decision. A file has one writer
+    at a time (rotation renames it under any other), held through an
+    advisory lock on ``NAME.lock`` beside it.
+
+    Attributes:
+        path: The decision log file.
+        holder: The process that holds it, when known.
+    """
+
+    def __init__(self, message: str, path: Path, holder: int | None = None) -> None:
+        self.path = path
+        self.holder = holder
         super().__init__(message)
 
 
