@@ -14,7 +14,13 @@ In one process, on the same data, measures the nanoseconds per decision of:
   ``is_on(feature)`` per decision;
 - for information, ``gate.evaluate(..., at=today)`` (the memo for any date,
   off the fast path for today) and the full decision procedure with nothing
-  memoised (the private ``Gate._decide``), what a first request costs.
+  memoised (the private ``Gate._decide``), what a first request costs;
+- what an attacker who sends a new bad value each time costs: a cold decision
+  for a valid country through the public path (``evaluate`` with a new date
+  each call, so no memo answers) against ``evaluate`` with a new invalid
+  country each call (typos, names, pseudo-codes with a digit, strings of 64
+  characters to 64 KiB). The target is that a distinct invalid input costs no
+  more than a cold decision for a valid one.
 
 The feature is the shipped ``policies/`` feature ``llama-3.2-vision``: denied
 in the EU (members and territories) from 2024-09-25, allowed in the UK and,
@@ -26,7 +32,8 @@ constants), so the loop of the harness adds almost nothing; the candidates are
 measured in turn, round after round, and the best round of each is compared.
 
 Targets (issue 2, section 10): is_allowed <= 3x the floor, evaluate <= 5x the
-floor, GrowthBook / is_allowed >= 10x.
+floor, GrowthBook / is_allowed >= 10x; a distinct invalid country <= 1.0x a cold
+valid decision.
 
 Usage::
 
@@ -37,17 +44,22 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import statistics
 import sys
 import timeit
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import growthbook
 import pycountry
 from _machine import machine_info, markdown_machine
 
 import geogate
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 FEATURE = "llama-3.2-vision"
@@ -66,7 +78,29 @@ TARGETS = {
     "is_allowed_vs_floor": ("is_allowed / floor", "<=", 3.0),
     "evaluate_vs_floor": ("evaluate / floor", "<=", 5.0),
     "growthbook_vs_is_allowed": ("GrowthBook / is_allowed", ">=", 10.0),
+    "invalid_vs_cold": ("distinct invalid country / cold valid decision", "<=", 1.0),
 }
+
+#: Tails of bad country values; a counter in front makes each one new. Together:
+#: a pseudo-code-like value, a typo, a name, longer than any name, a kilobyte.
+_BAD_TAILS = ("Q", "-FR", "Germany", "0" * 64, "x" * 1024)
+
+
+def distinct_invalid_countries() -> Iterator[str]:
+    """
+    Yield a country value never given before, of every bad shape in turn.
+
+    Built by C-level iterators (a number, then a tail), so the harness adds
+    little to what it measures. (Hashing a string costs time in proportion to
+    its length wherever it is looked up, as reading it from a request does; a
+    kilobyte is the longest shape here.)
+    """
+    return map(str.__add__, map(str, itertools.count()), itertools.cycle(_BAD_TAILS))
+
+
+def distinct_days() -> Iterator[dt.date]:
+    """Yield a date never asked for before (so no memo answers), from 1900 on."""
+    return map(dt.date(1900, 1, 1).__add__, map(dt.timedelta, itertools.count()))
 
 
 def build() -> dict[str, tuple[str, dict[str, object]]]:
@@ -147,6 +181,14 @@ def build() -> dict[str, tuple[str, dict[str, object]]]:
             "set_attributes({{'country': {c!r}}}); is_on(feature)",
             {**names, "set_attributes": book.set_attributes, "is_on": book.is_on},
         ),
+        "cold_valid": (
+            "evaluate(feature, country={c!r}, at=next(days))",
+            {**names, "evaluate": gate.evaluate, "days": distinct_days()},
+        ),
+        "distinct_invalid": (
+            "evaluate(feature, country=next(bad))",
+            {**names, "evaluate": gate.evaluate, "bad": distinct_invalid_countries()},
+        ),
     }
 
 
@@ -218,6 +260,7 @@ def analyse(results: dict[str, dict[str, object]]) -> dict[str, dict[str, object
         "is_allowed_vs_floor": ("is_allowed", floor),
         "evaluate_vs_floor": ("evaluate", floor),
         "growthbook_vs_is_allowed": ("growthbook", "is_allowed"),
+        "invalid_vs_cold": ("distinct_invalid", "cold_valid"),
     }
     targets = {}
     for key, (a, b) in pairs.items():
@@ -243,6 +286,8 @@ ROWS = (
     ("evaluate_at", "`gate.evaluate(feature, country=c, at=today)` (memo for any date)"),
     ("cold", "full decision procedure, nothing memoised (first request; for information)"),
     ("growthbook", "GrowthBook: `set_attributes({'country': c}); is_on(feature)`"),
+    ("cold_valid", "`gate.evaluate(feature, country=c, at=<a new date>)`: cold, valid"),
+    ("distinct_invalid", "`gate.evaluate(feature, country=<a new bad value>)`: invalid"),
 )
 
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
+from pathlib import Path
+from unittest import mock
+
 import pycountry
 import pytest
 
+from geogate import Gate
 from geogate._countries import (
+    PARTS_OF_COUNTRIES,
     LocationStatus,
     Normalized,
     all_countries,
@@ -226,3 +233,76 @@ def test_suggestion_among_candidates():
 def test_no_suggestion_for_nonsense():
     """Nothing close: no suggestion."""
     assert None is suggest_country("0123456789")
+
+
+# Codes for parts of countries
+
+
+@pytest.mark.parametrize(
+    ("value", "country", "subdivision"),
+    [
+        ("IC", "ES", "ES-CN"),
+        ("ic", "ES", "ES-CN"),
+        ("EA", "ES", None),
+        ("FX", "FR", None),
+        ("fx", "FR", None),
+        ("XI", "GB", "GB-NIR"),
+        ("AC", "SH", "SH-AC"),
+        ("TA", "SH", "SH-TA"),
+        ("CP", "FR", "FR-CP"),
+        ("DG", "IO", None),
+    ],
+)
+def test_codes_for_parts_of_countries(value, country, subdivision):
+    """IC, EA, FX, XI and the other reserved or CLDR codes name part of a real country."""
+    assert Normalized(KNOWN, code=country, subdivision=subdivision) == normalize_country(value)
+
+
+def test_parts_of_countries_name_real_places():
+    """Every part names an ISO country, and ISO 3166-2 codes of that country."""
+    for code, part in PARTS_OF_COUNTRIES.items():
+        assert code not in all_countries()
+        assert part.country in all_countries()
+        for subdivision in part.subdivisions:
+            record = pycountry.subdivisions.get(code=subdivision)
+            assert (part.country, None) == (record.country_code, record.parent_code)
+
+
+@pytest.mark.parametrize("value", ["EZ", "UN", "QO", "SU", "YU", "AN", "CS"])
+def test_codes_naming_no_single_place_stay_invalid(value):
+    """The euro area, the UN, outlying Oceania and withdrawn codes are no place."""
+    assert INVALID == normalize_country(value).status
+
+
+# Bounded work and memory for request input
+
+
+def test_huge_subdivisions_are_refused_unread_and_unremembered():
+    """
+    300 distinct 1 MB subdivision strings add nothing to the process.
+
+    Before, each was remembered by an unbounded cache (about 290 MB).
+    """
+    gate = Gate.from_path(Path(__file__).parent.parent / "policies")
+    gate.evaluate("llama-3.2-vision", country="GB", subdivision="NIR")  # warm the tables
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for number in range(300):
+            value = f"{number:06d}" * (2**20 // 6)
+            decision = gate.evaluate("llama-3.2-vision", country="GB", subdivision=value)
+            assert (False, INVALID) == (decision.allowed, decision.location)
+            del value
+        gc.collect()
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert after - before < 2**20  # less than one of them
+
+
+def test_distinct_garbage_countries_are_cheap_and_unremembered():
+    """A distinct bad country string is refused with dictionary look-ups only (no difflib)."""
+    with mock.patch("difflib.get_close_matches", side_effect=AssertionError("difflib")):
+        for value in ("FRR", "Q7", "x" * 10_000, "Germany", "GER", "\ud800"):
+            assert INVALID == normalize_country(value).status

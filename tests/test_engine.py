@@ -313,27 +313,43 @@ def test_feature_without_rules(tmp_path):
 
 
 UNKNOWN_INPUTS = [
-    ({"country": None}, LocationStatus.UNKNOWN),
-    ({}, LocationStatus.UNKNOWN),
-    ({"country": ""}, LocationStatus.UNKNOWN),
-    ({"country": "XX"}, LocationStatus.UNKNOWN),
-    ({"country": "EU"}, LocationStatus.UNKNOWN),
-    ({"country": "T1"}, LocationStatus.UNKNOWN),
-    ({"country": "GER"}, LocationStatus.INVALID),
-    ({"country": " FR"}, LocationStatus.INVALID),
-    ({"country": "FR", "subdivision": "GB-NIR"}, LocationStatus.INVALID),
-    ({"country": "FR", "subdivision": "NOPE"}, LocationStatus.INVALID),
-    ({"country": "GER", "subdivision": "NIR"}, LocationStatus.INVALID),
-    ({"subdivision": "NIR"}, LocationStatus.INVALID),
+    {"country": None},
+    {},
+    {"country": ""},
+    {"country": "XX"},
+    {"country": "EU"},
+    {"country": "T1"},
+    {"country": "A1"},
+    {"country": "ZZ"},
+    {"country": "XX", "subdivision": "FR-IDF"},
+]
+
+#: Not a code, or a contradiction: denied whatever `unknown:` says.
+INVALID_INPUTS = [
+    {"country": "GER"},
+    {"country": " FR"},
+    {"country": "FR", "subdivision": "GB-NIR"},
+    {"country": "FR", "subdivision": "NOPE"},
+    {"country": "GER", "subdivision": "NIR"},
+    {"subdivision": "NIR"},
+    {"country": "RU", "subdivision": "UA-43"},
+    {"country": "IC", "subdivision": "ES-M"},
+    {"country": "XI", "subdivision": "GB-ENG"},
+    {"country": "EA", "subdivision": "ES-CN"},
+    {"country": "FX", "subdivision": "FR-974"},
+    {"country": "EZ"},
+    {"country": "QO"},
 ]
 
 
-@pytest.mark.parametrize(("request_", "status"), UNKNOWN_INPUTS)
-def test_unknown_location_denies_by_default(tmp_path, request_, status):
-    """An unknown or invalid location gets the feature's `unknown`, deny when not set."""
-    gate = feature_gate(tmp_path, "- {id: eu, deny: [EU], reason: r}", default="allow")
+@pytest.mark.parametrize("request_", UNKNOWN_INPUTS)
+@pytest.mark.parametrize(("unknown", "allowed"), [(None, False), ("deny", False), ("allow", True)])
+def test_unknown_location_gets_the_unknown_setting(tmp_path, request_, unknown, allowed):
+    """A genuinely unknown location gets the feature's `unknown`, deny when not set."""
+    settings = {} if unknown is None else {"unknown": unknown}
+    gate = feature_gate(tmp_path, "- {id: eu, deny: [EU], reason: r}", **settings)
     decision = gate.evaluate("f", at=DAY, **request_)
-    assert (False, None, Reason.DEFAULT, None, status, ()) == (
+    assert (allowed, None, Reason.DEFAULT, None, LocationStatus.UNKNOWN, ()) == (
         decision.allowed,
         decision.rule,
         decision.reason,
@@ -343,26 +359,50 @@ def test_unknown_location_denies_by_default(tmp_path, request_, status):
     )
 
 
-@pytest.mark.parametrize(("request_", "status"), UNKNOWN_INPUTS)
-def test_unknown_allow_is_honoured(tmp_path, request_, status):
-    """``unknown: allow`` allows unknown locations and invalid strings."""
-    gate = feature_gate(tmp_path, "- {id: eu, deny: [EU], reason: r}", unknown="allow")
+@pytest.mark.parametrize("request_", INVALID_INPUTS)
+@pytest.mark.parametrize("unknown", [None, "deny", "allow"])
+def test_invalid_location_denies_whatever_unknown_says(tmp_path, request_, unknown):
+    """An invalid location denies even with ``unknown: allow`` (invalid is not unknown)."""
+    settings = {} if unknown is None else {"unknown": unknown}
+    gate = feature_gate(tmp_path, "- {id: eu, deny: [EU], reason: r}", **settings)
     decision = gate.evaluate("f", at=DAY, **request_)
-    assert (True, status) == (decision.allowed, decision.location)
+    assert (
+        False,
+        None,
+        Reason.ERROR,
+        ErrorCode.INVALID_CONTEXT,
+        LocationStatus.INVALID,
+        (),
+        "explicit",
+    ) == (
+        decision.allowed,
+        decision.rule,
+        decision.reason,
+        decision.error_code,
+        decision.location,
+        decision.jurisdictions,
+        decision.location_source,
+    )
 
 
-def test_unknown_explanation_says_why(tmp_path):
-    """The explanation of an unknown location names the problem."""
-    gate = feature_gate(tmp_path, "- {id: eu, deny: [EU], reason: r}")
+def test_unknown_and_invalid_explanations_say_why(tmp_path):
+    """The explanation of an unknown or invalid location names the problem."""
+    gate = feature_gate(tmp_path, "- {id: eu, deny: [EU], reason: r}", unknown="allow")
     rev = gate.revision[:19]
     assert (
-        f"f is denied by the feature's setting for unknown locations (policy {rev}, as of "
-        "2026-01-01): 'GER' is not an ISO 3166-1 alpha-2 country code (did you mean 'DE'?)."
+        f"f is denied because the location is invalid (policy {rev}, as of 2026-01-01), "
+        "whatever the feature's setting for unknown locations says: 'GER' is not an ISO "
+        "3166-1 alpha-2 country code (did you mean 'DE'?)."
     ) == gate.evaluate("f", country="GER", at=DAY).explanation
     assert (
-        f"f is denied by the feature's setting for unknown locations (policy {rev}, as of "
-        "2026-01-01): The subdivision 'GB-NIR' is not in the country 'FR'."
-    ) == gate.evaluate("f", country="FR", subdivision="GB-NIR", at=DAY).explanation
+        f"f is denied because the location is invalid (policy {rev}, as of 2026-01-01), "
+        "whatever the feature's setting for unknown locations says: The subdivision 'UA-43' "
+        "is not in the country 'RU'."
+    ) == gate.evaluate("f", country="RU", subdivision="UA-43", at=DAY).explanation
+    assert (
+        f"f is allowed by the feature's setting for unknown locations (policy {rev}, as of "
+        "2026-01-01): The country code 'XX' means an unknown location."
+    ) == gate.evaluate("f", country="XX", at=DAY).explanation
 
 
 # Wrong types

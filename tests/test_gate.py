@@ -463,8 +463,32 @@ def test_decision_fields_for_an_error(small):
         "country 250 is an int, not a string.",
         "revision": small.revision,
         "as_of": "2026-01-01",
-        "location_source": None,
+        "location_source": "explicit",
     } == decision.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("feature", "kwargs", "source"),
+    [
+        ("chat", {"country": 42}, "explicit"),
+        ("chat", {"country": "FR", "subdivision": 7}, "explicit"),
+        ("chat", {"subdivision": ["GB-NIR"]}, "explicit"),
+        ("chat", {"country": "FR", "domicile": 1.5}, "explicit"),
+        ("chat", {"country": "GER"}, "explicit"),
+        ("chat", {"country": "FR", "at": "yesterday"}, "explicit"),
+        ("chat", {"ip": "1.2.3.4:5"}, "geoip"),
+        ("chat", {"ip": 42}, "geoip"),
+        ("chat", {"ip": "1.2.3.4", "at": "never"}, "geoip"),
+        ("chat", {}, "unknown"),
+        ("chat", {"at": "never"}, "unknown"),
+        ("no-such-feature", {"country": "FR"}, "explicit"),
+        ("no-such-feature", {"ip": "81.2.69.160"}, "geoip"),
+        (42, {}, "unknown"),
+    ],
+)
+def test_location_source_is_never_none(small, feature, kwargs, source):
+    """Every decision, errors included, says where its location came from."""
+    assert source == small.evaluate(feature, **kwargs).location_source
 
 
 def test_decision_is_immutable(small):
@@ -578,10 +602,10 @@ def test_threads_get_identical_results():
         ("chat", {"country": "FR", "domicile": {}}, ErrorCode.INVALID_CONTEXT),
         ("chat", {"country": "FR", "at": ["2026-01-01"]}, ErrorCode.INVALID_CONTEXT),
         ("chat", {"country": "FR", "at": "x" * 100_000 + "-01"}, ErrorCode.INVALID_CONTEXT),
-        ("chat", {"country": "A" * 1_000_000}, None),
-        ("chat", {"country": "GB", "subdivision": "N" * 1_000_000}, None),
-        ("chat", {"country": "\x00"}, None),
-        ("chat", {"country": "\ud800"}, None),
+        ("chat", {"country": "A" * 1_000_000}, ErrorCode.INVALID_CONTEXT),
+        ("chat", {"country": "GB", "subdivision": "N" * 1_000_000}, ErrorCode.INVALID_CONTEXT),
+        ("chat", {"country": "\x00"}, ErrorCode.INVALID_CONTEXT),
+        ("chat", {"country": "\ud800"}, ErrorCode.INVALID_CONTEXT),
         (None, {"country": "FR"}, ErrorCode.FLAG_NOT_FOUND),
         (["chat"], {"country": "FR"}, ErrorCode.FLAG_NOT_FOUND),
         ({"chat": 1}, {"country": ["FR"]}, ErrorCode.FLAG_NOT_FOUND),

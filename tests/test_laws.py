@@ -35,6 +35,7 @@ from _policygen import (
 )
 from geogate import ErrorCode, LocationStatus, Reason, _analysis
 from geogate._audit import audit
+from geogate._countries import PARTS_OF_COUNTRIES as PARTS
 from geogate._countries import subdivision_chain
 from geogate._diff import diff_policies
 from geogate._loader import check_paths
@@ -240,7 +241,7 @@ SHORT_SUBDIVISIONS = frozenset(code.partition("-")[2] for code in SUBDIVISION_CO
 
 
 def _names_a_country(text):
-    return text.isascii() and text.upper() in COUNTRY_SPELLINGS
+    return text.isascii() and (text.upper() in COUNTRY_SPELLINGS or text.upper() in PARTS)
 
 
 def _could_name_a_subdivision(text):
@@ -252,7 +253,7 @@ def _both_cases(values):
     return st.sampled_from(values).flatmap(lambda v: st.sampled_from([v, v.lower()]))
 
 
-known_countries = _both_cases([*ISO_CODES, "UK", "EL"])
+known_countries = _both_cases([*ISO_CODES, "UK", "EL", *PARTS])
 unknown_countries = st.none() | _both_cases(PSEUDO_CODES)
 invalid_countries = st.sampled_from(
     ["GER", " FR", "FR ", "FRA", "France", "ß", "\uff26\uff32", "fr\n", "\x00", "E U", "GB-NIR"]
@@ -278,9 +279,23 @@ class Request(NamedTuple):
     country: object
     subdivision: object
     domicile: object
-    location_known: bool
-    domicile_known: bool
+    location: LocationStatus
+    domicile_status: LocationStatus
     wrong_type: bool
+
+
+def _location_status(kind, country, subdivision):
+    """What a country of *kind* with *subdivision* is (wrong types aside)."""
+    if kind == "invalid":
+        return LocationStatus.INVALID
+    if subdivision is None or subdivision == "":
+        return LocationStatus(kind)
+    if kind == "known":  # every drawn subdivision is foreign or not a code
+        return LocationStatus.INVALID
+    # An unknown country: a pseudo-code stays unknown whatever the subdivision says;
+    # with no country (or an empty one) the subdivision must name its country, and
+    # every drawn one is not a code.
+    return LocationStatus.UNKNOWN if country else LocationStatus.INVALID
 
 
 @st.composite
@@ -298,6 +313,8 @@ def requests(draw):
     subdivisions = [st.none(), st.none(), st.just(""), invalid_subdivisions, wrong_types]
     if kind == "known":
         canonical = {"UK": "GB", "EL": "GR"}.get(country.upper(), country.upper())
+        if canonical in PARTS:
+            canonical = PARTS[canonical].country
         foreign = [code for code in FOREIGN_SUBDIVISIONS if code.partition("-")[0] != canonical]
         subdivisions.append(st.sampled_from(foreign))
     if kind == "invalid":  # an invalid country makes even a valid subdivision invalid
@@ -314,13 +331,14 @@ def requests(draw):
         }[domicile_kind]
     )
     values = (country, subdivision, domicile)
+    wrong = any(v is not None and not isinstance(v, str) for v in values)
     return Request(
         country,
         subdivision,
         domicile,
-        location_known=kind == "known" and (subdivision is None or subdivision == ""),
-        domicile_known=domicile_kind == "known",
-        wrong_type=any(v is not None and not isinstance(v, str) for v in values),
+        location=_location_status(kind, country, subdivision) if not wrong else None,
+        domicile_status=LocationStatus(domicile_kind) if not wrong else None,
+        wrong_type=wrong,
     )
 
 
@@ -328,19 +346,18 @@ def requests(draw):
 @given(spec=policy_specs(), batch=st.lists(requests(), min_size=5, max_size=10), day=ANY_DAY)
 def test_unknown_or_invalid_input_never_fails_open(spec, batch, day):
     """
-    No fail-open on unknown input.
+    No fail-open on unknown or invalid input; invalid is not unknown.
 
     A country, subdivision or domicile of a wrong type (not a string, not None) denies with
     ``INVALID_CONTEXT`` (reason ``ERROR``, no rule), whatever the feature's ``unknown:``
-    says. Otherwise, when a signal the feature is decided on is not a known place (no
-    country; a pseudo-code such as XX, ZZ, T1, EU or ''; a string that is no ISO code; a
-    subdivision that is no code or lies in another country), the request is allowed only
-    if ``unknown: allow``. Decided on that one signal (``basis: location`` or
-    ``domicile``), the decision is exactly the feature's ``unknown`` effect, with reason
-    ``DEFAULT``, no rule, no jurisdictions and an unknown or invalid location; under
-    ``location+domicile`` it is allowed exactly when ``unknown: allow`` and the other
-    signal, if known, is allowed too. The same holds for ``is_allowed`` and for today's
-    memoised decisions.
+    says. An invalid signal the feature is decided on (a string that is no ISO code, a
+    subdivision that is no code or lies in another country) denies the same way, with an
+    invalid location: ``unknown: allow`` never lets it in. An unknown one (no country; a
+    pseudo-code such as XX, ZZ, T1, EU or '') gets the feature's ``unknown`` effect, with
+    reason ``DEFAULT``, no rule and no jurisdictions. Under ``location+domicile`` the
+    request is allowed exactly when each signal is: a known one by its own decision, an
+    unknown one by ``unknown: allow``, an invalid one never. The same holds for
+    ``is_allowed`` and for today's memoised decisions.
     """
     gate = _load(spec)
     for name, feature in spec.features:
@@ -364,17 +381,25 @@ def test_unknown_or_invalid_input_never_fails_open(spec, batch, day):
                 assert [False, False] == today
                 continue
             signals = {
-                "location": [request.location_known],
-                "domicile": [request.domicile_known],
-                "location+domicile": [request.location_known, request.domicile_known],
+                "location": [request.location],
+                "domicile": [request.domicile_status],
+                "location+domicile": [request.location, request.domicile_status],
             }[feature.basis]
-            if all(signals):
+            if all(status is LocationStatus.KNOWN for status in signals):
                 continue
-            event(f"unknown input, basis {feature.basis}")
+            event(f"unknown or invalid input, basis {feature.basis}")
+            if LocationStatus.INVALID in signals:
+                assert not decision.allowed, request
+                assert [False, False] == today, request
             assert unknown_allows or not decision.allowed, request
             assert unknown_allows or not any(today), request
             if feature.basis != "location+domicile":
-                assert (unknown_allows, feature.unknown, None, Reason.DEFAULT, None, ()) == (
+                status = signals[0]
+                if status is LocationStatus.INVALID:
+                    expected = (False, "deny", None, Reason.ERROR, ErrorCode.INVALID_CONTEXT, ())
+                else:
+                    expected = (unknown_allows, feature.unknown, None, Reason.DEFAULT, None, ())
+                assert expected == (
                     decision.allowed,
                     decision.effect,
                     decision.rule,
@@ -382,14 +407,16 @@ def test_unknown_or_invalid_input_never_fails_open(spec, batch, day):
                     decision.error_code,
                     decision.jurisdictions,
                 ), request
-                assert decision.location in {LocationStatus.UNKNOWN, LocationStatus.INVALID}
-                assert [unknown_allows, unknown_allows] == today
+                assert status == decision.location, request
+                assert [expected[0], expected[0]] == today
             else:
-                known = request.country if request.location_known else request.domicile
-                other = any(signals) and gate.is_allowed(
-                    name, country=known, domicile=known, at=day
-                )
-                assert (unknown_allows and (other or not any(signals))) == decision.allowed
+                allowed = []
+                for status, value in zip(signals, (request.country, request.domicile), strict=True):
+                    if status is LocationStatus.KNOWN:
+                        allowed.append(gate.is_allowed(name, country=value, domicile=value, at=day))
+                    else:
+                        allowed.append(status is LocationStatus.UNKNOWN and unknown_allows)
+                assert all(allowed) == decision.allowed, request
 
 
 # 3. audit == eval.

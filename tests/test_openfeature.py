@@ -221,14 +221,24 @@ def test_no_location_is_a_decision(client, gate):
 
 
 @pytest.mark.parametrize(
-    ("country", "location"),
-    [("XX", "unknown"), ("ZZZ", "invalid"), ("", "unknown"), ("F R", "invalid")],
+    ("country", "location", "reason"),
+    [
+        ("XX", "unknown", Reason.DEFAULT),
+        ("ZZZ", "invalid", Reason.ERROR),
+        ("", "unknown", Reason.DEFAULT),
+        ("F R", "invalid", Reason.ERROR),
+    ],
 )
-def test_unknown_or_invalid_country_is_a_decision(client, country, location):
-    """A pseudo-code or an unreadable country is no error: the unknown setting denies."""
+def test_unknown_or_invalid_country_is_a_decision(client, country, location, reason):
+    """
+    A pseudo-code or an unreadable country is a deny, never the caller's default.
+
+    An unknown place gets the unknown setting (reason DEFAULT); an invalid one is denied
+    (reason ERROR, without an OpenFeature error code, so the SDK keeps the False).
+    """
     result = details(client, FEATURE, default=True, country=country)
 
-    assert (False, "deny", Reason.DEFAULT, None, location) == (
+    assert (False, "deny", reason, None, location) == (
         result.value,
         result.variant,
         result.reason,
@@ -373,9 +383,10 @@ def test_unknown_policy_setting_allow_lets_unknown_in(tmp_path, use):
     (tmp_path / "lenient.yaml").write_text(LENIENT, encoding="utf-8")
     client = use(GeogateProvider(Gate.from_path(tmp_path)))
 
-    assert (True, True, False, False, False) == (
+    assert (True, True, False, False, False, False) == (
         details(client, "lenient").value,
-        details(client, "lenient", country="ZZZ").value,
+        details(client, "lenient", country="XX").value,
+        details(client, "lenient", default=True, country="ZZZ").value,
         details(client, "lenient", country="FR").value,
         details(client, "lenient", default=True, country=5).value,
         details(client, "lenient", default=True, ip="81.2.69.160").value,

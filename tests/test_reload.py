@@ -189,10 +189,10 @@ def test_a_reload_in_the_middle_of_a_decision(policies, monkeypatch):
     real = geogate._slowpath._short
     reloaded: list[ReloadResult] = []
 
-    def reload_then_short(value):
+    def reload_then_short(value, longest):
         if not reloaded:
             reloaded.append(gate.reload())
-        return real(value)
+        return real(value, longest)
 
     monkeypatch.setattr(geogate._slowpath, "_short", reload_then_short)
     in_flight = gate.evaluate("f", country="GB")
@@ -354,7 +354,7 @@ def wait_for(condition, timeout: float = WAIT) -> bool:
 def test_watcher_reloads_on_change_and_close_stops_it(policies):
     """watch=: a rewritten, an added and a broken file are picked up; close() stops the thread."""
     seen: list[ReloadResult] = []
-    gate = Gate.from_path(policies, watch=0.02, on_reload=seen.append)
+    gate = Gate.from_path(policies, watch=0.02, settle=0.1, on_reload=seen.append)
     try:
         assert gate.watching
         first = gate.revision
@@ -386,9 +386,9 @@ def test_watch_method_and_context_manager(policies):
     """gate.watch() starts one watcher (twice is harmless); leaving `with` stops it."""
     with Gate.from_path(policies) as gate:
         assert not gate.watching
-        gate.watch(interval=0.02)
+        gate.watch(interval=0.02, settle=0.1)
         watcher = gate._watcher
-        gate.watch(interval=0.02)
+        gate.watch(interval=0.02, settle=0.1)
         assert watcher is gate._watcher
         before = gate.revision
         write(policies, valid_files(3))
@@ -407,7 +407,7 @@ def test_watcher_sees_changes_made_between_load_and_watch(policies):
     first = gate.revision
     write(policies, valid_files(2))
     with gate:
-        gate.watch(interval=0.02)
+        gate.watch(interval=0.02, settle=0.1)
         assert wait_for(lambda: gate.revision != first)
 
 

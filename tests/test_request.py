@@ -6,10 +6,13 @@ import base64
 import ipaddress
 import json
 import re
+from pathlib import Path
 
 import attrs
 import pytest
 
+from geogate import Gate
+from geogate._context import located
 from geogate._countries import LocationStatus
 from geogate._headers import MAX_HEADER_LINES, MAX_VALUE_LENGTH, HeaderMap
 from geogate._providers import PROVIDERS, HeaderLocation, provider
@@ -20,6 +23,7 @@ KNOWN = LocationStatus.KNOWN
 UNKNOWN = LocationStatus.UNKNOWN
 INVALID = LocationStatus.INVALID
 
+POLICIES = Path(__file__).parent.parent / "policies"
 PROXY = "10.0.0.2"
 STRANGER = "203.0.113.9"
 CLIENT = "198.51.100.7"
@@ -272,11 +276,6 @@ def test_pseudo_code_detail():
             ),
         ),
         (
-            [("CF-IPCountry", "FR"), ("cf-region-code", "FR-974")],
-            "FR-974",
-            "CF-IPCountry 'FR' and subdivision 'FR-974' from trusted proxy 10.0.0.2",
-        ),
-        (
             [("CF-IPCountry", "RE"), ("cf-region-code", "FR-974")],
             "FR-974",
             "CF-IPCountry 'RE' and subdivision 'FR-974' from trusted proxy 10.0.0.2",
@@ -333,25 +332,6 @@ def test_custom_header_names():
             ),
         ),
         (
-            [("X-Client-Region", "US"), ("X-Client-Region-Subdivision", "FRIDF")],
-            (
-                "X-Client-Region 'US' disagrees with the subdivision 'FR-IDF' from the same "
-                "provider, so the location is ambiguous"
-            ),
-        ),
-        (
-            [
-                (
-                    "x-nf-geo",
-                    json.dumps({"country": {"code": "US"}, "subdivision": {"code": "FR-IDF"}}),
-                )
-            ],
-            (
-                "x-nf-geo 'US' disagrees with the subdivision 'FR-IDF' from the same provider, "
-                "so the location is ambiguous"
-            ),
-        ),
-        (
             [("X-Akamai-Edgescape", "country_code=US,region_code=CA,country_code=FR")],
             (
                 "X-Akamai-Edgescape has country_code twice with different values, "
@@ -368,10 +348,14 @@ def test_custom_header_names():
     ],
 )
 def test_conflicting_headers_are_ambiguous(headers, problem):
-    """A header repeated with different values, or contradicting its pair: unknown, not a pick."""
+    """
+    A header repeated with different values: invalid, not a pick.
+
+    Invalid, not unknown, so a feature's ``unknown: allow`` never lets it in.
+    """
     geo = FakeGeo()
     found = make(geoip=geo).resolve(pairs(*headers), PROXY)
-    assert (UNKNOWN, None, None) == (found.status, found.country, found.subdivision)
+    assert (INVALID, None, None) == (found.status, found.country, found.subdivision)
     assert problem == found.problem
     assert [] == geo.asked
 
@@ -1078,7 +1062,7 @@ def test_damaged_headers(headers, damaged):
     """Headers that cannot be read: never an exception; with a trusted peer, fail closed."""
     assert damaged == HeaderMap(headers).damaged
     found = make().resolve(headers, PROXY)
-    assert (UNKNOWN, None, None, "unknown") == where(found)
+    assert (INVALID, None, None, "unknown") == where(found)
     assert (
         f"the headers from trusted proxy 10.0.0.2 could not be read: {damaged}"
     ) == found.problem
@@ -1196,3 +1180,133 @@ def test_resolve_never_raises():
     assert (INVALID, None, None, "unknown") == where(found)
     assert "resolving the location failed (RuntimeError)" == found.problem
     assert None is make().client_ip(42, Unprintable())
+
+
+# --- a region refines the country, never changes it -----------------------------------------
+
+#: For each provider, how a client behind a trusted proxy that passes its headers on could
+#: send country *c* with region *r*.
+REGION_HEADERS = {
+    "cloudflare": lambda c, r: [("CF-IPCountry", c), ("cf-region-code", r)],
+    "cloudfront": lambda c, r: [
+        ("CloudFront-Viewer-Country", c),
+        ("CloudFront-Viewer-Country-Region", r),
+    ],
+    "fastly": lambda c, r: [("Fastly-Geo-Country", c), ("Fastly-Geo-Region", r)],
+    "appengine": lambda c, r: [("X-AppEngine-Country", c), ("X-AppEngine-Region", r)],
+    "vercel": lambda c, r: [("X-Vercel-IP-Country", c), ("X-Vercel-IP-Country-Region", r)],
+    "akamai": lambda c, r: [("X-Akamai-Edgescape", f"country_code={c},region_code={r}")],
+    "netlify": lambda c, r: [
+        ("x-nf-geo", json.dumps({"country": {"code": c}, "subdivision": {"code": r}}))
+    ],
+    "gcp": lambda c, r: [
+        ("X-Client-Region", c),
+        ("X-Client-Region-Subdivision", c + r if "-" not in r else r.replace("-", "")),
+    ],
+}
+
+#: (country header, region value, the ISO 3166-1 country the region would move it to).
+FORGED_REGIONS = [
+    ("FR", "NC", "NC"),  # New Caledonia: FR-NC, not in the EU
+    ("FR", "PF", "PF"),  # French Polynesia
+    ("FR", "BL", "BL"),  # Saint Barthélemy
+    ("FR", "974", "RE"),  # Réunion: in the EU, but a region still never moves a request
+    ("NL", "AW", "AW"),  # Aruba
+    ("NL", "CW", "CW"),  # Curaçao
+    ("US", "PR", "PR"),  # Puerto Rico
+    ("CN", "HK", "HK"),  # Hong Kong
+    ("FI", "01", "AX"),  # Åland
+    ("NO", "21", "SJ"),  # Svalbard
+]
+
+
+@pytest.mark.parametrize("name", sorted(REGION_HEADERS))
+@pytest.mark.parametrize(("country", "region", "moved_to"), FORGED_REGIONS)
+def test_a_region_never_moves_the_request_to_another_country(name, country, region, moved_to):
+    """A region that ISO 3166-1 codes as a country of its own is ignored; the country stays."""
+    found = make(providers=[name]).resolve(pairs(*REGION_HEADERS[name](country, region)), PROXY)
+    code = f"{country}-{region}"
+    assert (KNOWN, country, None, f"header:{name}") == where(found)
+    assert (
+        f"ignored the subdivision {code!r}: ISO 3166-1 codes it as the country {moved_to!r}, "
+        f"and a region refines the country {country!r}, never changes it"
+    ) in found.detail
+
+
+@pytest.mark.parametrize("name", sorted(REGION_HEADERS))
+def test_a_region_of_another_country_is_ignored(name):
+    """US with FR-IDF: the region is ignored and the location stays the header's country."""
+    found = make(providers=[name]).resolve(pairs(*REGION_HEADERS[name]("US", "FR-IDF")), PROXY)
+    assert (KNOWN, "US", None, f"header:{name}") == where(found)
+    assert "ignored the subdivision" in found.detail
+
+
+@pytest.mark.parametrize("name", sorted(REGION_HEADERS))
+def test_a_region_that_refines_is_kept(name):
+    """FR with IDF: Île-de-France, a region of France."""
+    found = make(providers=[name]).resolve(pairs(*REGION_HEADERS[name]("FR", "IDF")), PROXY)
+    assert (KNOWN, "FR", "FR-IDF", f"header:{name}") == where(found)
+
+
+def test_a_forged_region_cannot_unlock_a_feature_withheld_in_the_eu():
+    """
+    The attack: a French client behind a trusted proxy sends cf-region-code NC.
+
+    New Caledonia (NC) is not in the EU; France is. The request stays French and is denied.
+    """
+    gate = Gate.from_path(POLICIES)
+    resolver = make(providers=["cloudflare"])
+    for region in ("NC", "PF", "BL", "WF", "PM", "TF"):
+        found = resolver.resolve(pairs(("CF-IPCountry", "FR"), ("cf-region-code", region)), PROXY)
+        with located(found, gate):
+            decision = gate.evaluate("llama-3.2-vision", at="2026-01-01")
+        assert (False, "FR", "eu-multimodal-withheld") == (
+            decision.allowed,
+            decision.country,
+            decision.rule,
+        )
+
+
+# --- codes for parts of countries ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([("X-Client-Region", "IC")], (KNOWN, "ES", "ES-CN", "header:gcp")),
+        (
+            [("X-Client-Region", "IC"), ("X-Client-Region-Subdivision", "ESTF")],
+            (KNOWN, "ES", "ES-TF", "header:gcp"),
+        ),
+        (
+            [("X-Client-Region", "IC"), ("X-Client-Region-Subdivision", "ESM")],
+            (KNOWN, "ES", "ES-CN", "header:gcp"),
+        ),
+        ([("X-Client-Region", "EA")], (KNOWN, "ES", None, "header:gcp")),
+        ([("X-Client-Region", "ea")], (KNOWN, "ES", None, "header:gcp")),
+        ([("X-Client-Region", "XI")], (KNOWN, "GB", "GB-NIR", "header:gcp")),
+        ([("CF-IPCountry", "FX")], (KNOWN, "FR", None, "header:cloudflare")),
+        ([("CF-IPCountry", "AC")], (KNOWN, "SH", "SH-AC", "header:cloudflare")),
+        ([("CF-IPCountry", "DG")], (KNOWN, "IO", None, "header:cloudflare")),
+    ],
+)
+def test_codes_for_parts_of_countries_from_headers(headers, expected):
+    """CLDR and exceptionally reserved codes name part of a country; a region may refine it."""
+    assert expected == where(make().resolve(pairs(*headers), PROXY))
+
+
+@pytest.mark.parametrize(
+    ("country", "subdivision", "expected"),
+    [
+        ("IC", None, (KNOWN, "ES", "ES-CN", "explicit")),
+        ("IC", "ES-GC", (KNOWN, "ES", "ES-GC", "explicit")),
+        ("IC", "ES-M", (INVALID, None, None, "explicit")),
+        ("XI", "GB-BFS", (KNOWN, "GB", "GB-BFS", "explicit")),
+        ("XI", "GB-ENG", (INVALID, None, None, "explicit")),
+        ("EA", "ES-ML", (KNOWN, "ES", "ES-ML", "explicit")),
+        ("EA", "ES-CN", (INVALID, None, None, "explicit")),
+    ],
+)
+def test_explicit_parts_of_countries(country, subdivision, expected):
+    """Given by the application, a contradiction is invalid (it is the caller's own input)."""
+    assert expected == where(make().resolve([], PROXY, country=country, subdivision=subdivision))

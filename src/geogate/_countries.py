@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import enum
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 import pycountry
@@ -22,15 +22,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALIASES",
+    "MAX_SUBDIVISION_LENGTH",
+    "PARTS_OF_COUNTRIES",
     "UNKNOWN_CODES",
     "LocationStatus",
     "Normalized",
+    "PartOfCountry",
     "all_countries",
     "country_name",
     "describe_value",
     "find_subdivision",
     "normalize_country",
     "normalize_subdivision",
+    "part_of_country",
     "subdivision_chain",
     "subdivision_name",
     "subdivisions_of",
@@ -51,6 +55,72 @@ UNKNOWN_CODES: frozenset[str] = frozenset({"XX", "T1", "ZZ", "A1", "A2", "O1", "
 
 #: Kosovo: a user-assigned code that CLDR, the EU and the GeoIP vendors use.
 _EXTRA_COUNTRIES: dict[str, str] = {"XK": "Kosovo"}
+
+
+@attrs.frozen
+class PartOfCountry:
+    """
+    A code that is not an ISO 3166-1 alpha-2 code but names a part of one country.
+
+    Attributes:
+        country: The ISO 3166-1 alpha-2 code of the country it is part of.
+        subdivisions: The ISO 3166-2 codes that make up the part, when ISO has
+            them (``EA``: Ceuta and Melilla); empty when it has none.
+        name: What the code names, in English.
+        source: Who uses the code, so a reader can check it.
+    """
+
+    country: str
+    subdivisions: tuple[str, ...]
+    name: str
+    source: str
+
+    @property
+    def subdivision(self) -> str | None:
+        """The one ISO 3166-2 code the part is, if it is exactly one."""
+        return self.subdivisions[0] if len(self.subdivisions) == 1 else None
+
+    def contains(self, subdivision: str) -> bool:
+        """Tell whether the ISO 3166-2 code *subdivision* (of `country`) lies in this part."""
+        if subdivision in SUBDIVISIONS_WITH_COUNTRY_CODE:
+            return False  # a territory with its own ISO 3166-1 code is never part of these
+        return not self.subdivisions or not set(self.subdivisions).isdisjoint(
+            subdivision_chain(subdivision)
+        )
+
+
+_EXCEPTIONAL = "ISO 3166-1 exceptionally reserved code"
+_CLDR = "Unicode CLDR region code"
+
+#: Codes that sources send for a part of a country, read as that country (and
+#: subdivision, where ISO 3166-2 has exactly one): never unknown, never
+#: invalid, so a request from the Canary Islands is decided as one from Spain's
+#: ES-CN, where the EU applies. ISO 3166-1 reserves AC, CP, DG, EA, FX, IC and
+#: TA exceptionally; Unicode CLDR uses AC, CP, DG, EA, IC and TA as region
+#: codes (so Google Cloud's ``client_region`` can send them); XI is Northern
+#: Ireland's prefix for VAT and EORI numbers under the Windsor Framework. EZ
+#: (the euro area), UN and QO (outlying Oceania) name no single place and stay
+#: invalid; EU stays an unknown location (GeoIP's continent code).
+PARTS_OF_COUNTRIES: dict[str, PartOfCountry] = {
+    "AC": PartOfCountry("SH", ("SH-AC",), "Ascension Island", f"{_EXCEPTIONAL}; {_CLDR}"),
+    "CP": PartOfCountry("FR", ("FR-CP",), "Clipperton Island", f"{_EXCEPTIONAL}; {_CLDR}"),
+    "DG": PartOfCountry("IO", (), "Diego Garcia", f"{_EXCEPTIONAL}; {_CLDR}"),
+    "EA": PartOfCountry("ES", ("ES-CE", "ES-ML"), "Ceuta and Melilla", f"{_EXCEPTIONAL}; {_CLDR}"),
+    "FX": PartOfCountry("FR", (), "Metropolitan France", _EXCEPTIONAL),
+    "IC": PartOfCountry("ES", ("ES-CN",), "the Canary Islands", f"{_EXCEPTIONAL}; {_CLDR}"),
+    "TA": PartOfCountry("SH", ("SH-TA",), "Tristan da Cunha", f"{_EXCEPTIONAL}; {_CLDR}"),
+    "XI": PartOfCountry(
+        "GB", ("GB-NIR",), "Northern Ireland", "UK VAT and EORI prefix (HMRC, Windsor Framework)"
+    ),
+}
+
+
+def part_of_country(value: object) -> PartOfCountry | None:
+    """Return the part of a country a country input names (``ic``: the Canary Islands), or None."""
+    if not isinstance(value, str) or len(value) != len("IC") or not value.isascii():
+        return None
+    return PARTS_OF_COUNTRIES.get(value.upper())
+
 
 #: ISO 3166-2 subdivisions that ISO 3166-1 also codes as countries of their own.
 #: A request located in ``FR`` + ``FR-974`` is in Réunion (``RE``), which is EU
@@ -108,14 +178,18 @@ class LocationStatus(enum.StrEnum):
     INVALID = "invalid"
 
 
-@attrs.frozen
-class Normalized:
+class Normalized(NamedTuple):
     """
     The result of normalising one location string.
+
+    A named tuple rather than an attrs class: one is built for every bad
+    value a request sends, and a tuple costs a third as much to build.
 
     Attributes:
         status: Whether the input named a place, said "unknown", or was invalid.
         code: The normalised code when *status* is ``KNOWN``, else ``None``.
+        subdivision: The ISO 3166-2 code a code for part of a country implies
+            (``IC``, the Canary Islands: ``ES-CN``), else ``None``.
         problem: For ``UNKNOWN`` and ``INVALID``, a phrase saying why, written
             to complete "because ..." in an explanation.
     """
@@ -123,6 +197,7 @@ class Normalized:
     status: LocationStatus
     code: str | None = None
     problem: str | None = None
+    subdivision: str | None = None
 
 
 def with_article(noun: str) -> str:
@@ -139,20 +214,33 @@ def all_countries() -> frozenset[str]:
 
 
 @functools.cache
+def _country_names() -> dict[str, str]:
+    names = {
+        country.alpha_2: str(getattr(country, "common_name", None) or country.name)
+        for country in pycountry.countries
+    }
+    names.update(_EXTRA_COUNTRIES)
+    return names
+
+
 def country_name(code: str) -> str:
     """Return a short English name for a country code (``GB`` -> ``United Kingdom``)."""
-    if code in _EXTRA_COUNTRIES:
-        return _EXTRA_COUNTRIES[code]
-    country = pycountry.countries.get(alpha_2=code)
-    if country is None:
-        return code
-    return str(getattr(country, "common_name", None) or country.name)
+    return _country_names().get(code, code)
 
 
 @functools.cache
+def _subdivision_index() -> dict[str, Any]:
+    """Every ISO 3166-2 record pycountry knows, by code (built once; no input grows it)."""
+    return {subdivision.code: subdivision for subdivision in pycountry.subdivisions}
+
+
+#: The longest ISO 3166-2 code (``GB-NIR``); a longer input is refused unread.
+MAX_SUBDIVISION_LENGTH = 6
+
+
 def find_subdivision(code: str) -> Any:  # noqa: ANN401 (pycountry has no types)
     """Return pycountry's record for an ISO 3166-2 code, or None."""
-    return pycountry.subdivisions.get(code=code)  # type: ignore[no-untyped-call]
+    return _subdivision_index().get(code)
 
 
 def subdivisions_of(country: str) -> list[str]:
@@ -161,7 +249,6 @@ def subdivisions_of(country: str) -> list[str]:
     return sorted(s.code for s in found or ())
 
 
-@functools.cache
 def subdivision_name(code: str) -> str:
     """Return the English or local name pycountry gives a subdivision code."""
     subdivision = find_subdivision(code)
@@ -174,37 +261,51 @@ QUOTE_LIMIT = 40
 
 def describe_value(value: object, limit: int = QUOTE_LIMIT) -> str:
     """Quote a value for a message, shortened to *limit* characters."""
-    text = value if isinstance(value, str) and limit > QUOTE_LIMIT else repr(value)
+    if isinstance(value, str):
+        # Only the start is shown: a megabyte of input is not copied to show 40 characters.
+        text = value[: limit + 1] if limit > QUOTE_LIMIT else repr(value[: limit + 1])
+    else:
+        text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _case_spellings(code: str) -> tuple[str, ...]:
+    first, second = code[0], code[1]
+    return (code, code.lower(), first + second.lower(), first.lower() + second)
 
 
 @functools.cache
 def _spellings() -> dict[str, Normalized]:
-    """Every ASCII spelling of every code and alias, normalised once (the common case)."""
+    """Every ASCII spelling of every code, alias and part of a country, normalised once."""
     table: dict[str, Normalized] = {}
     for alias, code in (*((c, c) for c in all_countries()), *ALIASES.items()):
         known = Normalized(LocationStatus.KNOWN, code=code)
-        first, second = alias[0], alias[1]
-        for spelling in (
-            alias,
-            alias.lower(),
-            first + second.lower(),
-            first.lower() + second,
-        ):
-            table[spelling] = known
+        table.update(dict.fromkeys(_case_spellings(alias), known))
+    for alias, part in PARTS_OF_COUNTRIES.items():
+        known = Normalized(LocationStatus.KNOWN, code=part.country, subdivision=part.subdivision)
+        table.update(dict.fromkeys(_case_spellings(alias), known))
     return table
+
+
+#: Longest country input that gets a suggestion: the longest English country name
+#: is shorter. A longer input is invalid without further work.
+_MAX_SUGGESTED = 64
 
 
 def normalize_country(value: object) -> Normalized:
     """
     Normalise a country code given at run time or in a policy file.
 
-    Case-insensitive; ``UK`` means ``GB`` and ``EL`` means ``GR``; the pseudo
-    codes in `UNKNOWN_CODES` and ``None`` mean an unknown location; anything
-    else that is not an ISO 3166-1 alpha-2 code (or ``XK``) is invalid.
-    Surrounding white space is not stripped and non-ASCII letters are not
-    case-folded (``"ß".upper()`` is ``SS``, South Sudan): both make the input
-    invalid, so a mangled value is never mistaken for a clean one.
+    Case-insensitive; ``UK`` means ``GB`` and ``EL`` means ``GR``; a code
+    for part of a country (`PARTS_OF_COUNTRIES`: ``IC``, ``EA``, ``FX``,
+    ``XI``, ...) means that country, with its subdivision where ISO 3166-2 has
+    one; the pseudo codes in `UNKNOWN_CODES` and ``None`` mean an unknown
+    location; anything else that is not an ISO 3166-1 alpha-2 code (or
+    ``XK``) is invalid. Surrounding white space is not stripped and non-ASCII
+    letters are not case-folded (``"ß".upper()`` is ``SS``, South Sudan): both
+    make the input invalid, so a mangled value is never mistaken for a clean
+    one. Suggestions for an invalid value are dictionary look-ups only, so a
+    distinct bad value costs no more than a good one.
     """
     if value is None:
         return Normalized(LocationStatus.UNKNOWN, problem="no country was given")
@@ -218,15 +319,15 @@ def normalize_country(value: object) -> Normalized:
             problem=f"the country {describe_value(value)} is {with_article(type(value).__name__)}, "
             "not a string",
         )
-    if value.isascii():
+    if len(value) <= len("??") and value.isascii():
         upper = value.upper()
         if upper in UNKNOWN_CODES:
             what = "an empty country" if upper == "" else f"the country code {value!r}"
             return Normalized(LocationStatus.UNKNOWN, problem=f"{what} means an unknown location")
-        upper = ALIASES.get(upper, upper)
-        if upper in all_countries():
-            return Normalized(LocationStatus.KNOWN, code=upper)
-    hint = suggest_country(value)
+        known = _spellings().get(upper)  # a str subclass
+        if known is not None:
+            return known
+    hint = suggest_country(value, fuzzy=False) if len(value) <= _MAX_SUGGESTED else None
     problem = f"{describe_value(value)} is not an ISO 3166-1 alpha-2 country code"
     if hint:
         problem += f" (did you mean {hint!r}?)"
@@ -251,7 +352,7 @@ def normalize_subdivision(value: object, country: str | None) -> Normalized:
             problem=f"the subdivision {describe_value(value)} is "
             f"{with_article(type(value).__name__)}, not a string",
         )
-    if not value.isascii():
+    if len(value) > MAX_SUBDIVISION_LENGTH or not value.isascii():
         return Normalized(
             LocationStatus.INVALID,
             problem=f"{describe_value(value)} is not an ISO 3166-2 subdivision code",
@@ -282,19 +383,40 @@ def normalize_subdivision(value: object, country: str | None) -> Normalized:
 
 
 @functools.cache
+def _chains() -> dict[str, tuple[str, ...]]:
+    """The chain of every ISO 3166-2 code, built once (no input grows it)."""
+    index = _subdivision_index()
+    chains: dict[str, tuple[str, ...]] = {}
+    for code in index:
+        chain: list[str] = []
+        current: str | None = code
+        while current is not None and current not in chain:
+            chain.append(current)
+            record = index.get(current)
+            current = None if record is None else record.parent_code
+        chains[code] = tuple(chain)
+    return chains
+
+
 def subdivision_chain(code: str) -> tuple[str, ...]:
     """
     Return *code* followed by its parents, innermost first.
 
-    ``GB-BFS`` (Belfast) gives ``("GB-BFS", "GB-NIR")``.
+    ``GB-BFS`` (Belfast) gives ``("GB-BFS", "GB-NIR")``; a code ISO 3166-2
+    does not have gives itself alone.
     """
-    chain: list[str] = []
-    current: str | None = code
-    while current is not None and current not in chain:
-        chain.append(current)
-        subdivision = find_subdivision(current)
-        current = None if subdivision is None else subdivision.parent_code
-    return tuple(chain)
+    return _chains().get(code) or (code,)
+
+
+@functools.cache
+def _named() -> dict[str, str]:
+    """What each alias, IOC code, alpha-3 code, English name and code suggests, in one table."""
+    return {
+        **{code: code for code in all_countries()},
+        **_alpha3_and_names(),
+        **_IOC_CODES,
+        **ALIASES,
+    }
 
 
 @functools.cache
@@ -312,25 +434,24 @@ def _alpha3_and_names() -> dict[str, str]:
     return table
 
 
-def suggest_country(value: str, candidates: Iterable[str] = ()) -> str | None:
+def suggest_country(
+    value: str, candidates: Iterable[str] = (), *, fuzzy: bool = True
+) -> str | None:
     """
     Suggest the code somebody probably meant.
 
     Aliases come first (difflib alone turns ``UK`` into ``UZ``), then alpha-3
     codes and English names (``GER`` is not ISO, but ``DEU`` and ``Germany``
-    are; ``GER`` is the IOC code), then close matches among *candidates* and
-    all country codes.
+    are; ``GER`` is the IOC code), then, when *fuzzy*, close matches among
+    *candidates* and all country codes. Without *fuzzy* it costs a few
+    dictionary look-ups (run-time input); with it, a difflib search (policy files).
     """
     upper = value.strip().upper()
-    if upper in ALIASES:
-        return ALIASES[upper]
-    if upper in _IOC_CODES:
-        return _IOC_CODES[upper]
-    named = _alpha3_and_names().get(upper)
+    named = _named().get(upper)
     if named is not None:
         return named
-    if upper in all_countries():
-        return upper
+    if not fuzzy:
+        return None
     pool = sorted({*candidates, *all_countries()})
     matches = difflib.get_close_matches(upper, pool, n=1, cutoff=0.6)
     return matches[0] if matches else None

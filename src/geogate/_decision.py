@@ -16,7 +16,10 @@ from ._countries import LocationStatus, country_name, describe_value, subdivisio
 from ._engine import Location, Outcome, OutcomeKind
 from ._policy import Effect, TargetKind
 
-__all__ = ["Decision", "ErrorCode", "Reason", "short_revision"]
+__all__ = ["LOCATION_SOURCES", "Decision", "ErrorCode", "Reason", "short_revision"]
+
+#: Every value of `Decision.location_source` but ``header:<provider>``.
+LOCATION_SOURCES = ("explicit", "geoip", "unknown")
 
 
 class Reason(enum.StrEnum):
@@ -60,9 +63,14 @@ class Decision:
             policy revision, the date and the reason.
         revision: ``sha256:`` digest of the policy set's content.
         as_of: The date the decision holds for.
-        location_source: How the location was found: ``explicit`` (given by
-            the caller), ``geoip``, ``header:<provider>`` (a trusted CDN
-            header), or ``unknown`` (none given); None for errors.
+        location_source: Where the location came from, never None:
+            ``explicit`` (the caller gave a country or subdivision, whatever
+            its type or value), ``geoip`` (the caller gave an ``ip``, or the
+            middleware located the request's client address, found or not),
+            ``header:<provider>`` (a trusted CDN header, e.g.
+            ``header:cloudflare``), or ``unknown`` (no location was given and
+            none was found; also when the request's location could not be
+            resolved at all).
     """
 
     feature: str
@@ -81,7 +89,7 @@ class Decision:
     explanation: str
     revision: str
     as_of: dt.date
-    location_source: str | None = None
+    location_source: str = "unknown"
 
     def __bool__(self) -> bool:
         """A decision is truthy when it allows: ``if gate.evaluate(...):``."""
@@ -173,6 +181,12 @@ def explain(
             "disagree and none is more specific, so the gate fails closed."
         )
     what = "location" if signal == "location" else "domicile"
+    if outcome.kind is OutcomeKind.INVALID:
+        problem = location.problem or f"the {what} is invalid"
+        return (
+            f"{feature} is denied because the {what} is invalid {policy}, whatever the "
+            f"feature's setting for unknown locations says: {_sentence(problem)}"
+        )
     problem = location.problem or f"the {what} is unknown"
     return (
         f"{feature} is {effect} by the feature's setting for unknown locations {policy}: "
@@ -198,8 +212,19 @@ def describe_feature(name: object) -> str:
 
 def rule_reason(outcome: Outcome) -> Reason:
     """Map an outcome to an OpenFeature reason."""
-    if outcome.kind is OutcomeKind.RULE:
+    kind = outcome.kind  # compared by identity: an Enum member hashes in Python
+    if kind is OutcomeKind.RULE:
         return Reason.TARGETING_MATCH
-    if outcome.kind is OutcomeKind.AMBIGUOUS:
+    if kind is OutcomeKind.AMBIGUOUS or kind is OutcomeKind.INVALID:
         return Reason.ERROR
     return Reason.DEFAULT
+
+
+def outcome_error(outcome: Outcome) -> ErrorCode | None:
+    """Map an outcome to an OpenFeature error code (None when it decided normally)."""
+    kind = outcome.kind
+    if kind is OutcomeKind.INVALID:
+        return ErrorCode.INVALID_CONTEXT
+    if kind is OutcomeKind.AMBIGUOUS:
+        return ErrorCode.GENERAL
+    return None

@@ -10,7 +10,8 @@ For a feature, a location and a date:
    parent, any subdivision beats a country, a country beats a jurisdiction,
    and one jurisdiction beats another only when its membership on that date
    is a strict subset of the other's;
-4. no candidate: the feature's default; an unknown location: its ``unknown``.
+4. no candidate: the feature's default; an unknown location: its ``unknown``;
+   an invalid location (not a code, a contradiction): deny, always.
 
 Rule order never matters: ties between equally specific candidates that agree
 are broken by rule id, and candidates that disagree without being ordered are
@@ -31,6 +32,7 @@ from ._countries import (
     LocationStatus,
     normalize_country,
     normalize_subdivision,
+    part_of_country,
     subdivision_chain,
 )
 from ._policy import Effect, Rule, RuleKind, Target, TargetKind
@@ -82,23 +84,34 @@ def resolve_location(country: object, subdivision: object = None) -> Location:
     A subdivision that ISO 3166-1 codes as a country of its own (``FR-974``,
     Réunion) moves the location to that country. A subdivision alone names
     its country (``GB-NIR`` is in ``GB``); one that contradicts the country
-    makes the location invalid; an empty one counts as not given. A country
-    that says the place is unknown (``XX``, ``T1`` for Tor, ``A1`` for an
-    anonymous proxy) stays unknown whatever subdivision comes with it.
+    (``RU`` and ``UA-43``) makes the location invalid; an empty one counts as
+    not given. A code for part of a country (``IC``, the Canary Islands) is
+    that country and its subdivision; a subdivision outside that part
+    contradicts it. A country that says the place is unknown (``XX``, ``T1``
+    for Tor, ``A1`` for an anonymous proxy) stays unknown whatever subdivision
+    comes with it.
     """
     normalized = normalize_country(country)
+    implied = () if normalized.subdivision is None else subdivision_chain(normalized.subdivision)
     if subdivision is None:
-        return Location(normalized.status, normalized.code, (), normalized.problem)
+        return Location(normalized.status, normalized.code, implied, normalized.problem)
     if normalized.status is LocationStatus.INVALID:
         return Location(LocationStatus.INVALID, problem=normalized.problem)
     sub = normalize_subdivision(subdivision, normalized.code)
     if sub.status is LocationStatus.UNKNOWN:  # an empty subdivision: none was given
-        return Location(normalized.status, normalized.code, (), normalized.problem)
+        return Location(normalized.status, normalized.code, implied, normalized.problem)
     if normalized.status is LocationStatus.UNKNOWN and isinstance(country, str) and country:
         problem = f"{normalized.problem}, whatever the subdivision {subdivision!r} says"
         return Location(LocationStatus.UNKNOWN, problem=problem)
     if sub.status is not LocationStatus.KNOWN or sub.code is None:
         return Location(LocationStatus.INVALID, problem=sub.problem)
+    part = part_of_country(country)
+    if part is not None and not part.contains(sub.code):
+        problem = (
+            f"the subdivision {sub.code!r} is not in {country!r} ({part.name}), so the "
+            "location contradicts itself"
+        )
+        return Location(LocationStatus.INVALID, problem=problem)
     own = SUBDIVISIONS_WITH_COUNTRY_CODE.get(sub.code)
     if own is not None:
         return Location(LocationStatus.KNOWN, own)
@@ -241,6 +254,7 @@ class OutcomeKind(enum.Enum):
     RULE = "rule"
     DEFAULT = "default"
     UNKNOWN = "unknown"
+    INVALID = "invalid"
     AMBIGUOUS = "ambiguous"
 
 
@@ -264,6 +278,11 @@ class Outcome:
     tied: tuple[Rule, ...] = ()
 
 
+#: The outcomes that need no rule, built once (a bad request is decided often).
+_INVALID = Outcome(OutcomeKind.INVALID, Effect.DENY)
+_UNKNOWN = {effect: Outcome(OutcomeKind.UNKNOWN, effect) for effect in Effect}
+
+
 def decide(
     feature: Feature,
     rules: Iterable[CompiledRule],
@@ -271,9 +290,15 @@ def decide(
     at: dt.date,
     table: JurisdictionTable,
 ) -> Outcome:
-    """Run the decision procedure for one known or unknown location."""
-    if location.status is not LocationStatus.KNOWN:
-        return Outcome(OutcomeKind.UNKNOWN, feature.unknown)
+    """
+    Run the decision procedure for one location.
+
+    An unknown location gets the feature's ``unknown`` effect; an invalid one
+    (not a code, a contradiction, a wrong type) is denied whatever that says.
+    """
+    status = location.status
+    if status is not LocationStatus.KNOWN:
+        return _INVALID if status is LocationStatus.INVALID else _UNKNOWN[feature.unknown]
     matched = [
         (rule, rule.matching_targets(location, at, table))
         for rule in rules

@@ -33,6 +33,7 @@ from ._engine import (
 )
 from ._gate import Gate
 from ._policy import Basis, Effect, RuleKind, Target, TargetKind
+from ._slowpath import as_date
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -114,7 +115,8 @@ class SignalChain:
         jurisdictions: The jurisdictions containing the country on the date,
             most specific first.
         rules: A verdict for every rule of the feature, in file order.
-        fallback: ``default`` or ``unknown`` when no rule decided, else None.
+        fallback: ``default``, ``unknown`` or ``invalid`` (always deny) when
+            no rule decided, else None.
         effect: What this signal alone decides.
         rule: The deciding rule's id, or None.
     """
@@ -233,7 +235,13 @@ def explain(
     )
     day = decision.as_of
     found = policy.features.get(feature) if isinstance(feature, str) else None
-    if found is None or decision.error_code is ErrorCode.INVALID_CONTEXT:
+    # Inputs of the wrong type or an unreadable date leave nothing to walk through;
+    # an invalid code or a contradiction does: its chain says why it is invalid.
+    unreadable = decision.error_code is ErrorCode.INVALID_CONTEXT and (
+        any(v is not None and not isinstance(v, str) for v in (country, subdivision, domicile))
+        or (at is not None and as_date(at) is None)
+    )
+    if found is None or unreadable:
         return Explanation(
             feature=decision.feature,
             basis=None if found is None else found.basis,
@@ -324,7 +332,11 @@ def _chain(
             for rule in rules
         )
     )
-    fallback = {OutcomeKind.DEFAULT: "default", OutcomeKind.UNKNOWN: "unknown"}.get(outcome.kind)
+    fallback = {
+        OutcomeKind.DEFAULT: "default",
+        OutcomeKind.UNKNOWN: "unknown",
+        OutcomeKind.INVALID: "invalid",
+    }.get(outcome.kind)
     return SignalChain(
         signal=signal,
         given=given,
@@ -509,6 +521,11 @@ def _chain_steps(chain: SignalChain, day: dt.date, *, several: bool) -> list[str
         steps.append(
             f"Fallback: the {chain.signal} is {chain.status}, so the feature's setting for "
             f"unknown locations decides: {effect}."
+        )
+    elif chain.fallback == "invalid":
+        steps.append(
+            f"Fallback: the {chain.signal} is invalid, so the feature is denied whatever its "
+            "setting for unknown locations says: deny."
         )
     if several:
         by = f"rule {chain.rule}" if chain.rule else f"the {chain.fallback} setting"

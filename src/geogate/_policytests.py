@@ -99,6 +99,8 @@ def run_cases(gate: Gate, cases: Sequence[Case]) -> list[CaseResult]:
 
 
 def _fallback(decision: Decision) -> str:
+    if decision.location is LocationStatus.INVALID:
+        return "an invalid location"
     if decision.error_code is not None:
         return "an error"
     if decision.location is LocationStatus.KNOWN:
@@ -110,7 +112,7 @@ def _chain(gate: Gate, case: Case, decision: Decision) -> list[str]:
     """The explanation chain, numbered; for an IP, the chain of the place it was located in."""
     country, subdivision = case.country, case.subdivision
     if case.ip is not None:
-        if decision.location_source != "geoip":
+        if decision.location_source != "geoip" or decision.error_code is not None:
             return [f"  {decision.explanation}"]
         country, subdivision = decision.country, decision.subdivision
     steps = explain(

@@ -56,8 +56,9 @@ class HeaderLocation:
         header: The name of the header the country came from, for explanations.
         problem: Why the headers cannot be used at all (repeated with
             different values, undecodable), or None.
-        ambiguous: Whether *problem* is an ambiguity (the location is then
-            unknown) rather than garbage (the location is then invalid).
+        ambiguous: Whether *problem* is an ambiguity rather than garbage
+            (for the explanation: the location is invalid either way, and
+            denied whatever the feature's ``unknown`` setting says).
     """
 
     country: str | None

@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import attrs
 
 from ._countries import (
-    ALIASES,
     SUBDIVISIONS_WITH_COUNTRY_CODE,
     LocationStatus,
     Normalized,
     describe_value,
     normalize_country,
     normalize_subdivision,
+    part_of_country,
     with_article,
 )
 from ._headers import HeaderMap, Headers, header_label
@@ -268,7 +268,7 @@ class RequestResolver:
                 problem = f"the headers from trusted proxy {who.address} could not be read: "
                 problem += found.damaged
                 return RequestLocation(
-                    status=_UNKNOWN,
+                    status=_INVALID,
                     country=None,
                     subdivision=None,
                     source="unknown",
@@ -333,7 +333,7 @@ class RequestResolver:
         normalized = normalize_country(raw_country)
         if normalized.status is not _KNOWN:
             return attrs.evolve(unknown(str(normalized.problem), "geoip"), status=normalized.status)
-        code, note = _subdivision(raw_subdivision, normalized)
+        code, note = _refine(raw_country, normalized, raw_subdivision)
         return RequestLocation(
             status=_KNOWN,
             country=normalized.code,
@@ -365,23 +365,38 @@ def _read(source: Provider, headers: HeaderMap) -> HeaderLocation | None:
     )
 
 
-def _subdivision(value: object, country: Normalized) -> tuple[str | None, str | None]:
-    """Validate a subdivision of a known country: (code, None) or (None, why it was dropped)."""
-    if value is None or value == "":
-        return None, None
-    checked = normalize_subdivision(value, country.code)
-    if checked.status is _KNOWN:
-        return checked.code, None
-    return None, f"ignored the subdivision {describe_value(value)}: {checked.problem}"
+def _refine(
+    country: object, normalized: Normalized, region: object
+) -> tuple[str | None, str | None]:
+    """
+    Return the subdivision a region refines a known country to, and why a region was ignored.
 
-
-def _disagrees(subdivision: str, country: str) -> bool:
-    """Whether a full subdivision code names another country than *country*."""
-    prefix, hyphen, _ = subdivision.upper().partition("-")
-    if not hyphen:
-        return False
-    prefix = ALIASES.get(prefix, prefix)
-    return country not in {prefix, SUBDIVISIONS_WITH_COUNTRY_CODE.get(subdivision.upper())}
+    A region refines the country; it never changes it. A region of another
+    country (``FR`` with ``US-CA``), one that ISO 3166-1 codes as a country of
+    its own (``FR`` with ``FR-NC``, New Caledonia), one outside the part of a
+    country the code names (``XI``, Northern Ireland, with ``GB-ENG``), or one
+    that is not a code is ignored: the location stays the country (with the
+    subdivision a code such as ``IC`` implies), and the note says why.
+    """
+    implied = normalized.subdivision
+    if region is None or region == "":
+        return implied, None
+    shown = describe_value(region)
+    checked = normalize_subdivision(region, normalized.code)
+    if checked.status is not _KNOWN or checked.code is None:
+        return implied, f"ignored the subdivision {shown}: {checked.problem}"
+    own = SUBDIVISIONS_WITH_COUNTRY_CODE.get(checked.code)
+    if own is not None and own != normalized.code:
+        return implied, (
+            f"ignored the subdivision {checked.code!r}: ISO 3166-1 codes it as the country "
+            f"{own!r}, and a region refines the country {normalized.code!r}, never changes it"
+        )
+    part = part_of_country(country)
+    if part is not None and not part.contains(checked.code):
+        return implied, (
+            f"ignored the subdivision {checked.code!r}: it is not in {country!r} ({part.name})"
+        )
+    return checked.code, None
 
 
 def _from_header(
@@ -402,8 +417,8 @@ def _from_header(
             problem=problem,
         )
 
-    if read.problem is not None:
-        return failed(_UNKNOWN if read.ambiguous else _INVALID, read.problem, label)
+    if read.problem is not None:  # garbage or ambiguous: never the feature's `unknown:`
+        return failed(_INVALID, read.problem, label)
     raw = read.country
     if raw is None:
         return failed(_UNKNOWN, f"{label} gave no country", label)
@@ -413,14 +428,7 @@ def _from_header(
     normalized = normalize_country(raw)
     if normalized.status is not _KNOWN or normalized.code is None:
         return failed(normalized.status, str(normalized.problem), what)
-    sub = read.subdivision
-    if isinstance(sub, str) and _disagrees(sub, normalized.code):
-        problem = (
-            f"{what} disagrees with the subdivision {describe_value(sub)} from the same "
-            "provider, so the location is ambiguous"
-        )
-        return failed(_UNKNOWN, problem, what)
-    code, note = _subdivision(sub, normalized)
+    code, note = _refine(raw, normalized, read.subdivision)
     if code is not None:
         what += f" and subdivision {code!r}"
     return RequestLocation(
@@ -464,8 +472,15 @@ def _explicit(country: object, subdivision: object, client: str | None) -> Reque
     if normalized.status is not _KNOWN:
         return result(normalized.status, None, None, normalized.problem)
     if subdivision is None or subdivision == "":
-        return result(_KNOWN, normalized.code, None, None)
+        return result(_KNOWN, normalized.code, normalized.subdivision, None)
     checked = normalize_subdivision(subdivision, normalized.code)
-    if checked.status is not _KNOWN:
+    if checked.status is not _KNOWN or checked.code is None:
         return result(_INVALID, None, None, checked.problem)
+    part = part_of_country(country)
+    if part is not None and not part.contains(checked.code):
+        problem = (
+            f"the subdivision {checked.code!r} is not in {country!r} ({part.name}), so the "
+            "location contradicts itself"
+        )
+        return result(_INVALID, None, None, problem)
     return result(_KNOWN, normalized.code, checked.code, None)

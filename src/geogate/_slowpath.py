@@ -32,14 +32,10 @@ from ._decision import (
     describe_feature,
     explain,
     explain_error,
+    outcome_error,
     rule_reason,
 )
-from ._engine import (
-    Location,
-    OutcomeKind,
-    decide,
-    resolve_location,
-)
+from ._engine import Location, decide, resolve_location
 from ._policy import Basis, Effect
 from ._state import GateBase
 from .exceptions import UnknownFeatureError
@@ -59,8 +55,15 @@ _MAX_MEMO_PER_FEATURE = 4096
 #: Upper bound on memoised decisions for other dates, subdivisions and domiciles;
 #: the memo is emptied when full (a decision is cheap to make again).
 _MAX_MEMO = 65_536
-#: Longest input string memoised: ISO codes have at most 6 characters.
-_MAX_MEMO_INPUT = 8
+#: Longest unknown feature id for which a close match is sought (difflib costs
+#: grow with the input; an id is rarely longer).
+_MAX_SUGGESTED_ID = 128
+#: Longest country (or domicile) and subdivision strings memoised: every spelling
+#: of a country code has 2 characters and every ISO 3166-2 code at most 6. A
+#: longer string is never a place, so remembering it would only let distinct
+#: garbage push real decisions out of the memo.
+_MAX_MEMO_COUNTRY = 2
+_MAX_MEMO_SUBDIVISION = 6
 
 #: A location found without the caller's country: (source, country, subdivision,
 #: status, problem), the status as its plain string. Only built-in types, so
@@ -120,10 +123,11 @@ class SlowPath(GateBase):
                 ErrorCode.INVALID_CONTEXT,
                 f"the evaluation date {describe_value(at)} is not a date; pass a "
                 "datetime.date, an aware datetime or 'YYYY-MM-DD'",
+                _source_of(country, subdivision, ip),
             )
         compiled = state.features.get(feature) if isinstance(feature, str) else None
         if compiled is None:
-            return self._not_found(state, feature, day)
+            return self._not_found(state, feature, day, _source_of(country, subdivision, ip))
         located: _Located | None = None
         if country is None and subdivision is None:
             fast = at is None and domicile is None
@@ -134,10 +138,14 @@ class SlowPath(GateBase):
         key: tuple[object, ...]
         if located is None:
             key = (compiled.feature.id, country, subdivision, domicile, day)
-            memoised = _short(country) and _short(subdivision) and _short(domicile)
+            memoised = (
+                _short(country, _MAX_MEMO_COUNTRY)
+                and _short(subdivision, _MAX_MEMO_SUBDIVISION)
+                and _short(domicile, _MAX_MEMO_COUNTRY)
+            )
         else:
             key = (compiled.feature.id, located, domicile, day)
-            memoised = _short(domicile)
+            memoised = _short(domicile, _MAX_MEMO_COUNTRY)
         memo = state.memo
         decision = memo.get(key) if memoised else None
         if decision is None:
@@ -210,6 +218,7 @@ class SlowPath(GateBase):
                 ErrorCode.INVALID_CONTEXT,
                 f"the {name} {describe_value(value)} is "
                 f"{with_article(type(value).__name__)}, not a string",
+                "explicit" if located is None else located[0],
             )
         if located is not None:
             source, found_country, found_subdivision, status, problem = located
@@ -240,7 +249,7 @@ class SlowPath(GateBase):
             source=None if outcome.rule is None else _where(outcome.rule.position),
             citation=None if outcome.rule is None else outcome.rule.source,
             reason=rule_reason(outcome),
-            error_code=ErrorCode.GENERAL if outcome.kind is OutcomeKind.AMBIGUOUS else None,
+            error_code=outcome_error(outcome),
             location=chosen.status,
             explanation=explain(
                 feature.id, outcome, chosen, revision=revision, at=day, signal=signal
@@ -278,6 +287,7 @@ class SlowPath(GateBase):
                 ErrorCode.GENERAL,
                 "an IP address was given, but the gate has no GeoIP database; pass "
                 "geoip_db= to Gate.from_path or set $GEOGATE_GEOIP_DB",
+                "geoip",
             )
         # Decisions are memoised by address for today (the fast path); the
         # address cache only helps calls that are not, so it is skipped here.
@@ -289,6 +299,7 @@ class SlowPath(GateBase):
                 day,
                 ErrorCode.INVALID_CONTEXT,
                 found.problem or f"the IP address {describe_value(ip)} is malformed",
+                "geoip",
             )
         if found.status is LocationStatus.KNOWN:
             return ("geoip", found.country, found.subdivision, _KNOWN, None)
@@ -314,10 +325,10 @@ class SlowPath(GateBase):
                 return place, signal
         return location, "location"
 
-    def _not_found(self, state: State, feature: object, day: dt.date) -> Decision:
+    def _not_found(self, state: State, feature: object, day: dt.date, source: str) -> Decision:
         name = describe_feature(feature)
         suggestion = None
-        if isinstance(feature, str):
+        if isinstance(feature, str) and len(feature) <= _MAX_SUGGESTED_ID:
             close = difflib.get_close_matches(feature, list(state.features), n=1)
             suggestion = close[0] if close else None
         if self.strict:
@@ -336,10 +347,27 @@ class SlowPath(GateBase):
         problem = "no feature with this id is defined"
         if suggestion:
             problem += f"; did you mean {suggestion!r}?"
-        return _error(state.policy.revision, name, day, ErrorCode.FLAG_NOT_FOUND, problem)
+        return _error(state.policy.revision, name, day, ErrorCode.FLAG_NOT_FOUND, problem, source)
 
 
-def _error(revision: str, feature: object, day: dt.date, code: ErrorCode, problem: str) -> Decision:
+def _source_of(country: object, subdivision: object, ip: object) -> str:
+    """Return where the location of a call comes (or would come) from."""
+    if country is not None or subdivision is not None:
+        return "explicit"
+    if ip is not None:
+        return "geoip"
+    request = current_location()
+    return "unknown" if request is None else request.source
+
+
+def _error(
+    revision: str,
+    feature: object,
+    day: dt.date,
+    code: ErrorCode,
+    problem: str,
+    source: str,
+) -> Decision:
     """Return the denying decision for a request that cannot be decided."""
     name = describe_feature(feature)
     return Decision(
@@ -355,12 +383,13 @@ def _error(revision: str, feature: object, day: dt.date, code: ErrorCode, proble
         explanation=explain_error(name, problem, revision=revision, at=day),
         revision=revision,
         as_of=day,
+        location_source=source,
     )
 
 
-def _short(value: object) -> bool:
-    """Tell whether an input may key the memo: None or a short plain string."""
-    return value is None or (type(value) is str and len(value) <= _MAX_MEMO_INPUT)
+def _short(value: object, longest: int) -> bool:
+    """Tell whether an input may key the memo: None or a plain string of at most *longest*."""
+    return value is None or (type(value) is str and len(value) <= longest)
 
 
 def _missing(signal: str) -> Location:
