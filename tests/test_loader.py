@@ -45,6 +45,20 @@ complex-key.yaml:4:5: error: a mapping key must be a plain string, not a list or
 control-character.yaml:4:24: error: the file holds the character U+0007 ('\x07'), which YAML does not allow [file-encoding]
   hint: remove it: control characters are invisible in a review
 """,
+    "invisible-line-break-cr.yaml": r"""
+invisible-line-break-cr.yaml:6:40: error: the file holds a carriage return (U+000D) with no line feed after it, a line break to YAML that git diff, grep and review tools do not show; YAML reads what follows it as a new line: 'until: 2000-01-01' [invisible-line-break]
+  hint: save the file with LF (or CRLF) line endings, and remove the character; in a JSON or quoted string, write it as an escape (\u2028)
+""",
+    "invisible-line-break-unicode.yaml": r"""
+invisible-line-break-unicode.yaml:4:24: error: the file holds a LINE SEPARATOR (U+2028), a line break to YAML that git diff, grep and review tools do not show; YAML reads what follows it as a new line: 'unknown: allow' [invisible-line-break]
+  hint: save the file with LF (or CRLF) line endings, and remove the character; in a JSON or quoted string, write it as an escape (\u2028)
+invisible-line-break-unicode.yaml:8:26: error: the file holds a NEXT LINE character (U+0085), a line break to YAML that git diff, grep and review tools do not show; YAML reads what follows it as a new line: 'in the EU."' [invisible-line-break]
+  hint: save the file with LF (or CRLF) line endings, and remove the character; in a JSON or quoted string, write it as an escape (\u2028)
+""",
+    "invisible-line-break.json": r"""
+invisible-line-break.json:1:102: error: the file holds a PARAGRAPH SEPARATOR (U+2029), a line break to YAML that git diff, grep and review tools do not show; YAML reads what follows it as a new line: 'in the EU."}]}}}' [invisible-line-break]
+  hint: save the file with LF (or CRLF) line endings, and remove the character; in a JSON or quoted string, write it as an escape (\u2028)
+""",
     "duplicate-feature": r"""
 duplicate-feature/b.yaml:4:3: error: the feature 'chat' is defined twice (first at duplicate-feature/a.yaml:2:3) [duplicate-feature]
   hint: feature ids are unique across all policy files; rename or merge one
@@ -604,3 +618,47 @@ def test_every_code_is_documented() -> None:
 
     assert len(documented) == len(set(documented))
     assert set(documented) == pinned | tested_here
+
+
+@pytest.mark.parametrize("name", ["eu.YAML", "eu.Yml", "eu.yAmL", "a.Json", "a.JSON"])
+def test_a_suffix_in_another_case_is_loaded_not_skipped(tmp_path: Path, name: str) -> None:
+    """
+    ``eu.YAML`` or ``a.Json`` is a policy file: it is loaded, never silently skipped.
+
+    A file that drops out of the set without a word removes its rules (a deny among them).
+    """
+    _copy_good(tmp_path)
+    extra = '{"features": {"extra": {"default": "deny"}}}\n'
+    (tmp_path / name).write_text(extra, encoding="utf-8")
+    policy = load_policies(tmp_path)
+    assert "extra" in policy.features
+    assert any(Path(f).name == name for f in policy.files)
+
+
+def test_a_lone_carriage_return_cannot_expire_a_rule_unseen(tmp_path: Path) -> None:
+    """
+    The attack: a comment hides ``until:`` behind a lone carriage return.
+
+    ``git diff`` shows one line with ``until`` inside a comment; YAML read a key that
+    expired the rule, and the set loaded with no error. Now it is an error at the line
+    and column a reviewer's editor shows.
+    """
+    path = tmp_path / "p.yaml"
+    path.write_bytes(
+        b"features:\n  chat:\n    default: allow\n    rules:\n      - id: eu\n"
+        b"        deny: [EU]  # reviewed by legal\r        until: 2000-01-01\n"
+        b"        reason: Withheld in the EU.\n"
+    )
+    policy, diagnostics = check_paths([path])
+    assert policy is None
+    assert [("invisible-line-break", 6, 40)] == [
+        (d.code, d.position.line, d.position.column) for d in diagnostics
+    ]
+
+
+def test_crlf_files_are_fine(tmp_path: Path) -> None:
+    """CRLF line endings are line breaks every tool shows: no error."""
+    _copy_good(tmp_path)
+    policy = tmp_path / "policy.yaml"
+    policy.write_bytes(policy.read_bytes().replace(b"\n", b"\r\n"))
+    assert load_policies(tmp_path).features

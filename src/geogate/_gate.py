@@ -31,6 +31,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING
 
 import attrs
@@ -38,11 +39,12 @@ import attrs
 from ._decisionlog import DecisionLog
 from ._geo import GeoDatabase
 from ._loader import load_policies
+from ._lock import find_lock
 from ._overrides import Overrides
-from ._reload import Reloading, checked_revision
+from ._reload import Reloading, checked_revision, watched_files
 from ._slowpath import SlowPath
 from ._state import State, Today
-from ._watch import snapshot
+from ._watch import DEFAULT_SETTLE, Watcher, snapshot
 from .exceptions import RevisionMismatchError
 
 if TYPE_CHECKING:
@@ -118,10 +120,12 @@ class Gate(Overrides, SlowPath, Reloading):
         self._paths = None
         self._snapshot = None
         self._expected = None
+        self._locked = False
         self._listeners = []
         self._watcher = None
         with self._lock:
             self._publish(self._build(policy))
+        _LIVE.add(self)
         for warning in policy.warnings:
             logger.warning("geogate: %s", warning)
 
@@ -134,6 +138,7 @@ class Gate(Overrides, SlowPath, Reloading):
         geoip_cache_size: int = 65_536,
         on_reload: Callable[[ReloadResult], object] | None = None,
         watch: bool | float = False,
+        settle: float = DEFAULT_SETTLE,
         decision_log: object = None,
         expect_revision: str | None = None,
     ) -> Gate:
@@ -148,7 +153,10 @@ class Gate(Overrides, SlowPath, Reloading):
         The gate remembers *paths* for `reload`. *on_reload* is added as a
         reload listener (see `add_reload_listener`). *watch* starts a watcher
         that reloads when the files change: True polls every second, a number
-        every that many seconds (see `watch`). *decision_log* writes every
+        every that many seconds; it reloads once the files have not changed
+        for *settle* seconds (see `watch`). When the policy directory holds a
+        lock (``geogate lock``), the files must match it, now and at every
+        reload. *decision_log* writes every
         decision as a JSON line: a `DecisionLog`, or what one takes (a path, a
         `logging.Logger`, a callable taking one line, or a `DecisionSink`).
 
@@ -167,21 +175,25 @@ class Gate(Overrides, SlowPath, Reloading):
         if not paths:
             paths = (os.environ.get("GEOGATE_POLICIES") or "policies",)
         absolute = tuple(os.path.abspath(p) for p in paths)  # noqa: PTH100 (keeps str)
-        taken = snapshot(absolute)
+        geoip_db = geoip_db or os.environ.get("GEOGATE_GEOIP_DB") or None
+        taken = snapshot(absolute, watched_files(absolute, None))
+        lock = find_lock(absolute)
+        locked = lock is not None and lock.exists()
         policy = load_policies(*paths)
         if expected is not None and policy.revision != expected:
             where = ", ".join(repr(os.fspath(p)) for p in paths)
             raise RevisionMismatchError(where, expected, policy.revision)
-        geoip_db = geoip_db or os.environ.get("GEOGATE_GEOIP_DB") or None
         geoip = None if geoip_db is None else GeoDatabase(geoip_db, cache_size=geoip_cache_size)
         gate = cls(policy, strict=strict, geoip=geoip, decision_log=decision_log)
         gate._paths = absolute
-        gate._snapshot = taken
+        # The database's entry joins the snapshot as it was opened (its own signature).
+        gate._snapshot = taken | snapshot((), watched_files((), geoip))
         gate._expected = expected
+        gate._locked = locked
         if on_reload is not None:
             gate.add_reload_listener(on_reload)
         if watch is not False:
-            gate.watch(interval=1.0 if watch is True else float(watch))
+            gate.watch(interval=1.0 if watch is True else float(watch), settle=settle)
         return gate
 
     @property
@@ -368,6 +380,26 @@ class Gate(Overrides, SlowPath, Reloading):
         """Compile *policy* into a state for today, by this module's clock."""
         return State.build(policy, _now)
 
+    def _republish(self, policy: PolicySet) -> None:
+        """Answer from *policy* from now on, with empty memos (a reload, a new database)."""
+        state = self._build(policy)
+        with self._lock:
+            self._publish(state)
+            self._warned = set()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """
+        Wait until every decision made so far is in the decision log; False on timeout.
+
+        True at once for a gate without a log. A library installs no signal
+        handlers: to write the log out when the process is stopped with
+        SIGTERM (systemd, Docker, Kubernetes), make SIGTERM exit normally,
+        so that interpreter exit closes the log::
+
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        """
+        return True if self._log is None else self._log.flush(timeout)
+
     def close(self) -> None:
         """
         Stop the watcher, write out the decision log and close the GeoIP database.
@@ -394,6 +426,40 @@ class Gate(Overrides, SlowPath, Reloading):
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+#: Every gate alive, for the hook that mends a forked child's gates.
+_LIVE: weakref.WeakSet[Gate] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """
+    Mend each gate in a child process made by `os.fork` (gunicorn --preload, multiprocessing).
+
+    Only the forking thread lives on in the child: a lock another thread held
+    at the fork would stay held forever, and the watcher's thread is gone. So
+    each gate gets new locks, and a gate that was watching gets a new watcher
+    (the decision log mends itself: `geogate._decisionlog`).
+    """
+    for gate in list(_LIVE):
+        gate._lock = threading.Lock()  # noqa: SLF001 (the gate's own module)
+        gate._reload_lock = threading.RLock()  # noqa: SLF001
+        watcher = gate._watcher  # noqa: SLF001
+        if watcher is None or gate._paths is None:  # noqa: SLF001
+            continue
+        gate._watcher = Watcher(  # noqa: SLF001
+            gate._paths,  # noqa: SLF001
+            gate.reload,
+            interval=watcher.interval,
+            settle=watcher.settle,
+            initial=gate._snapshot,  # noqa: SLF001
+            files=watched_files(gate._paths, gate._geoip),  # noqa: SLF001
+        )
+        gate._watcher.start()  # noqa: SLF001
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch (POSIX)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _LoggedGate(Gate):

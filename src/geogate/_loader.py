@@ -22,6 +22,7 @@ from ._diagnostics import Diagnostic, Position
 from ._fields import Reader
 from ._gc import collector_paused
 from ._jurisdictions import Jurisdiction, JurisdictionTable, Span, builtin_jurisdictions
+from ._lock import digest, find_lock, mismatch, read_lock
 from ._nodes import Mapping, Node, Scalar
 from ._policy import CustomJurisdiction, Feature, PolicySet, TargetKind
 from ._source import parse_text
@@ -30,9 +31,22 @@ from .exceptions import PolicyError
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-__all__ = ["ENVIRONMENT_CODES", "check_paths", "load_policies"]
+__all__ = ["ENVIRONMENT_CODES", "check_paths", "is_policy_file", "load_policies"]
 
 SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def is_policy_file(name: str) -> bool:
+    """
+    Tell whether a file found in a policy directory is a policy file, by its name.
+
+    The suffix is compared in any case (``eu.YAML`` and ``a.Json`` are policy
+    files: an editor or an operating system that capitalises a suffix must not
+    make a file silently drop out of the set); hidden files are not.
+    """
+    return name.lower().endswith(SUFFIXES) and not name.startswith(".")
+
+
 #: Upper bound on one policy file; larger files are refused unread.
 MAX_FILE_BYTES = 64 * 1024 * 1024
 #: Diagnostic codes that mean the files could not be read at all (CLI exit 3).
@@ -68,12 +82,11 @@ def discover(paths: Iterable[str | os.PathLike[str]], reader: Reader) -> list[Pa
         files = sorted(
             p
             for p in path.rglob("*")
-            if p.suffix in SUFFIXES
+            if is_policy_file(p.name)
             and p.is_file()
             and not any(
                 part == "tests" or part.startswith(".") for part in p.relative_to(path).parts[:-1]
             )
-            and not p.name.startswith(".")
         )
         if not files:
             reader.diagnose(
@@ -119,20 +132,22 @@ def revision_of(contents: Sequence[tuple[str, bytes]]) -> str:
 
 
 def check_paths(
-    paths: Iterable[str | os.PathLike[str]],
+    paths: Iterable[str | os.PathLike[str]], *, lock: bool = True
 ) -> tuple[PolicySet | None, tuple[Diagnostic, ...]]:
     """
     Load a policy set and return it with every diagnostic.
 
     The policy set is None when any diagnostic is an error. Never raises for
-    problems in the files.
+    problems in the files. When the first path is a directory holding a
+    lock (`geogate._lock`), files that do not match it are a
+    ``lock-mismatch`` error, unless *lock* is False (``geogate lock`` itself).
     """
     with collector_paused():
-        return _check_paths(paths)
+        return _check_paths(list(paths), lock=lock)
 
 
 def _check_paths(
-    paths: Iterable[str | os.PathLike[str]],
+    paths: Sequence[str | os.PathLike[str]], *, lock: bool
 ) -> tuple[PolicySet | None, tuple[Diagnostic, ...]]:
     diagnostics: list[Diagnostic] = []
     reader = Reader(diagnostics.append)
@@ -146,7 +161,7 @@ def _check_paths(
             continue
         contents.append((_relative_name(path, roots_given), data))
         reported = len(diagnostics)
-        root = parse_text(data, _display(path), is_json=path.suffix == ".json",
+        root = parse_text(data, _display(path), is_json=path.suffix.lower() == ".json",
                           report=reader.report)  # fmt: skip
         if root is None:
             if len(diagnostics) == reported:  # no document, and nothing wrong with it
@@ -168,15 +183,25 @@ def _check_paths(
     features = _features(roots, reader, table, declared)
     if table is not None:
         analyse_features(features.values(), table, reader)
+    revision = revision_of(contents)
+    digests = {name: digest(data) for name, data in sorted(contents)}
+    where = find_lock(paths) if lock else None
+    if where is not None:
+        found = read_lock(where, _display(where))
+        if isinstance(found, Diagnostic):
+            diagnostics.append(found)
+        elif found is not None and (wrong := mismatch(found, revision, digests)) is not None:
+            diagnostics.append(wrong)
     diagnostics.sort(key=lambda d: (d.position, d.code))
     if table is None or any(d.severity == "error" for d in diagnostics):
         return None, tuple(diagnostics)
     policy = PolicySet(
         features=dict(sorted(features.items())),
         jurisdictions=table,
-        revision=revision_of(contents),
+        revision=revision,
         files=tuple(_display(p) for p in files),
         warnings=tuple(diagnostics),
+        digests=digests,
     )
     return policy, tuple(diagnostics)
 

@@ -562,6 +562,8 @@ class PolicySet:
         revision: ``sha256:`` digest of the files' paths and bytes.
         files: The files loaded, as displayed in diagnostics.
         warnings: Diagnostics of severity ``warning`` (errors prevent loading).
+        digests: Each file's name relative to its policy path -> the
+            ``sha256:`` of its bytes (what ``geogate lock`` writes).
     """
 
     features: MappingOf[str, Feature]
@@ -569,3 +571,4 @@ class PolicySet:
     revision: str
     files: tuple[str, ...]
     warnings: tuple[Diagnostic, ...] = ()
+    digests: MappingOf[str, str] = attrs.field(factory=dict, kw_only=True)

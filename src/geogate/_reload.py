@@ -14,6 +14,7 @@ content is refused with the error of `mismatch_diagnostic`.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from contextlib import suppress
 from typing import TYPE_CHECKING
@@ -23,14 +24,21 @@ import attrs
 from ._countries import describe_value
 from ._diagnostics import Diagnostic, Position
 from ._loader import check_paths
+from ._lock import LOCK_NAME, find_lock
 from ._state import GateBase
-from ._watch import Watcher, snapshot
-from .exceptions import GeogateError
+from ._watch import DEFAULT_SETTLE, Snapshot, Watcher, snapshot
+from .exceptions import GeoDatabaseError, GeogateError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["ReloadResult", "Reloading", "checked_revision", "mismatch_diagnostic"]
+__all__ = [
+    "ReloadResult",
+    "Reloading",
+    "checked_revision",
+    "mismatch_diagnostic",
+    "watched_files",
+]
 
 logger = logging.getLogger("geogate")
 
@@ -49,13 +57,18 @@ class ReloadResult:
         revision: The revision the gate answers from now (unchanged after a
             failed reload).
         previous: The revision it answered from before the reload.
-        diagnostics: Every problem found while loading (errors and warnings).
+        diagnostics: Every problem found while loading (errors and warnings),
+            and a ``geoip-database`` error when the GeoIP database changed
+            but could not be reopened (the last good one keeps answering).
+        geoip_reopened: Whether the GeoIP database's file had changed and the
+            gate now locates addresses with the new one.
     """
 
     ok: bool
     revision: str
     previous: str
     diagnostics: tuple[Diagnostic, ...] = ()
+    geoip_reopened: bool = False
 
     @property
     def changed(self) -> bool:
@@ -119,9 +132,21 @@ class Reloading(GateBase):
         set, and the decision's ``revision`` says which. A reload that finds
         errors keeps the last good policies; it logs every diagnostic on the
         ``geogate`` logger and reports them in the result, and never raises for
-        bad files. A reload that finds the same revision swaps nothing. A gate
-        built with ``expect_revision=`` refuses content of any other revision
-        the same way, with a ``revision-mismatch`` error diagnostic.
+        bad files. A reload that finds the same revision swaps nothing. Files
+        are refused, the same way, when:
+
+        - they changed while they were read (``files-changed``: a writer is
+          at work; the watcher tries again once they have settled);
+        - the policy directory holds a lock (``geogate lock``) they do not
+          match (``lock-mismatch``), or held one when the gate loaded it and
+          no longer does (``lock-missing``);
+        - the gate was built with ``expect_revision=`` and they are of
+          another revision (``revision-mismatch``).
+
+        The GeoIP database is reopened when its file changed (inode, size or
+        modification time), atomically with respect to decisions; one that
+        cannot be reopened is reported (``geoip-database``) and the last good
+        one keeps answering.
 
         Reload listeners (see `add_reload_listener`) are called with the
         result after a reload that swapped the policies or failed, on the
@@ -139,37 +164,94 @@ class Reloading(GateBase):
             raise GeogateError(msg)
         with self._reload_lock:
             previous = self._state.policy.revision
-            taken = snapshot(paths)
+            files = watched_files(paths, self._geoip)
+            taken = snapshot(paths, files)
             policy, diagnostics = check_paths(paths)
             self._snapshot = taken
-            if policy is None:
+            refused = self._refusal(paths, files, taken, policy)
+            if refused is not None:
+                policy, diagnostics = None, (*diagnostics, refused)
+            reopened, trouble = self._reopen_geoip()
+            if trouble is not None:
+                diagnostics = (*diagnostics, trouble)
+            ok = policy is not None and trouble is None
+            if policy is None or policy.revision == previous:
                 result = ReloadResult(
-                    ok=False, revision=previous, previous=previous, diagnostics=diagnostics
-                )
-            elif policy.revision == previous:
-                return ReloadResult(
-                    ok=True, revision=previous, previous=previous, diagnostics=diagnostics
-                )
-            elif self._expected is not None and policy.revision != self._expected:
-                refused = mismatch_diagnostic(paths[0], self._expected, policy.revision)
-                result = ReloadResult(
-                    ok=False,
+                    ok=ok,
                     revision=previous,
                     previous=previous,
-                    diagnostics=(*diagnostics, refused),
+                    diagnostics=diagnostics,
+                    geoip_reopened=reopened,
                 )
+                if reopened:  # same policies, new database: today's answers by address go
+                    self._republish(self._state.policy)
+                if ok:
+                    return result
             else:
                 # Atomic: see the argument above `Gate._publish` (geogate._gate).
-                state = self._build(policy)
-                with self._lock:
-                    self._publish(state)
-                    self._warned = set()
+                self._republish(policy)
+                self._locked = self._locked or _has_lock(paths)
                 result = ReloadResult(
-                    ok=True, revision=policy.revision, previous=previous, diagnostics=diagnostics
+                    ok=ok,
+                    revision=policy.revision,
+                    previous=previous,
+                    diagnostics=diagnostics,
+                    geoip_reopened=reopened,
                 )
             log_result(result, paths)
             notify(tuple(self._listeners), result)
             return result
+
+    def _refusal(
+        self, paths: Sequence[str], files: Sequence[str], taken: Snapshot, policy: object
+    ) -> Diagnostic | None:
+        """Return why files that loaded are refused anyway, or None."""
+        if policy is None:
+            return None
+        if snapshot(paths, files) != taken:
+            return Diagnostic(
+                position=Position(paths[0]),
+                severity="error",
+                code="files-changed",
+                message="the policy files changed while they were read, so a writer is at work",
+                hint="nothing to do: the last good policies keep answering, and the watcher "
+                "reads the files again once they have stopped changing",
+            )
+        if self._locked and not _has_lock(paths):
+            return Diagnostic(
+                position=Position(paths[0]),
+                severity="error",
+                code="lock-missing",
+                message=f"the policy directory held a lock ({LOCK_NAME}) when the gate loaded "
+                "it, and holds none now",
+                hint=f"a deployment that is replacing the directory will write {LOCK_NAME} "
+                "again; to stop using a lock, restart the process",
+            )
+        revision = getattr(policy, "revision", None)
+        if self._expected is not None and revision != self._expected:
+            return mismatch_diagnostic(paths[0], self._expected, str(revision))
+        return None
+
+    def _reopen_geoip(self) -> tuple[bool, Diagnostic | None]:
+        """Reopen the GeoIP database if its file changed: (reopened, the error if it failed)."""
+        geoip = self._geoip
+        if geoip is None or not geoip.changed():
+            return False, None
+        try:
+            reopened = geoip.reopen()
+        except GeoDatabaseError as error:
+            logger.error("geogate: %s; the last good GeoIP database keeps answering", error)  # noqa: TRY400 (a message, not a traceback)
+            return False, Diagnostic(
+                position=Position(geoip.path),
+                severity="error",
+                code="geoip-database",
+                message=f"the GeoIP database changed but cannot be reopened: {error}",
+                hint="the last good database keeps answering; replace the file by writing a "
+                "temporary file and renaming it into place, as geoipupdate does",
+            )
+        if reopened:
+            logger.info("geogate: reopened the GeoIP database %r", geoip.path)
+        return reopened, None
 
     def add_reload_listener(self, listener: Callable[[ReloadResult], object]) -> None:
         """
@@ -188,17 +270,21 @@ class Reloading(GateBase):
         with self._reload_lock, suppress(ValueError):
             self._listeners.remove(listener)
 
-    def watch(self, interval: float = 1.0) -> None:
+    def watch(self, interval: float = 1.0, *, settle: float = DEFAULT_SETTLE) -> None:
         """
-        Reload whenever the policy files change, polling every *interval* seconds.
+        Reload once the policy files changed and settled, polling every *interval* seconds.
 
-        A daemon thread compares the policy files under the paths (names,
-        modification times, sizes, inodes) with the last load; a change
-        triggers `reload`. `close` stops it. Watching twice is harmless.
+        A daemon thread compares the policy files under the paths, the lock
+        file and the GeoIP database (names, modification times, sizes,
+        inodes) with the last load; a change triggers `reload` once nothing
+        has changed for *settle* seconds, so a file being written in place is
+        not read half-way (see `geogate._watch`). `close` stops it. Watching
+        twice is harmless.
 
         Raises:
             GeogateError: when the gate was built from a PolicySet, not from paths.
-            ValueError: when *interval* is not a positive number.
+            ValueError: when *interval* is not a positive number or *settle*
+                is negative.
         """
         if self._paths is None:
             msg = (
@@ -210,7 +296,12 @@ class Reloading(GateBase):
             if self._watcher is not None and self._watcher.running:
                 return
             self._watcher = Watcher(
-                self._paths, self.reload, interval=interval, initial=self._snapshot
+                self._paths,
+                self.reload,
+                interval=interval,
+                settle=settle,
+                initial=self._snapshot,
+                files=watched_files(self._paths, self._geoip),
             )
             self._watcher.start()
 
@@ -219,6 +310,21 @@ class Reloading(GateBase):
         """Whether a watcher reloads the policies when their files change."""
         watcher = self._watcher
         return watcher is not None and watcher.running
+
+
+def watched_files(paths: Sequence[str], geoip: object) -> tuple[str, ...]:
+    """Return the single files a gate watches besides its policy files: the lock, the database."""
+    lock = find_lock(paths)
+    files = [] if lock is None else [str(lock)]
+    path = getattr(geoip, "path", None)
+    if isinstance(path, str):
+        files.append(os.path.abspath(path))  # noqa: PTH100 (keeps str)
+    return tuple(files)
+
+
+def _has_lock(paths: Sequence[str]) -> bool:
+    lock = find_lock(paths)
+    return lock is not None and lock.exists()
 
 
 def checked_revision(value: object) -> str:

@@ -14,6 +14,7 @@ far as PyYAML is concerned. The nodes and their checks: `geogate._nodes`.
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING
 
 import attrs
@@ -37,7 +38,7 @@ from ._nodes import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["parse_text"]
+__all__ = ["hidden_line_breaks", "parse_text"]
 
 
 def _decode(data: bytes, path: str, report: Callable[[Diagnostic], None]) -> str | None:
@@ -62,6 +63,48 @@ def _decode(data: bytes, path: str, report: Callable[[Diagnostic], None]) -> str
         return None
 
 
+#: Line breaks YAML reads that git diff, grep and review tools do not show as
+#: one: a carriage return with no line feed after it, NEL, LINE SEPARATOR and
+#: PARAGRAPH SEPARATOR. LF and CRLF are the line breaks a reviewer sees.
+_HIDDEN_BREAK = re.compile("\r(?!\n)|[\x85\u2028\u2029]")
+_BREAK_NAMES = {
+    "\r": "a carriage return (U+000D) with no line feed after it",
+    "\x85": "a NEXT LINE character (U+0085)",
+    "\u2028": "a LINE SEPARATOR (U+2028)",
+    "\u2029": "a PARAGRAPH SEPARATOR (U+2029)",
+}
+
+
+def hidden_line_breaks(text: str, path: str) -> list[Diagnostic]:
+    r"""
+    Return an ``invisible-line-break`` error for each line break a reviewer cannot see.
+
+    YAML ends a line (and so a comment) at any of them, so text that a diff
+    shows inside a comment or a string can be a key of its own:
+    ``deny: [EU]  # reviewed\r  until: 2000-01-01`` expires the rule. Lines and
+    columns are counted as an editor counts them, by line feeds.
+    """
+    found: list[Diagnostic] = []
+    for match in _HIDDEN_BREAK.finditer(text):
+        start = match.start()
+        line_start = text.rfind("\n", 0, start) + 1
+        after = text[match.end() : match.end() + 200].split("\n", 1)[0]
+        after = _HIDDEN_BREAK.split(after, maxsplit=1)[0].strip()
+        then = f"; YAML reads what follows it as a new line: {after[:60]!r}" if after else ""
+        found.append(
+            Diagnostic(
+                position=Position(path, text.count("\n", 0, start) + 1, start - line_start + 1),
+                severity="error",
+                code="invisible-line-break",
+                message=f"the file holds {_BREAK_NAMES[match.group()]}, a line break to YAML "
+                f"that git diff, grep and review tools do not show{then}",
+                hint="save the file with LF (or CRLF) line endings, and remove the character; "
+                "in a JSON or quoted string, write it as an escape (\\u2028)",
+            )
+        )
+    return found
+
+
 def parse_text(
     data: bytes, path: str, *, is_json: bool, report: Callable[[Diagnostic], None]
 ) -> Node | None:
@@ -70,9 +113,15 @@ def parse_text(
 
     Returns None when the file cannot be read as a document; the reasons went
     to *report*. An empty document gives None without a diagnostic from here.
+    A line break a reviewer cannot see (`hidden_line_breaks`) is an error.
     """
     text = _decode(data, path, report)
     if text is None:
+        return None
+    hidden = hidden_line_breaks(text, path)
+    if hidden:
+        for diagnostic in hidden:
+            report(diagnostic)
         return None
     if is_json:
         try:

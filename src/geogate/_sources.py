@@ -178,7 +178,7 @@ class _Git:
         is_file = names == [full]
         root = directory if whole else directory / PurePosixPath(full).name
         for name in names:
-            if PurePosixPath(name).suffix not in SUFFIXES:
+            if PurePosixPath(name).suffix.lower() not in SUFFIXES:
                 continue  # the loader would not read it
             shown = self.run("show", f"{revision}:{name}")
             if shown.returncode != 0:  # pragma: no cover (a listed blob is readable)

@@ -123,6 +123,7 @@ class GateBase:
     """
 
     __slots__ = (
+        "__weakref__",
         "_by_ip",
         "_expected",
         "_expires",
@@ -130,6 +131,7 @@ class GateBase:
         "_geoip",
         "_listeners",
         "_lock",
+        "_locked",
         "_log",
         "_paths",
         "_reload_lock",
@@ -165,6 +167,9 @@ class GateBase:
     _snapshot: Snapshot | None
     #: The only revision `reload` accepts (``expect_revision=``), if any.
     _expected: str | None
+    #: Whether the policy directory held a lock (``geogate lock``) when it was
+    #: loaded: from then on, `reload` requires one.
+    _locked: bool
     _listeners: list[Callable[[ReloadResult], object]]
     _watcher: Watcher | None
 
@@ -185,6 +190,8 @@ class GateBase:
         def _build(self, policy: PolicySet) -> State: ...
 
         def _publish(self, state: State) -> None: ...
+
+        def _republish(self, policy: PolicySet) -> None: ...
 
         def _current(self) -> State: ...
 

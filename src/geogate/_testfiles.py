@@ -49,7 +49,7 @@ def find_test_files(policy_paths: Sequence[str | os.PathLike[str]]) -> list[Path
         for path in sorted(root.rglob("*")):
             parts = path.relative_to(root).parts
             if (
-                path.suffix in SUFFIXES
+                path.suffix.lower() in SUFFIXES
                 and "tests" in parts[:-1]
                 and not any(part.startswith(".") for part in parts)
                 and path.is_file()
@@ -76,7 +76,7 @@ def _expand(paths: Iterable[str | os.PathLike[str]], reader: Reader) -> list[Pat
                     sorted(
                         p
                         for p in path.rglob("*")
-                        if p.suffix in SUFFIXES
+                        if p.suffix.lower() in SUFFIXES
                         and p.is_file()
                         and not any(part.startswith(".") for part in p.relative_to(path).parts)
                     )

@@ -22,6 +22,7 @@ _COMMANDS = {
     "eval": "evaluate:evaluate",
     "explain": "explain:explain_command",
     "jurisdictions": "jurisdictions:jurisdictions",
+    "lock": "lock:lock",
     "resolve": "resolve:resolve",
     "serve": "serve:serve",
     "test": "test:test_command",
