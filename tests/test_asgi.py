@@ -5,6 +5,7 @@ No ``from __future__ import annotations`` here: FastAPI reads the endpoints'
 annotations at run time, and some name local dependencies.
 """
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated
@@ -227,3 +228,125 @@ def test_lifespan_and_other_scopes_pass_through(gate):
     app = fastapi_app(gate)
     with TestClient(app, client=PROXY) as client:
         assert 200 == client.get("/vision", headers={"CF-IPCountry": "GB"}).status_code
+
+
+# However the middleware is installed: inside the framework, or wrapped around it.
+
+
+def guarded_fastapi(debug: bool) -> FastAPI:
+    app = FastAPI(debug=debug)
+
+    @app.get("/vision")
+    def vision(decision: Annotated[Decision, Depends(require_feature(FEATURE))]) -> dict[str, str]:
+        return {"country": decision.country}
+
+    return app
+
+
+def guarded_starlette(debug: bool) -> Starlette:
+    async def vision(request: Request) -> JSONResponse:
+        decision = require_feature(FEATURE)(request)
+        return JSONResponse({"country": decision.country})
+
+    return Starlette(debug=debug, routes=[Route("/vision", vision)])
+
+
+def install(app, how: str, gate: Gate):
+    options = {"gate": gate, "providers": ["cloudflare"], "trusted_proxies": ["10.0.0.0/8"]}
+    if how == "wrapped":
+        return GeogateMiddleware(app, **options)
+    app.add_middleware(GeogateMiddleware, **options)
+    return app
+
+
+@pytest.mark.parametrize("framework", [guarded_fastapi, guarded_starlette])
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("how", ["add_middleware", "wrapped"])
+def test_denied_guard_is_451_however_installed(gate, framework, debug, how):
+    """Wrapped from outside too (where the framework answers 500 first): 451, nothing raised."""
+    app = install(framework(debug), how, gate)
+    with TestClient(app, client=PROXY) as client:  # a server exception would be raised here
+        denied = client.get("/vision", headers={"CF-IPCountry": "FR"})
+        allowed = client.get("/vision", headers={"CF-IPCountry": "GB"})
+
+    assert (451, "application/problem+json") == (
+        denied.status_code,
+        denied.headers["content-type"],
+    )
+    assert (FEATURE, "FR", "eu-multimodal-withheld") == (
+        denied.json()["feature"],
+        denied.json()["country"],
+        denied.json()["rule"],
+    )
+    assert int(denied.headers["content-length"]) == len(denied.content)
+    assert (200, {"country": "GB"}) == (allowed.status_code, allowed.json())
+
+
+def test_app_that_handles_feature_denied_is_left_alone(gate):
+    """An application with its own FeatureDenied handler keeps its answer, wrapped or not."""
+    app = guarded_fastapi(debug=False)
+
+    @app.exception_handler(FeatureDenied)
+    async def denied(_request: Request, error: FeatureDenied) -> JSONResponse:
+        return JSONResponse({"mine": error.decision.country}, status_code=403)
+
+    with TestClient(install(app, "wrapped", gate), client=PROXY) as client:
+        response = client.get("/vision", headers={"CF-IPCountry": "FR"})
+
+    assert (403, {"mine": "FR"}) == (response.status_code, response.json())
+
+
+def caught_then_failing(gate: Gate, *, raises: bool) -> GeogateMiddleware:
+    """A route that catches the guard's denial, then fails otherwise (raising, or answering 500)."""
+
+    async def route(request: Request) -> JSONResponse:
+        with contextlib.suppress(FeatureDenied):
+            require_feature(FEATURE)(request)
+        if raises:
+            msg = "an unrelated failure"
+            raise ValueError(msg)
+        return JSONResponse({"own": "error"}, status_code=500)
+
+    return install(Starlette(routes=[Route("/", route)]), "wrapped", gate)
+
+
+def test_unrelated_500_after_a_denial_goes_out_unchanged(gate):
+    """A 500 that is not the denial's (another exception escapes) is sent, and re-raised."""
+    app = caught_then_failing(gate, raises=True)
+    with TestClient(app, client=PROXY, raise_server_exceptions=False) as client:
+        response = client.get("/", headers={"CF-IPCountry": "FR"})
+    with (
+        TestClient(app, client=PROXY) as client,
+        pytest.raises(ValueError, match="an unrelated failure"),
+    ):
+        client.get("/", headers={"CF-IPCountry": "FR"})
+
+    assert (500, "Internal Server Error") == (response.status_code, response.text)
+
+
+def test_applications_own_500_after_a_denial_goes_out_unchanged(gate):
+    """A 500 the application answers itself, nothing raised: sent as it is."""
+    with TestClient(caught_then_failing(gate, raises=False), client=PROXY) as client:
+        response = client.get("/", headers={"CF-IPCountry": "FR"})
+
+    assert (500, {"own": "error"}) == (response.status_code, response.json())
+
+
+def test_a_large_500_is_not_held_back(gate):
+    """Past 1 MiB, a 500 after a denial is streamed on (memory stays bounded), not replaced."""
+    chunk = b"x" * 700_000
+
+    async def streaming(scope, receive, send):  # noqa: ARG001 (the ASGI signature)
+        decision = gate.evaluate(FEATURE)
+        scope["state"]["geogate_denied"] = decision
+        await send({"type": "http.response.start", "status": 500, "headers": []})
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        raise FeatureDenied(decision)
+
+    wrapped = GeogateMiddleware(streaming, gate=gate, providers=["cloudflare"], trusted_proxies=[])
+    client = TestClient(wrapped, client=PROXY, raise_server_exceptions=False)
+    response = client.get("/", headers={"CF-IPCountry": "FR"})
+
+    assert (500, 2 * len(chunk)) == (response.status_code, len(response.content))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import re
 import shutil
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from _mmdb import country_record, write_country_db
 from geogate import Gate
@@ -560,10 +563,10 @@ def test_healthz_and_readyz(client, gate):
         client.get("/healthz").status_code,
         client.get("/healthz").json(),
     )
-    assert (200, {"status": "ready", "revision": gate.revision, "features": 5}) == (
-        client.get("/readyz").status_code,
-        client.get("/readyz").json(),
-    )
+    assert (
+        200,
+        {"status": "ready", "revision": gate.revision, "features": 5, "lastReload": None},
+    ) == (client.get("/readyz").status_code, client.get("/readyz").json())
 
 
 def test_not_ready_until_the_policies_are_loaded(gate):
@@ -656,7 +659,12 @@ def runs(monkeypatch):
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append((app, kwargs)))
     monkeypatch.delenv(serve_module.CONFIG_VARIABLE, raising=False)
     monkeypatch.delenv("GEOGATE_GEOIP_DB", raising=False)
-    return calls
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGHUP)}
+    yield calls
+    # serve restores them; a worker's application (built here by hand) ignores SIGHUP.
+    assert handlers[signal.SIGTERM] == signal.getsignal(signal.SIGTERM)
+    for number, handler in handlers.items():
+        signal.signal(number, handler)
 
 
 def test_serve_runs_uvicorn(runs):
@@ -679,7 +687,16 @@ def test_serve_runs_uvicorn(runs):
     assert (ExitCode.OK, 1) == (result.exit_code, len(runs)), result.output
     app, options = runs[0]
     assert isinstance(app, Starlette)
-    assert {"host": "127.0.0.1", "port": 9999, "ws": "none", "server_header": False} == options
+    protocol = options.pop("http")
+    assert {
+        "host": "127.0.0.1",
+        "port": 9999,
+        "ws": "none",
+        "server_header": False,
+        "timeout_keep_alive": 5.0,
+        "limit_concurrency": 1000,
+    } == options
+    assert (True, 10.0) == (issubclass(protocol, H11Protocol), protocol.header_timeout)
     with TestClient(app, client=PROXY) as served:
         response = post(served, VISION, {}, headers={"CF-IPCountry": "GB"})
     assert (True, "header:cloudflare") == (
@@ -719,6 +736,10 @@ def test_serve_with_workers_hands_the_options_on(runs, database, monkeypatch):
                 "workers": 3,
                 "ws": "none",
                 "server_header": False,
+                "http": "geogate.cli.serve:WorkerProtocol",
+                "timeout_keep_alive": 5.0,
+                "limit_concurrency": 1000,
+                "timeout_worker_healthcheck": 60,
             },
         )
     ] == runs
@@ -728,14 +749,18 @@ def test_serve_with_workers_hands_the_options_on(runs, database, monkeypatch):
         "providers": [],
         "trust": ["10.0.0.0/8"],
         "forwarded": "forwarded",
+        "watch": None,
+        "decision_log": None,
+        "header_timeout": 10.0,
+        "body_timeout": 10.0,
     } == json.loads(serve_module.os.environ[serve_module.CONFIG_VARIABLE])
+    assert 10.0 == serve_module.WorkerProtocol.header_timeout
     with TestClient(serve_module.worker_app()) as worker:
-        for _ in range(500):
-            if worker.get("/readyz").status_code == 200:
-                break
-            threading.Event().wait(0.01)
+        # Loaded during the startup: ready at once.
+        ready = worker.get("/readyz")
         response = post(worker, VISION, {"context": {"ip": "81.2.69.160"}})
-    assert (True, "geoip") == (
+    assert (200, True, "geoip") == (
+        ready.status_code,
         response.json()["value"],
         response.json()["metadata"]["locationSource"],
     )
@@ -762,6 +787,18 @@ def test_serve_without_the_extra_says_how_to_install(monkeypatch):
         (["--workers", "0"], ExitCode.USAGE, "0 is not in the range x>=1"),
         (["--policies", "/does/not/exist"], ExitCode.ENVIRONMENT, "did not load"),
         (["--geoip-db", "/does/not/exist.mmdb"], ExitCode.ENVIRONMENT, "exist.mmdb"),
+        (["--watch", "0"], ExitCode.USAGE, "0.0 is not in the range x>0"),
+        (["--header-timeout", "-1"], ExitCode.USAGE, "-1.0 is not in the range x>0"),
+        (["--limit-concurrency", "0"], ExitCode.USAGE, "0 is not in the range x>=1"),
+        (
+            ["--decision-log", "/does/not/exist/decisions.jsonl"],
+            ExitCode.ENVIRONMENT,
+            (
+                "geogate: cannot write the decision log '/does/not/exist/decisions.jsonl': its "
+                "folder '/does/not/exist' does not exist or is not writable; create it or choose "
+                "another --decision-log"
+            ),
+        ),
     ],
 )
 def test_serve_refuses_bad_options_before_serving(runs, arguments, code, message):
@@ -778,3 +815,239 @@ def test_serve_refuses_policies_with_errors(runs, tmp_path):
     result = CliRunner().invoke(main, ["serve", "--policies", str(bad)])
 
     assert (ExitCode.FINDINGS, []) == (result.exit_code, runs)
+
+
+def test_serve_provider_without_trust_is_a_usage_error(runs):
+    """--provider alone would never be honoured: exit 2, saying why and how to fix it."""
+    result = CliRunner().invoke(
+        main, ["serve", "--policies", str(POLICIES), "--provider", "cloudflare"]
+    )
+
+    assert (ExitCode.USAGE, []) == (result.exit_code, runs)
+    assert (
+        "Error: --provider cloudflare is ignored without --trust: CDN headers are honoured only "
+        "from trusted proxies, so anyone could otherwise claim a country. Add --trust CIDR for "
+        "each network of the proxies or CDN edges that connect to this server (e.g. --trust "
+        "173.245.48.0/20 for a Cloudflare range), or drop --provider.\n"
+    ) == result.output.split("\n\n", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "interval"),
+    [([], False), (["--watch"], 1.0), (["--watch", "0.25"], 0.25)],
+)
+def test_serve_builds_a_gate_that_reloads(runs, monkeypatch, tmp_path, arguments, interval):
+    """One worker: a gate from the files (it can reload), watched with --watch, logging, closed."""
+    built = []
+    from_path = Gate.from_path
+
+    def spy(*paths, **options):
+        built.append((paths, options, from_path(*paths, **options)))
+        return built[-1][2]
+
+    monkeypatch.setattr(serve_module.Gate, "from_path", spy)
+    log = tmp_path / "decisions.jsonl"
+    command = ["serve", "--policies", str(POLICIES), "--decision-log", str(log), *arguments]
+    result = CliRunner().invoke(main, command)
+
+    assert (ExitCode.OK, 1) == (result.exit_code, len(runs)), result.output
+    [(paths, options, gate)] = built
+    assert ((str(POLICIES),), interval, str(log)) == (
+        paths,
+        options["watch"],
+        options["decision_log"],
+    )
+    assert (str(POLICIES),) == gate.paths
+    assert not gate.watching  # closed when uvicorn returned
+
+
+# Reloads, as /readyz and the bulk ETag see them.
+
+
+@pytest.fixture
+def reloadable(tmp_path):
+    """A copy of the policies, and a gate built from it."""
+    folder = tmp_path / "policies"
+    shutil.copytree(POLICIES, folder, ignore=shutil.ignore_patterns("tests"))
+    with Gate.from_path(folder) as loaded:
+        yield folder, loaded
+
+
+def test_readyz_reports_the_last_reload(reloadable):
+    """lastReload: null, then a successful reload, then a failed one (the old revision serves)."""
+    folder, gate = reloadable
+    first = gate.revision
+    with TestClient(create_app(gate)) as served:
+        before = served.get("/readyz").json()
+        changed = folder / "meta-llama.yaml"
+        changed.write_text(changed.read_text() + "\n# a new revision\n")
+        gate.reload()
+        second = gate.revision
+        reloaded = served.get("/readyz").json()
+        (folder / "broken.yaml").write_text("features:\n  x: {default: maybe}\n")
+        gate.reload()
+        failed = served.get("/readyz").json()
+        evaluation = post(served, VISION, {"context": {"country": "GB"}}).json()
+
+    assert None is before["lastReload"]
+    assert first != second
+    for report in (reloaded["lastReload"], failed["lastReload"]):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", report.pop("at"))
+    assert {
+        "status": "ready",
+        "revision": second,
+        "features": 5,
+        "lastReload": {
+            "ok": True,
+            "revision": second,
+            "previous": first,
+            "errorCount": 0,
+            "errors": [],
+        },
+    } == reloaded
+    assert (second, False, second, 1) == (
+        failed["revision"],
+        failed["lastReload"]["ok"],
+        failed["lastReload"]["revision"],
+        failed["lastReload"]["errorCount"],
+    )
+    error = (
+        f"{folder / 'broken.yaml'}:2:16: error: features.x.default must be one of allow, deny; "
+        "got the string 'maybe' [invalid-default]"
+    )
+    assert [error] == failed["lastReload"]["errors"]
+    assert (True, second) == (evaluation["value"], evaluation["metadata"]["revision"])
+
+
+def test_bulk_etag_changes_across_a_reload(reloadable):
+    """The same context before and after a reload: another ETag, so If-None-Match gets a 200."""
+    folder, gate = reloadable
+    body = {"context": {"country": "FR"}}
+    with TestClient(create_app(gate)) as served:
+        tag = etag(served, body)
+        unchanged = served.post(BULK, json=body, headers={"If-None-Match": tag})
+        changed = folder / "meta-llama.yaml"
+        changed.write_text(changed.read_text() + "\n# a new revision\n")
+        assert gate.reload().ok
+        response = served.post(BULK, json=body, headers={"If-None-Match": tag})
+
+    assert 304 == unchanged.status_code
+    assert (200, True) == (response.status_code, response.headers["etag"] != tag)
+    assert {gate.revision} == {f["metadata"]["revision"] for f in response.json()["flags"]}
+
+
+def test_sighup_needs_the_main_thread(gate, caplog):
+    """Under a test client (no main-thread loop) reload_on_sighup says why it cannot listen."""
+    with TestClient(create_app(gate, reload_on_sighup=True)) as served:
+        assert 200 == served.get("/readyz").status_code
+
+    assert any("cannot reload on SIGHUP" in r.getMessage() for r in caplog.records)
+
+
+def test_close_gate_closes_it_at_shutdown(tmp_path):
+    """close_gate=True: the application's shutdown closes the gate (and writes out its log)."""
+    log = tmp_path / "decisions.jsonl"
+    gate = Gate.from_path(POLICIES, decision_log=log, watch=60)
+    with TestClient(create_app(gate, close_gate=True)) as served:
+        post(served, VISION, {"context": {"country": "FR"}})
+        assert gate.watching
+
+    assert (False, 1) == (gate.watching, len(log.read_text().splitlines()))
+
+
+def test_load_at_startup_fails_the_startup(tmp_path):
+    """load_at_startup=True: a loader that fails stops the application from starting."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("features: [\n")
+    app = create_app(lambda: Gate.from_path(bad), load_at_startup=True)
+
+    with pytest.raises(RuntimeError, match="the policies did not load, so the server does not"):
+        TestClient(app).__enter__()
+
+
+# The body timeout.
+
+
+def slow_receive(chunks: list[bytes], pause: float):
+    """An ASGI receive that gives *chunks* with *pause* seconds before each."""
+    remaining = list(chunks)
+
+    async def receive():
+        await asyncio.sleep(pause)
+        chunk = remaining.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(remaining)}
+
+    return receive
+
+
+def call(app, path: str, receive) -> tuple[int, dict[str, str], bytes]:
+    """Call *app* for one POST and return its status, headers and body."""
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8016),
+    }
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), 10))
+    headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+    return sent[0]["status"], headers, b"".join(m.get("body", b"") for m in sent[1:])
+
+
+@pytest.mark.parametrize("path", [SINGLE + VISION, BULK])
+def test_slow_body_is_408(gate, path):
+    """A body still arriving after body_timeout: 408, and the connection is to be closed."""
+    app = create_app(gate, body_timeout=0.2)
+    chunks = [b'{"context": ', b'{"country": "FR"}', b"}"]
+
+    status, headers, body = call(app, path, slow_receive(chunks, 0.15))
+    fast = call(app, path, slow_receive(chunks, 0.01))
+
+    assert (408, "close") == (status, headers["connection"])
+    assert {
+        "errorDetails": "the request body did not arrive within 0.2 seconds; send the whole body "
+        "at once"
+    } == json.loads(body)
+    assert 200 == fast[0]
+
+
+@pytest.mark.parametrize("timeout", [0, -1, True, "10"])
+def test_bad_body_timeout_raises(gate, timeout):
+    with pytest.raises(ValueError, match="body_timeout must be a positive number of seconds"):
+        create_app(gate, body_timeout=timeout)
+
+
+# Any JSON the parser accepts: 200 or 400, never 500 (see also test_ofrep_properties.py).
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"context": {"country": "FR", "x": "\\ud800"}}',
+        b'{"context": {"country": "\\udfff"}}',
+        b'{"context": {"\\ud800": "FR", "country": "DE"}}',
+        b'{"context": {"domicile": "\\ud800", "subdivision": "\\ud800-1"}}',
+        b'{"context": {}, "\\ud800": 1}',
+        b'{"context": {"country": "FR", "x": ' + b"[" * 900 + b"]" * 900 + b"}}",
+        b'{"context": {"country": "FR", "n": 1' + b"0" * 4000 + b"}}",
+    ],
+)
+@pytest.mark.parametrize("path", [SINGLE + VISION, BULK])
+def test_lone_surrogates_and_extremes_are_answered(client, path, content):
+    """Lone surrogates, deep nesting, huge numbers: a 200 deny or allow, never a 500."""
+    response = client.post(path, content=content, headers={"Content-Type": "application/json"})
+
+    assert 200 == response.status_code
+    assert response.json()

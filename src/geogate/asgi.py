@@ -16,6 +16,17 @@ a denied request gets HTTP 451 with an RFC 9457 problem document::
     @app.post("/v1/vision", dependencies=[Depends(require_feature("llama-3.2-vision"))])
     async def vision(): ...
 
+The 451 comes however the middleware is installed: with ``add_middleware``
+(inside the framework's error handling, where it catches `FeatureDenied`
+first) or wrapped around the whole application from outside
+(``app = GeogateMiddleware(app, gate=gate)``), where the framework's
+outermost error handler answers 500 before re-raising the exception. There
+the guard has recorded its denial in the request's state, and the middleware
+holds back a 500 response that starts after it: if `FeatureDenied` then
+reaches the middleware, the 451 problem replaces that 500; if anything else
+does, or nothing, the 500 goes out unchanged. An application that handles
+`FeatureDenied` itself with any other status is left alone.
+
 The middleware itself needs nothing beyond the standard library; the guard
 uses Starlette's ``Request`` (install ``geogate[asgi]``).
 """
@@ -43,6 +54,12 @@ if TYPE_CHECKING:
 
 __all__ = ["FeatureDenied", "GeogateMiddleware", "require_feature", "send_problem"]
 
+#: The key under which `require_feature` records its denying decision in the request's state.
+_DENIED = "geogate_denied"
+_SERVER_ERROR = 500
+#: The most body bytes of a 500 response held back (an error page is smaller).
+_HELD_LIMIT = 1 << 20
+
 
 class GeogateMiddleware(Locator["ASGIApp"]):
     """
@@ -64,20 +81,45 @@ class GeogateMiddleware(Locator["ASGIApp"]):
         state["geogate_location"] = location
         state["geogate_gate"] = self.gate
         started = False
+        #: A 500 response held back because a guard denied first (see the module's docstring).
+        held: list[Message] = []
+        held_size = 0
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
+        async def release() -> None:
+            nonlocal started, held_size
+            started = started or bool(held)
+            while held:
+                await send(held.pop(0))
+            held_size = 0
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started, held_size
+            if held:
+                held.append(message)
+                held_size += len(message.get("body") or b"")
+                if held_size > _HELD_LIMIT:  # a streamed error page: not the error page of a denial
+                    await release()
+                return
             if message.get("type") == "http.response.start":
+                if message.get("status") == _SERVER_ERROR and state.get(_DENIED) is not None:
+                    held.append(message)
+                    return
                 started = True
             await send(message)
 
         with located(location, self.gate):
             try:
-                await self.app(scope, receive, tracking_send)
+                await self.app(scope, receive, guarded_send)
             except FeatureDenied as denied:
                 if started or scope["type"] != "http":
                     raise
+                held.clear()  # the framework's 500 for this very exception
                 await send_problem(send, denied.decision)
+                return
+            except Exception:
+                await release()
+                raise
+            await release()
 
 
 async def send_problem(send: Send, decision: Decision) -> None:
@@ -98,8 +140,11 @@ def require_feature(feature: str, *, gate: Gate | None = None) -> Callable[..., 
     Return a FastAPI dependency that lets a request through only if *feature* is allowed.
 
     The dependency returns the allowing `geogate.Decision`; a denied request
-    raises `FeatureDenied`, which `GeogateMiddleware` answers with 451. The
-    gate is *gate*, else the one of the middleware handling the request.
+    raises `FeatureDenied`, which `GeogateMiddleware` answers with 451 (the
+    denying decision is also recorded in the request's state, under
+    ``geogate_denied``). The gate is *gate*, else the one of the middleware
+    handling the request. It may also be called by hand with a Starlette
+    ``Request``, in any endpoint.
     """
     try:
         from starlette.requests import HTTPConnection  # noqa: PLC0415 (optional extra)
@@ -119,6 +164,8 @@ def require_feature(feature: str, *, gate: Gate | None = None) -> Callable[..., 
         with located(location, chosen):
             decision = chosen.evaluate(feature)
         if not decision.allowed:
+            # For the middleware, should the framework answer 500 before it sees the exception.
+            request.scope["state"][_DENIED] = decision
             raise FeatureDenied(decision)
         return decision
 

@@ -15,10 +15,12 @@ Endpoints:
   ``200 {key, value, reason, variant, metadata}``; ``404`` ``FLAG_NOT_FOUND``;
   ``400`` ``PARSE_ERROR`` (the body is not a JSON object) or
   ``INVALID_CONTEXT`` (``context`` is not an object).
-- ``POST /ofrep/v1/evaluate/flags``: every feature, ``{"flags": [...]}``, with
-  an ``ETag``; ``304`` when ``If-None-Match`` matches it.
+- ``POST /ofrep/v1/evaluate/flags``: every feature, ``{"flags": [...]}``, all
+  decided under one policy revision, with an ``ETag`` that changes with the
+  revision (so across a reload), the answers and the context; ``304`` when
+  ``If-None-Match`` matches it.
 - ``GET /healthz``: the process answers. ``GET /readyz``: 200 once the
-  policies are loaded, 503 before (and when loading failed).
+  policies are loaded, 503 before (and when loading failed); see below.
 
 A feature is a boolean flag: ``value`` is whether it may be offered,
 ``variant`` is ``allow`` or ``deny``, ``reason`` is ``TARGETING_MATCH`` when a
@@ -32,19 +34,51 @@ An unknown or unusable location is an answer (a ``200`` deny that says why in
 ``metadata.explanation``), never an error, so a client's default value can
 never let a request in.
 
+Readiness. ``/readyz`` answers ``503 {"status": "loading" | "failed",
+"errorDetails": ...}`` until the policies are loaded, then::
+
+    200 {"status": "ready", "revision": "sha256:...", "features": 5, "lastReload": null}
+
+``revision`` is the policy set every answer comes from. ``lastReload`` is
+null until the gate reloads (its watcher, a SIGHUP with
+``reload_on_sighup=True``, or `geogate.Gate.reload`), then the last attempt
+that changed the revision, failed, or came from a SIGHUP::
+
+    "lastReload": {"ok": false, "at": "2026-05-09T12:00:00Z", "revision": "sha256:...",
+                   "previous": "sha256:...", "errorCount": 1,
+                   "errors": ["policies/a.yaml:3:5: error: unknown country code 'GER' ..."]}
+
+``at`` is when it finished (UTC); ``revision`` is the one served after it
+(``previous`` before); ``errors`` holds the first line of each error
+diagnostic, at most 20 (``errorCount`` counts them all). A failed reload
+keeps the last good policies serving, so the status stays ``ready``: alert
+on ``lastReload.ok`` being false, not on the status.
+
+Timeouts. A request body that does not arrive within *body_timeout* seconds
+of the first read gets ``408`` (and the connection is closed). Time limits on
+the request headers and idle connections belong to the server
+(``geogate serve --header-timeout`` and ``--keep-alive-timeout``).
+
 Every response is JSON (a ``304`` has no body); a body over *max_body* bytes
-gets ``413``, a non-JSON content type ``415``, an unexpected failure a ``500``
-without a traceback. Install with ``pip install 'geogate[serve]'``.
+gets ``413``, a non-JSON content type ``415``, a slow body ``408``, an
+unexpected failure a ``500`` without a traceback. Any body the JSON parser
+accepts gets a ``200`` (a deny where the context is unusable) or a ``400``,
+never a ``500``: strings with lone surrogates, huge numbers and deep (but
+parseable) nesting included. Install with ``pip install 'geogate[serve]'``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import datetime as dt
 import difflib
 import hashlib
 import json
 import logging
+import signal
 import threading
+import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Literal
 
@@ -55,6 +89,8 @@ from ._request import RequestResolver
 from .exceptions import UnknownFeatureError
 
 try:
+    import anyio
+    import anyio.to_thread
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.responses import Response
@@ -69,13 +105,16 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from ._providers import Provider
+    from ._reload import ReloadResult
 
-__all__ = ["MAX_BODY", "create_app"]
+__all__ = ["BODY_TIMEOUT", "MAX_BODY", "create_app"]
 
 logger = logging.getLogger("geogate")
 
 #: The largest request body read, in bytes; a larger one gets 413.
 MAX_BODY = 64 * 1024
+#: Seconds a request body may take to arrive once reading starts; a slower one gets 408.
+BODY_TIMEOUT = 10.0
 #: The context attributes that say where a request comes from.
 _LOCATION_ATTRIBUTES = ("country", "subdivision", "ip")
 _SINGLE = "/ofrep/v1/evaluate/flags/{key:path}"
@@ -84,6 +123,11 @@ _ENDPOINTS = (
     "POST /ofrep/v1/evaluate/flags/{key}, POST /ofrep/v1/evaluate/flags, "
     "GET /healthz and GET /readyz"
 )
+#: Error lines ``/readyz`` shows for a failed reload (``errorCount`` counts them all).
+_ERRORS_SHOWN = 20
+#: Tries at a bulk answer made under one revision, when reloads land in the middle of it.
+_BULK_TRIES = 3
+_TOO_DEEP = 'the body is not valid JSON (it is nested too deeply); send {"context": {...}}'
 
 
 def _reject_constant(name: str) -> object:
@@ -93,14 +137,35 @@ def _reject_constant(name: str) -> object:
 
 #: Built once: ``json.dumps`` and ``json.loads`` with options build one per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+#: For text UTF-8 cannot hold (a lone surrogate from a ``\ud800`` escape): all escaped.
+_ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 #: Rendered answers kept per decision (decisions are memoised, so they repeat).
 _MAX_RENDERED = 4096
 
 
+def _encode(data: object) -> bytes:
+    """Return *data* as UTF-8 JSON; a lone surrogate, which UTF-8 cannot hold, as an escape."""
+    text = _ENCODER.encode(data)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return _ASCII_ENCODER.encode(data).encode()
+
+
+def _canonical(context: Mapping[str, object]) -> bytes | None:
+    """Return *context* as ASCII JSON with sorted keys, or None when it is too deep to write."""
+    try:
+        return _CANONICAL_ENCODER.encode(context).encode()
+    except RecursionError:
+        return None
+
+
 def _json(status: int, data: object, headers: Mapping[str, str] | None = None) -> Response:
-    body = _ENCODER.encode(data).encode()
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
+    return Response(
+        _encode(data), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def _failure(status: int, key: str | None, code: str, details: str) -> Response:
@@ -112,6 +177,25 @@ def _failure(status: int, key: str | None, code: str, details: str) -> Response:
 def _general(status: int, details: str, headers: Mapping[str, str] | None = None) -> Response:
     """The protocol's general error body, for statuses it does not define."""
     return _json(status, {"errorDetails": details}, headers)
+
+
+def _utc(seconds: float) -> str:
+    """RFC 3339 in UTC to the second: ``2026-05-09T12:00:00Z``."""
+    moment = dt.datetime.fromtimestamp(seconds, dt.UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _reload_report(result: ReloadResult, seconds: float) -> dict[str, object]:
+    """What ``/readyz`` says of a reload: ``lastReload`` (see the module's docstring)."""
+    errors = [str(diagnostic).partition("\n")[0] for diagnostic in result.errors]
+    return {
+        "ok": result.ok,
+        "at": _utc(seconds),
+        "revision": result.revision,
+        "previous": result.previous,
+        "errorCount": len(errors),
+        "errors": errors[:_ERRORS_SHOWN],
+    }
 
 
 def _metadata(decision: Decision) -> dict[str, str]:
@@ -153,8 +237,23 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
+def _decide_all(gate: Gate, decide: Callable[[str], Decision]) -> tuple[str, list[Decision]]:
+    """
+    Decide every feature of *gate* under one revision, and return it with the decisions.
+
+    A reload between two features would mix two policy sets in one answer
+    (and its ETag): the features are decided again, a few times at most.
+    """
+    for _ in range(_BULK_TRIES):  # pragma: no branch (a reload mid-answer is rare)
+        revision = gate.revision
+        decisions = [decide(feature) for feature in gate.features]
+        if all(decision.revision == revision for decision in decisions):
+            break
+    return revision, decisions
+
+
 class _Service:
-    """The state behind the endpoints: the gate (once loaded) and the request resolver."""
+    """The state behind the endpoints: the gate (once loaded), the request resolver, reloads."""
 
     def __init__(
         self,
@@ -165,11 +264,21 @@ class _Service:
         forwarded: Literal["x-forwarded-for", "forwarded", "none"],
         resolver: RequestResolver | None,
         max_body: int,
+        body_timeout: float | None,
+        close_gate: bool,
     ) -> None:
         if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
             msg = f"max_body must be a positive number of bytes, not {max_body!r}"
             raise ValueError(msg)
+        if body_timeout is not None and (
+            isinstance(body_timeout, bool)
+            or not isinstance(body_timeout, int | float)
+            or not body_timeout > 0
+        ):
+            msg = f"body_timeout must be a positive number of seconds or None, not {body_timeout!r}"
+            raise ValueError(msg)
         self.max_body = max_body
+        self.body_timeout = body_timeout
         # Lists, not iterators: the resolver is built again once the gate (and
         # its GeoIP database) is there. Building one now reports bad options early.
         self._options = {
@@ -185,15 +294,23 @@ class _Service:
         self.resolver = resolver or RequestResolver(**self._options)  # type: ignore[arg-type]
         self.gate: Gate | None = None
         self.failure: str | None = None
+        #: ``/readyz``'s ``lastReload``: replaced whole, never changed in place.
+        self.last_reload: dict[str, object] | None = None
+        self._last_result: ReloadResult | None = None
+        self._reported = threading.Lock()
         self._loader: Callable[[], Gate] | None = None
         self._loading = threading.Lock()
         self._started = False
+        self._closed = False
+        #: A gate the service loaded is its own to close; a given one only with close_gate.
+        self._owns_gate = close_gate
         self._rendered: dict[Decision, bytes] = {}
         given: object = gate  # checked at run time: callers pass all sorts of things
         if isinstance(gate, Gate):
             self._ready(gate)
         elif callable(given):
             self._loader = gate
+            self._owns_gate = True
         else:
             msg = f"gate must be a geogate.Gate or a function that returns one, not {given!r}"
             raise TypeError(msg)
@@ -201,6 +318,7 @@ class _Service:
     def _ready(self, gate: Gate) -> None:
         if self._given_resolver is None and gate.geoip is not None:
             self.resolver = RequestResolver(**self._options, geoip=gate.geoip)  # type: ignore[arg-type]
+        gate.add_reload_listener(self.record_reload)
         self.gate = gate
 
     def start_loading(self) -> None:
@@ -221,17 +339,118 @@ class _Service:
             return
         self._ready(gate)
         logger.info("geogate: policies %s loaded; ready", short_revision(gate.revision))
+        if self._closed:  # the application stopped while the policies loaded
+            self.close()
+
+    async def load_now(self) -> None:
+        """
+        Load the policies before the application starts serving, when a loader was given.
+
+        Raises:
+            RuntimeError: saying what the loader raised: the application does not start.
+        """
+        with self._loading:
+            if self._loader is None or self._started:
+                return
+            self._started = True
+        try:
+            gate = await anyio.to_thread.run_sync(self._loader)
+        except Exception as error:  # noqa: BLE001 (whatever it is, it is raised again, shorter)
+            self.failure = f"{type(error).__name__}: {error}"
+            # Without the loader's frames: the server logs this, and the message is the news.
+            msg = (
+                f"geogate: the policies did not load, so the server does not start: {self.failure}"
+            )
+            raise RuntimeError(msg) from None
+        self._ready(gate)
+        logger.info("geogate: policies %s loaded; ready", short_revision(gate.revision))
+
+    def record_reload(self, result: ReloadResult) -> None:
+        """Keep *result* for ``/readyz`` (a reload listener, and the SIGHUP reload's own report)."""
+        with self._reported:
+            if result is self._last_result:  # reported by the listener and by reload()
+                return
+            self._last_result = result
+            self.last_reload = _reload_report(result, time.time())
+
+    def reload_in_background(self) -> None:
+        """Reload the gate's policies in a thread (on SIGHUP); the last good ones keep serving."""
+        gate = self.gate
+        if gate is None:
+            logger.warning("geogate: SIGHUP while the policies are still loading; nothing reloaded")
+            return
+        if gate.paths is None:
+            logger.warning(
+                "geogate: SIGHUP ignored: the gate was built from a PolicySet, so it has no "
+                "files to reload; build it with Gate.from_path(...)"
+            )
+            return
+        threading.Thread(
+            target=self._reload, args=(gate,), name="geogate-sighup-reload", daemon=True
+        ).start()
+
+    def _reload(self, gate: Gate) -> None:
+        logger.info("geogate: SIGHUP: reloading the policies from %s", ", ".join(gate.paths or ()))
+        try:
+            result = gate.reload()
+        except Exception:
+            logger.exception("geogate: reloading the policies on SIGHUP failed")
+            return
+        self.record_reload(result)
+
+    def listen_for_sighup(self) -> Callable[[], None] | None:
+        """Reload on SIGHUP from now on; return what stops it, or None when it cannot be done."""
+        hangup = getattr(signal, "SIGHUP", None)
+        if hangup is None:  # pragma: no cover (Windows)
+            logger.warning("geogate: this platform has no SIGHUP; reload with the watcher")
+            return None
+        previous = signal.getsignal(hangup)
+        try:
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(hangup, self.reload_in_background)
+        except (RuntimeError, ValueError, NotImplementedError) as error:
+            logger.warning(
+                "geogate: cannot reload on SIGHUP (%s): the server's asyncio event loop must "
+                "run in the main thread",
+                error,
+            )
+            return None
+
+        def stop() -> None:
+            loop.remove_signal_handler(hangup)
+            if previous is not None:
+                signal.signal(hangup, previous)
+
+        return stop
+
+    def close(self) -> None:
+        """Stop reporting the gate's reloads; close the gate if the service owns it."""
+        self._closed = True
+        gate = self.gate
+        if gate is None:
+            return
+        gate.remove_reload_listener(self.record_reload)
+        if self._owns_gate:
+            gate.close()
 
     def too_large(self) -> Response:
         """The 413 answer."""
         details = f"the request body is larger than {self.max_body} bytes; send a smaller context"
         return _general(413, details)
 
+    def too_slow(self) -> Response:
+        """The 408 answer; the connection is closed after it."""
+        details = (
+            f"the request body did not arrive within {self.body_timeout:g} seconds; "
+            "send the whole body at once"
+        )
+        return _general(408, details, {"Connection": "close"})
+
     def render(self, decision: Decision) -> bytes:
         """The success body for *decision*, kept for the next request that gets it."""
         body = self._rendered.get(decision)
         if body is None:
-            body = _ENCODER.encode(_flag(decision.feature, decision)).encode()
+            body = _encode(_flag(decision.feature, decision))
             if len(self._rendered) >= _MAX_RENDERED:
                 self._rendered.clear()
             self._rendered[decision] = body
@@ -257,6 +476,23 @@ class _Service:
             domicile=domicile,
         )
 
+    async def read_body(self, request: Request) -> bytes | Response:
+        """Return the request body, or the 413 or 408 answer."""
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            return self.too_large()
+        chunks: list[bytes] = []
+        size = 0
+        with anyio.move_on_after(self.body_timeout) as waiting:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > self.max_body:
+                    return self.too_large()
+                chunks.append(chunk)
+        if waiting.cancelled_caught:
+            return self.too_slow()
+        return b"".join(chunks)
+
     async def read_context(self, request: Request, key: str | None) -> dict[str, object] | Response:
         """Return the request's evaluation context, or the error response for its body."""
         kind = request.headers.get("content-type")
@@ -268,17 +504,9 @@ class _Service:
                     f"the body must be JSON, not {media or 'an empty content type'!r}; "
                     "send Content-Type: application/json",
                 )
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            return self.too_large()
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body:
-                return self.too_large()
-            chunks.append(chunk)
-        body = b"".join(chunks)
+        body = await self.read_body(request)
+        if isinstance(body, Response):
+            return body
         if not body.strip():
             return {}  # the request body is optional in the protocol
         try:
@@ -293,13 +521,14 @@ class _Service:
                 f"the body is not UTF-8 (byte {byte:#04x} at offset {error.start}); "
                 'send UTF-8 JSON like {"context": {...}}',
             )
-        except (ValueError, RecursionError) as error:
-            reason = "it is nested too deeply" if isinstance(error, RecursionError) else str(error)
+        except RecursionError:
+            return _failure(400, key, "PARSE_ERROR", _TOO_DEEP)
+        except ValueError as error:
             return _failure(
                 400,
                 key,
                 "PARSE_ERROR",
-                f'the body is not valid JSON ({reason}); send {{"context": {{...}}}}',
+                f'the body is not valid JSON ({error}); send {{"context": {{...}}}}',
             )
         if not isinstance(data, dict):
             return _failure(
@@ -340,6 +569,10 @@ def create_app(
     forwarded: Literal["x-forwarded-for", "forwarded", "none"] = "x-forwarded-for",
     resolver: RequestResolver | None = None,
     max_body: int = MAX_BODY,
+    body_timeout: float | None = BODY_TIMEOUT,
+    load_at_startup: bool = False,
+    reload_on_sighup: bool = False,
+    close_gate: bool = False,
 ) -> Starlette:
     """
     Build the OFREP server for *gate*.
@@ -357,9 +590,25 @@ def create_app(
         resolver: A ready `geogate.RequestResolver`, instead of the three
             options above.
         max_body: The largest request body accepted, in bytes.
+        body_timeout: Seconds the request body may take to arrive once the
+            endpoint starts reading it; a slower one gets 408 and the
+            connection is closed. None waits for ever.
+        load_at_startup: Call the function given as *gate* during the
+            application's startup instead of in the background, and fail the
+            startup if it raises: the server then never serves without
+            policies, and under ``uvicorn --workers`` a replacement worker
+            whose files do not load never replaces a working one.
+        reload_on_sighup: Reload the gate's policies when the process gets
+            SIGHUP (the gate must come from `geogate.Gate.from_path`); a
+            reload that fails keeps the last good policies and is reported
+            by ``/readyz``. Needs an asyncio event loop in the main thread,
+            as uvicorn runs one worker.
+        close_gate: Close *gate* when the application shuts down (which
+            stops its watcher and writes out its decision log). A gate the
+            application loaded itself, from a function, is always closed.
 
     Raises:
-        ValueError: for a bad provider name, network, forwarding header or size.
+        ValueError: for a bad provider name, network, forwarding header, size or timeout.
         TypeError: when *gate* is neither a gate nor a function.
     """
     service = _Service(
@@ -369,6 +618,8 @@ def create_app(
         forwarded=forwarded,
         resolver=resolver,
         max_body=max_body,
+        body_timeout=body_timeout,
+        close_gate=close_gate,
     )
 
     def not_ready(**extra: str) -> Response:
@@ -405,27 +656,30 @@ def create_app(
         context = await service.read_context(request, None)
         if isinstance(context, Response):
             return context
+        canonical = _canonical(context)
+        if canonical is None:
+            return _failure(400, None, "PARSE_ERROR", _TOO_DEEP)
         if all(context.get(name) is None for name in _LOCATION_ATTRIBUTES):
             # Locate the request once, not once per feature.
             client = request.scope.get("client")
             where = service.resolver.resolve(
                 request.scope.get("headers") or [], client[0] if client else None
             )
+            domicile = context.get("domicile")
             with located(where, gate):
-                flags = [
-                    service.render(gate.evaluate(feature, domicile=context.get("domicile")))
-                    for feature in gate.features
-                ]
+                revision, decisions = _decide_all(
+                    gate, lambda feature: gate.evaluate(feature, domicile=domicile)
+                )
         else:
-            flags = [
-                service.render(service.decide(gate, feature, context, request))
-                for feature in gate.features
-            ]
-        body = b'{"flags":[' + b",".join(flags) + b"]}"
-        # The body holds the revision, the date and the location decided on;
-        # the context is added so that the tag changes with it too.
-        digest = hashlib.sha256(body)
-        digest.update(json.dumps(context, sort_keys=True, ensure_ascii=False).encode())
+            revision, decisions = _decide_all(
+                gate, lambda feature: service.decide(gate, feature, context, request)
+            )
+        body = b'{"flags":[' + b",".join(service.render(d) for d in decisions) + b"]}"
+        # The tag follows the revision, the body (the date, the location
+        # decided on) and the context, so that it changes with each of them.
+        digest = hashlib.sha256(revision.encode())
+        digest.update(body)
+        digest.update(canonical)
         etag = f'"{digest.hexdigest()[:40]}"'
         if _matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers={"ETag": etag})
@@ -438,8 +692,15 @@ def create_app(
         gate = service.gate
         if gate is None:
             return not_ready(status="failed" if service.failure is not None else "loading")
+        policy = gate.policy  # one read: the revision and its features agree
         return _json(
-            200, {"status": "ready", "revision": gate.revision, "features": len(gate.features)}
+            200,
+            {
+                "status": "ready",
+                "revision": policy.revision,
+                "features": len(policy.features),
+                "lastReload": service.last_reload,
+            },
         )
 
     async def http_error(request: Request, error: Exception) -> Response:
@@ -461,8 +722,17 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        service.start_loading()
-        yield
+        if load_at_startup:
+            await service.load_now()
+        else:
+            service.start_loading()
+        stop_listening = service.listen_for_sighup() if reload_on_sighup else None
+        try:
+            yield
+        finally:
+            if stop_listening is not None:
+                stop_listening()
+            service.close()
 
     return Starlette(
         routes=[
