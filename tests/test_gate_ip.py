@@ -217,3 +217,42 @@ def test_memo_by_address_rolls_over_at_midnight(tmp_path, country_db, monkeypatc
     assert [False, False] == [gate.is_allowed("f", ip="81.2.69.160") for _ in range(2)]
     clock[0] += 1
     assert gate.is_allowed("f", ip="81.2.69.160")
+
+
+def test_a_database_that_cannot_be_read_denies_even_with_unknown_allow(tmp_path, country_db):
+    """
+    A closed or failing database is an error, not an unknown place: ``unknown: allow`` is moot.
+
+    Before, a closed gate (or a corrupt record) gave an unknown location, which such a
+    feature allowed for every address.
+    """
+    policy = tmp_path / "lenient.yaml"
+    policy.write_text(
+        "features:\n  lenient:\n    default: allow\n    unknown: allow\n    rules:\n"
+        "      - {id: eu, deny: [EU], reason: Withheld in the EU.}\n",
+        encoding="utf-8",
+    )
+    gate = Gate.from_path(policy, geoip_db=country_db)
+    assert gate.evaluate("lenient", ip="10.9.9.9").allowed  # not in the database: unknown
+    gate.close()
+    decision = gate.evaluate("lenient", ip="89.160.20.112")
+    assert (False, LocationStatus.INVALID, ErrorCode.INVALID_CONTEXT, "geoip") == (
+        decision.allowed,
+        decision.location,
+        decision.error_code,
+        decision.location_source,
+    )
+    assert "was closed" in decision.explanation
+
+
+def test_a_part_of_a_country_from_the_database(tmp_path):
+    """A record whose country is IC (the Canary Islands) is ES-CN, in the EU."""
+    db = write_country_db(tmp_path / "c.mmdb", {"81.2.69.0/24": country_record("IC")})
+    gate = Gate.from_path(ROOT / "policies", geoip_db=db)
+    decision = gate.evaluate(FEATURE, ip="81.2.69.1", at=AT)
+    assert (False, "ES", "ES-CN", "eu-multimodal-withheld") == (
+        decision.allowed,
+        decision.country,
+        decision.subdivision,
+        decision.rule,
+    )

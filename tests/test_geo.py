@@ -274,13 +274,13 @@ def test_from_env_missing(monkeypatch, tmp_path):
 
 
 def test_close(country_path):
-    """After close, lookups give UNKNOWN instead of raising; closing twice is harmless."""
+    """After close, lookups give INVALID (an error), never raise; closing twice is harmless."""
     db = GeoDatabase(country_path)
     assert KNOWN == db.lookup("81.2.69.1").status
     db.close()
     db.close()
     assert GeoResult(
-        UNKNOWN, problem=f"the GeoIP database {str(country_path)!r} was closed"
+        INVALID, problem=f"the GeoIP database {str(country_path)!r} was closed"
     ) == db.lookup("81.2.69.1")
     assert 0 == db.cache_info().currsize
 
@@ -615,24 +615,24 @@ def _corrupt_data_section(source: Path, target: Path) -> Path:
 
 
 def test_corrupt_data_section(caplog, tmp_path, country_path):
-    """A corrupt data section opens (it is only read per lookup); lookups give UNKNOWN."""
+    """A corrupt data section opens (it is only read per lookup); lookups give INVALID."""
     caplog.set_level(logging.DEBUG, logger="geogate")
     path = _corrupt_data_section(country_path, tmp_path / "corrupt.mmdb")
     with GeoDatabase(path) as db:
         results = [db.lookup(ip) for ip in ("81.2.69.1", "81.2.69.1", "89.160.20.1", "::1")]
     assert [
         GeoResult(
-            UNKNOWN,
+            INVALID,
             ip="81.2.69.1",
             problem="the GeoIP database could not be read for the address '81.2.69.1'",
         ),
         GeoResult(
-            UNKNOWN,
+            INVALID,
             ip="81.2.69.1",
             problem="the GeoIP database could not be read for the address '81.2.69.1'",
         ),
         GeoResult(
-            UNKNOWN,
+            INVALID,
             ip="89.160.20.1",
             problem="the GeoIP database could not be read for the address '89.160.20.1'",
         ),
@@ -666,12 +666,12 @@ def _set_reader(db: GeoDatabase, reader) -> None:
 
 
 def test_unexpected_reader_error(country_path):
-    """Even an error outside the usual ones (here MemoryError) gives UNKNOWN."""
+    """Even an error outside the usual ones (here MemoryError) gives INVALID (an error)."""
     db = GeoDatabase(country_path)
     _set_reader(db, _ExplodingReader(_reader_of(db)))
     with db:
         assert GeoResult(
-            UNKNOWN,
+            INVALID,
             ip="81.2.69.1",
             problem="the GeoIP database could not be read for the address '81.2.69.1'",
         ) == db.lookup("81.2.69.1")

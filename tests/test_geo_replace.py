@@ -328,7 +328,7 @@ def test_reopen_after_close(tmp_path, databases):
     assert db.changed()
     assert not db.reopen()
     assert GeoResult(
-        LocationStatus.UNKNOWN, problem=f"the GeoIP database {str(path)!r} was closed"
+        LocationStatus.INVALID, problem=f"the GeoIP database {str(path)!r} was closed"
     ) == db.lookup(ADDRESSES[0])
 
 

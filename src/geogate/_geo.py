@@ -85,9 +85,11 @@ class GeoResult(NamedTuple):
 
     Attributes:
         status: ``KNOWN`` when the database gives a country; ``UNKNOWN`` when
-            the address is not in the database, its record has no country, or
-            the database could not be read; ``INVALID`` when the input is not
-            an IP address.
+            the address is not in the database or its record has no country
+            (the place is genuinely unknown); ``INVALID`` when the input is not
+            an IP address, or when the database could not be read for it (it
+            was closed, or the record is corrupt): an error, which a gate
+            denies whatever a feature's ``unknown`` setting says.
         country: The ISO 3166-1 alpha-2 code of the record's ``country``
             (never ``registered_country``), when *status* is ``KNOWN``.
         subdivision: The most specific ISO 3166-2 code of the record's
@@ -362,7 +364,7 @@ class _OpenDatabase:
         except Exception as error:  # noqa: BLE001 (a corrupt record must not fail a request)
             self.report(repr(ip), error)
             return GeoResult(
-                LocationStatus.UNKNOWN,
+                LocationStatus.INVALID,
                 ip=ip,
                 problem=f"the GeoIP database could not be read for the address {ip!r}",
             )
@@ -393,7 +395,7 @@ class _OpenDatabase:
                 problem=f"the GeoIP database gives {describe_value(code)} for the address "
                 f"{ip!r}, which is not a country",
             )
-        subdivision = None
+        subdivision = country.subdivision  # IC, the Canary Islands, is ES-CN
         subdivisions = _field(record, "subdivisions") if self.kind == "city" else None
         for entry in reversed(subdivisions if isinstance(subdivisions, list) else []):
             part = _field(entry, "iso_code")  # largest first in the database
@@ -616,7 +618,7 @@ class GeoDatabase:
         try:
             if self._closed:
                 return GeoResult(
-                    LocationStatus.UNKNOWN,
+                    LocationStatus.INVALID,
                     problem=f"the GeoIP database {self.path!r} was closed",
                 )
             if type(ip) is not str:
@@ -629,7 +631,7 @@ class GeoDatabase:
         except Exception as error:  # noqa: BLE001 (the promise is to never raise)
             opened.report(describe_value(ip), error)
             return GeoResult(
-                LocationStatus.UNKNOWN,
+                LocationStatus.INVALID,
                 problem=f"the GeoIP database could not be read for {describe_value(ip)}",
             )
 
