@@ -76,7 +76,7 @@ def test_one_input(data: bytes) -> None:
     parsed = parse_address(text)
     _check_parsed(text, parsed)
     for database in (_CITY, _COUNTRY):
-        _check_result(text, database._resolve(text))  # noqa: SLF001 (under the guard)
+        _check_result(text, database._live[0].resolve(text))  # noqa: SLF001 (under the guard)
         _check_result(text, database.lookup(text))
         _check_result(text, database.lookup(text, cache=False, network=False))
     if not isinstance(parsed, GeoResult):

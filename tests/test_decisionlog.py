@@ -520,3 +520,23 @@ def test_a_sink_may_say_how_many_lines_it_wrote(decision):
     assert not log.flush(timeout=10)
     log.close()
     assert (3, 7, 3) == (log.written, log.failed, len(sink.lines))
+
+
+def test_a_feature_id_no_file_can_hold_loses_no_line(tmp_path):
+    """
+    A lone surrogate in an asked-for feature id (from os.fsdecode, say) is written escaped.
+
+    Before, the UTF-8 encoding of its batch failed and every line of the batch was lost.
+    """
+    path = tmp_path / "decisions.jsonl"
+    log = DecisionLog(FileSink(path))
+    gate = Gate.from_path(ROOT / "policies", decision_log=log)
+    for _ in range(100):
+        gate.evaluate(FEATURE, country="FR")
+    gate.evaluate("f\udcff", country="FR")
+    for _ in range(100):
+        gate.evaluate(FEATURE, country="FR")
+    gate.close()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert (201, 0, 201) == (log.written, log.failed, len(lines))
+    assert "f\udcff" == json.loads(lines[100])["feature"]

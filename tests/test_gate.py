@@ -602,6 +602,14 @@ def test_threads_get_identical_results():
         ("chat", {"country": "FR", "domicile": {}}, ErrorCode.INVALID_CONTEXT),
         ("chat", {"country": "FR", "at": ["2026-01-01"]}, ErrorCode.INVALID_CONTEXT),
         ("chat", {"country": "FR", "at": "x" * 100_000 + "-01"}, ErrorCode.INVALID_CONTEXT),
+        (
+            "chat",
+            {
+                "country": "FR",
+                "at": dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+            },
+            ErrorCode.INVALID_CONTEXT,
+        ),
         ("chat", {"country": "A" * 1_000_000}, ErrorCode.INVALID_CONTEXT),
         ("chat", {"country": "GB", "subdivision": "N" * 1_000_000}, ErrorCode.INVALID_CONTEXT),
         ("chat", {"country": "\x00"}, ErrorCode.INVALID_CONTEXT),

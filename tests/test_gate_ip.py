@@ -256,3 +256,29 @@ def test_a_part_of_a_country_from_the_database(tmp_path):
         decision.subdivision,
         decision.rule,
     )
+
+
+def test_a_database_region_never_moves_the_country(tmp_path):
+    """
+    A City record FR with subdivision 974 (Réunion, RE) is decided as FR, as the middleware does.
+
+    Before, ``evaluate(ip=...)`` moved it to RE while the middleware kept FR.
+    """
+    db = write_city_db(tmp_path / "city.mmdb", {"10.1.0.0/16": city_record("FR", ["974"])})
+    policy = tmp_path / "f.yaml"
+    policy.write_text(
+        "features:\n  f:\n    default: allow\n    rules:\n"
+        "      - {id: fr, deny: [FR], reason: r}\n",
+        encoding="utf-8",
+    )
+    gate = Gate.from_path(policy, geoip_db=db)
+    decision = gate.evaluate("f", ip="10.1.0.1")
+    assert (False, "FR", None, "fr") == (
+        decision.allowed,
+        decision.country,
+        decision.subdivision,
+        decision.rule,
+    )
+    where = RequestResolver(geoip=gate.geoip).resolve({}, "10.1.0.1")
+    with located(where, gate):
+        assert decision.allowed == gate.evaluate("f").allowed

@@ -547,7 +547,7 @@ def test_parse_address():
         ("216.160.83.57", "US", "US-WA"),
         ("2001:480:10::1", "US", "US-CA"),
         ("203.0.113.1", "GB", None),  # iso_code of the wrong type, or missing
-        ("198.51.100.1", "FR", "FR-974"),
+        ("198.51.100.1", "FR", None),  # 974, Réunion, is RE: a region never moves a country
         ("192.0.2.1", "GB", None),  # a full code where the part after the hyphen belongs
     ],
 )

@@ -152,15 +152,23 @@ def test_replacing_the_file_never_disturbs_lookups(tmp_path, databases, how, cop
 
 
 def test_changed(tmp_path, databases):
-    """changed() compares the file at the path with the one opened: inode, size, mtime; gone."""
+    """
+    changed() compares the file at the path with the one opened: inode, size, times; gone.
+
+    Setting the modification time back with os.utime does not hide a change: the
+    status-change time, which nothing can set back, moved too.
+    """
     path = _install(databases["big"], tmp_path / "db.mmdb")
     with GeoDatabase(path) as db:
         status = path.stat()
-        assert (status.st_ino, status.st_size, status.st_mtime_ns) == db.signature
+        expected = (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+        assert expected == db.signature
         assert not db.changed()
         os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns + 1_000_000_000))
         assert db.changed()
         os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+        assert db.changed()
+        assert db.reopen()
         assert not db.changed()
         _install(databases["big"], path)  # the same bytes, another inode
         assert db.changed()
@@ -181,7 +189,8 @@ def test_reopen_after_rename(tmp_path, databases):
         assert 0 == db.cache_info().currsize
         assert ["FR", "DE", "SE"] == [db.lookup(ip).country for ip in ADDRESSES[:3]]
         status = path.stat()
-        assert (status.st_ino, status.st_size, status.st_mtime_ns) == db.signature
+        expected = (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+        assert expected == db.signature
         assert not db.changed()
         assert not db.reopen()
 

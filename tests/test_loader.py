@@ -59,6 +59,12 @@ invisible-line-break-unicode.yaml:8:26: error: the file holds a NEXT LINE charac
 invisible-line-break.json:1:102: error: the file holds a PARAGRAPH SEPARATOR (U+2029), a line break to YAML that git diff, grep and review tools do not show; YAML reads what follows it as a new line: 'in the EU."}]}}}' [invisible-line-break]
   hint: save the file with LF (or CRLF) line endings, and remove the character; in a JSON or quoted string, write it as an escape (\u2028)
 """,
+    "part-of-country.yaml": r"""
+part-of-country.yaml:6:17: error: 'IC' in features.canary-only.rules[canaries].allow[0] is not an ISO 3166-1 code: it names the Canary Islands, part of 'ES' (ISO 3166-1 exceptionally reserved code; Unicode CLDR region code) [part-of-country]
+  hint: write 'ES-CN'; geogate reads 'IC' in a request as 'ES-CN'
+part-of-country.yaml:6:21: error: 'xi' in features.canary-only.rules[canaries].allow[1] is not an ISO 3166-1 code: it names Northern Ireland, part of 'GB' (UK VAT and EORI prefix (HMRC, Windsor Framework)) [part-of-country]
+  hint: write 'GB-NIR'; geogate reads 'XI' in a request as 'GB-NIR'
+""",
     "duplicate-feature": r"""
 duplicate-feature/b.yaml:4:3: error: the feature 'chat' is defined twice (first at duplicate-feature/a.yaml:2:3) [duplicate-feature]
   hint: feature ids are unique across all policy files; rename or merge one

@@ -1051,3 +1051,14 @@ def test_lone_surrogates_and_extremes_are_answered(client, path, content):
 
     assert 200 == response.status_code
     assert response.json()
+
+
+def test_a_key_given_twice_is_refused_not_guessed(client):
+    """``{"country": "FR", "country": "US"}``: which one counts would be a guess, so 400."""
+    response = client.post(
+        "/ofrep/v1/evaluate/flags/llama-3.2-vision",
+        content=b'{"context": {"country": "FR", "country": "US"}}',
+        headers={"content-type": "application/json"},
+    )
+    assert (400, "PARSE_ERROR") == (response.status_code, response.json()["errorCode"])
+    assert "the key 'country' is given twice" in response.json()["errorDetails"]

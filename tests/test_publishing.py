@@ -323,7 +323,7 @@ def test_geogate_lock_usage(tmp_path):
 def test_the_watcher_waits_for_the_files_to_settle():
     """Poll by poll, with a fake clock: a change restarts the settle time; then one reload."""
     now = [0.0]
-    state = [("a", 1, 1, 1)]
+    state = [("a", 1, 1, 1, 1)]
     reloads = []
     watcher = Watcher(
         ["x"], lambda: reloads.append(now[0]), interval=1, settle=2, clock=lambda: now[0]
@@ -333,7 +333,7 @@ def test_the_watcher_waits_for_the_files_to_settle():
     for step, changed in enumerate([True, False, True, False, False, False, False]):
         now[0] = float(step)
         if changed:
-            state[0] = ("a", step + 10, step, 1)
+            state[0] = ("a", step + 10, step + 10, step, 1)
         watcher.poll()
     assert [4.0] == reloads  # changed at 0 and 2: settled 2 s after the last change
 
@@ -456,3 +456,99 @@ def test_a_reload_at_midnight_utc_answers_for_the_new_day(tmp_path, monkeypatch)
     assert dt.date(2026, 12, 6) == gate.evaluate("x", country="FR").as_of
     clock[0] = midnight
     assert dt.date(2026, 12, 7) == gate.evaluate("x", country="FR").as_of
+
+
+def test_a_same_size_edit_with_its_time_set_back_is_seen(tmp_path):
+    """
+    A same-size rewrite whose modification time is set back (os.utime) is still noticed.
+
+    The status-change time, which nothing can set back, is in the snapshot.
+    """
+    folder = copy_shipped(tmp_path / "policies")
+    path = folder / "meta-llama.yaml"
+    original = path.stat()
+    text = SHIPPED["meta-llama.yaml"].decode().replace("deny: [EU]", "deny: [CN]", 1)
+    assert len(text) == len(SHIPPED["meta-llama.yaml"])
+    gate = Gate.from_path(folder, watch=0.01, settle=0.05)
+    try:
+        time.sleep(0.05)
+        path.write_text(text, encoding="utf-8")
+        os.utime(path, ns=(original.st_atime_ns, original.st_mtime_ns))
+        assert wait_for(lambda: gate.is_allowed("llama-3.2-vision", country="FR"))
+    finally:
+        gate.close()
+
+
+def test_a_forked_child_can_reopen_a_database_locked_at_the_fork(tmp_path):
+    """A GeoIP database whose lock another thread held at the fork: the child's reload works."""
+    folder = copy_shipped(tmp_path / "policies")
+    path = write_country_db(tmp_path / "country.mmdb", {"81.2.69.0/24": country_record("GB")})
+    gate = Gate.from_path(folder, geoip_db=path)
+    database = gate.geoip
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with database._lock:
+            held.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(5)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            new = write_country_db(tmp_path / "new.mmdb", {"81.2.69.0/24": country_record("FR")})
+            new.replace(path)
+            result = gate.reload()
+            gate.close()
+            ok = result.geoip_reopened
+            os.write(write, b"ok" if ok else b"no")
+            code = 0
+        finally:
+            os._exit(code)
+    try:
+        os.close(write)
+        release.set()
+        holder.join(5)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.02)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung")
+        assert b"ok" == os.read(read, 2)
+        assert 0 == os.waitstatus_to_exitcode(status)
+    finally:
+        os.close(read)
+        gate.close()
+
+
+def test_new_policies_and_a_broken_database_are_reported_as_they_are(tmp_path, caplog):
+    """
+    The policies changed (and swapped) while the new database is broken: the log says both.
+
+    Before, it said "still answering from" the old revision, which the gate no longer did.
+    """
+    folder = copy_shipped(tmp_path / "policies")
+    path = write_country_db(tmp_path / "country.mmdb", {"81.2.69.0/24": country_record("GB")})
+    gate = Gate.from_path(folder, geoip_db=path)
+    old = gate.revision
+    (folder / "extra.yaml").write_text("features:\n  x:\n    default: allow\n")
+    path.write_bytes(b"not a database")
+    with caplog.at_level("INFO", logger="geogate"):
+        result = gate.reload()
+    assert (False, True, result.revision) == (result.ok, result.changed, gate.revision)
+    assert ["geoip-database"] == [d.code for d in result.errors]
+    messages = [r.getMessage() for r in caplog.records]
+    assert not any("still answering" in m for m in messages)
+    assert any(
+        f"revision {result.revision[:19]} (was {old[:19]}), with 1 error(s)" in m for m in messages
+    )
+    gate.close()

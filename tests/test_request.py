@@ -1282,8 +1282,28 @@ def test_a_forged_region_cannot_unlock_a_feature_withheld_in_the_eu():
             [("X-Client-Region", "IC"), ("X-Client-Region-Subdivision", "ESM")],
             (KNOWN, "ES", "ES-CN", "header:gcp"),
         ),
-        ([("X-Client-Region", "EA")], (KNOWN, "ES", None, "header:gcp")),
-        ([("X-Client-Region", "ea")], (KNOWN, "ES", None, "header:gcp")),
+        ([("X-Client-Region", "EA")], (INVALID, None, None, "header:gcp")),  # which of two?
+        ([("X-Client-Region", "ea")], (INVALID, None, None, "header:gcp")),
+        (
+            [("X-Client-Region", "EA"), ("X-Client-Region-Subdivision", "ESML")],
+            (KNOWN, "ES", "ES-ML", "header:gcp"),
+        ),
+        (
+            [("CF-IPCountry", "EA"), ("cf-region-code", "ML")],
+            (KNOWN, "ES", "ES-ML", "header:cloudflare"),
+        ),
+        (
+            [("CF-IPCountry", "EA"), ("cf-region-code", "M")],
+            (INVALID, None, None, "header:cloudflare"),
+        ),
+        (
+            [("CF-IPCountry", "XI"), ("cf-region-code", "BFS")],
+            (KNOWN, "GB", "GB-BFS", "header:cloudflare"),
+        ),
+        (
+            [("CF-IPCountry", "XI"), ("cf-region-code", "ENG")],
+            (KNOWN, "GB", "GB-NIR", "header:cloudflare"),
+        ),
         ([("X-Client-Region", "XI")], (KNOWN, "GB", "GB-NIR", "header:gcp")),
         ([("CF-IPCountry", "FX")], (KNOWN, "FR", None, "header:cloudflare")),
         ([("CF-IPCountry", "AC")], (KNOWN, "SH", "SH-AC", "header:cloudflare")),
@@ -1305,8 +1325,69 @@ def test_codes_for_parts_of_countries_from_headers(headers, expected):
         ("XI", "GB-ENG", (INVALID, None, None, "explicit")),
         ("EA", "ES-ML", (KNOWN, "ES", "ES-ML", "explicit")),
         ("EA", "ES-CN", (INVALID, None, None, "explicit")),
+        ("EA", None, (INVALID, None, None, "explicit")),
+        ("", "ES-ML", (KNOWN, "ES", "ES-ML", "explicit")),
+        ("", "??", (INVALID, None, None, "explicit")),
+        ("FR", "FR-974", (KNOWN, "RE", None, "explicit")),
     ],
 )
 def test_explicit_parts_of_countries(country, subdivision, expected):
     """Given by the application, a contradiction is invalid (it is the caller's own input)."""
     assert expected == where(make().resolve([], PROXY, country=country, subdivision=subdivision))
+
+
+@pytest.mark.parametrize(
+    ("country", "subdivision"),
+    [
+        ("", "??"),
+        ("", "ES-ML"),
+        ("", "NIR"),
+        (None, "GB-NIR"),
+        ("EA", None),
+        ("EA", "ES-ML"),
+        ("IC", "TF"),
+        ("XI", "GB-ENG"),
+        ("FR", "FR-974"),
+        ("XX", "FR-IDF"),
+        ("RU", "UA-43"),
+    ],
+)
+def test_the_resolver_and_the_gate_agree_on_explicit_input(country, subdivision):
+    """A location given to the resolver decides as the same location given to the gate."""
+    gate = Gate.from_path(POLICIES)
+    found = make().resolve([], PROXY, country=country, subdivision=subdivision)
+    for feature in gate.features:
+        direct = gate.evaluate(feature, country=country, subdivision=subdivision, at="2026-01-01")
+        with located(found, gate):
+            through = gate.evaluate(feature, at="2026-01-01")
+        assert (direct.allowed, direct.location, direct.country, direct.subdivision) == (
+            through.allowed,
+            through.location,
+            through.country,
+            through.subdivision,
+        ), (feature, country, subdivision)
+
+
+def test_a_region_cannot_escape_a_deny_through_a_code_for_two_places(tmp_path):
+    """
+    EA (Ceuta and Melilla) with region ML is ES-ML, not plain Spain.
+
+    Before, the region was built as 'EA-ML', ignored, and a deny on ES-ML let it through;
+    EA alone, which does not say which of the two, is invalid and denied.
+    """
+    path = tmp_path / "u.yaml"
+    path.write_text(
+        "features:\n  u:\n    default: allow\n    rules:\n"
+        "      - {id: ml, deny: [FR, ES-ML], reason: r}\n",
+        encoding="utf-8",
+    )
+    gate = Gate.from_path(path)
+    resolver = make(providers=["cloudflare"])
+    for headers in (
+        [("CF-IPCountry", "EA"), ("cf-region-code", "ML")],
+        [("CF-IPCountry", "EA")],
+        [("CF-IPCountry", "ea"), ("cf-region-code", "ml")],
+    ):
+        found = resolver.resolve(pairs(*headers), PROXY)
+        with located(found, gate):
+            assert not gate.is_allowed("u"), headers

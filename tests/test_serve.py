@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from geogate import FileSink
+
 ROOT = Path(__file__).resolve().parent.parent
 #: Seconds: the server's start, one request, a reload seen in /readyz.
 STARTUP = 20.0
@@ -322,22 +324,34 @@ def test_slow_request_headers_are_cut_off(serve, policies):
 
 
 def test_workers_reload_on_sighup_and_keep_serving_on_errors(serve, policies, tmp_path):
-    """--workers 2: SIGHUP replaces the workers; a broken file keeps the old ones; logs per pid."""
+    """
+    --workers 2: SIGHUP replaces the workers; a broken file keeps the old ones; logs per pid.
+
+    The policies are deployed as releases behind a symlink (``current -> v1``, then
+    ``v2``): each new worker follows the symlink again (before, the workers were given
+    the resolved ``v1`` and reloaded it forever).
+    """
     log = tmp_path / "decisions.jsonl"
+    current = tmp_path / "current"
+    current.symlink_to(policies)
     served = serve(
-        "--policies", str(policies), "--workers", "2", "--decision-log", str(log),
+        "--policies", str(current), "--workers", "2", "--decision-log", str(log),
     )  # fmt: skip
     before = served.ready()["revision"]
     evaluations = [served.allowed("FR") for _ in range(4)]
 
-    rewrite(policies, "DE")
+    release = tmp_path / "v2"
+    release.mkdir()
+    rewrite(release, "DE")
+    (tmp_path / "next").symlink_to(release)
+    (tmp_path / "next").replace(current)  # one rename: the new release at once
     served.process.send_signal(signal.SIGHUP)
     # The old workers go only once their replacements are ready: both finished, all answers new.
     served.wait_in_log("Finished server process", times=2)
     after = served.ready()["revision"]
     evaluations += [served.allowed("DE") for _ in range(4)]
 
-    (policies / "broken.yaml").write_text("features: [\n")
+    (release / "broken.yaml").write_text("features: [\n")
     served.process.send_signal(signal.SIGHUP)
     served.wait_in_log("aborting the restart")
     revisions = {served.ready()["revision"] for _ in range(6)}
@@ -354,6 +368,23 @@ def test_workers_reload_on_sighup_and_keep_serving_on_errors(serve, policies, tm
     assert 4 == len(files), files  # two workers, both replaced
     lines = [json.loads(line) for file in files for line in file.read_text().splitlines()]
     assert len(evaluations) == len(lines)
+
+
+def test_a_decision_log_written_by_another_process_is_exit_3(policies, tmp_path):
+    """--decision-log on a file another process writes: a message and exit 3, no traceback."""
+    log = tmp_path / "decisions.jsonl"
+    holder = FileSink(log)
+    try:
+        result = subprocess.run(  # noqa: S603 (our own interpreter and module)
+            [sys.executable, "-c", "from geogate.cli import main; main()", "serve",
+             "--policies", str(policies), "--port", str(free_port()), "--decision-log", str(log)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        holder.close()
+    assert 3 == result.returncode, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "decisions.jsonl" in result.stderr
 
 
 def test_slow_body_is_408(serve, policies):

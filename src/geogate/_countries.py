@@ -35,10 +35,13 @@ __all__ = [
     "normalize_country",
     "normalize_subdivision",
     "part_of_country",
+    "refine_region",
+    "resolve_place",
     "subdivision_chain",
     "subdivision_name",
     "subdivisions_of",
     "suggest_country",
+    "undivided_part",
     "with_article",
 ]
 
@@ -368,6 +371,8 @@ def normalize_subdivision(value: object, country: str | None) -> Normalized:
         upper = f"{country}-{upper}"
     prefix, _, rest = upper.partition("-")
     prefix = ALIASES.get(prefix, prefix)
+    if prefix in PARTS_OF_COUNTRIES:  # a region sent after EA or XI: EA-ML is ES-ML
+        prefix = PARTS_OF_COUNTRIES[prefix].country
     upper = f"{prefix}-{rest}"
     if find_subdivision(upper) is None:
         return Normalized(
@@ -380,6 +385,106 @@ def normalize_subdivision(value: object, country: str | None) -> Normalized:
             problem=f"the subdivision {upper!r} is not in the country {country!r}",
         )
     return Normalized(LocationStatus.KNOWN, code=upper)
+
+
+def refine_region(
+    country: object, normalized: Normalized, region: object
+) -> tuple[str | None, str | None]:
+    """
+    Return the subdivision a region refines a known country to, and why a region was ignored.
+
+    A region refines the country; it never changes it. A region of another
+    country (``FR`` with ``US-CA``), one that ISO 3166-1 codes as a country of
+    its own (``FR`` with ``FR-NC``, New Caledonia), one outside the part of a
+    country the code names (``XI``, Northern Ireland, with ``GB-ENG``), or one
+    that is not a code is ignored: the location stays the country (with the
+    subdivision a code such as ``IC`` implies), and the note says why.
+    """
+    implied = normalized.subdivision
+    if region is None or region == "":
+        return implied, None
+    shown = describe_value(region)
+    checked = normalize_subdivision(region, normalized.code)
+    if checked.status is not LocationStatus.KNOWN or checked.code is None:
+        return implied, f"ignored the subdivision {shown}: {checked.problem}"
+    own = SUBDIVISIONS_WITH_COUNTRY_CODE.get(checked.code)
+    if own is not None and own != normalized.code:
+        return implied, (
+            f"ignored the subdivision {checked.code!r}: ISO 3166-1 codes it as the country "
+            f"{own!r}, and a region refines the country {normalized.code!r}, never changes it"
+        )
+    part = part_of_country(country)
+    if part is not None and not part.contains(checked.code):
+        return implied, (
+            f"ignored the subdivision {checked.code!r}: it is not in {country!r} ({part.name})"
+        )
+    return checked.code, None
+
+
+def resolve_place(country: object, subdivision: object = None) -> Normalized:
+    """
+    Normalise a country and an optional subdivision given together into one place.
+
+    The rules, shared by the gate and the request resolver: a subdivision
+    that ISO 3166-1 codes as a country of its own (``FR-974``, Réunion) is
+    that country; a subdivision alone names its country (``GB-NIR`` is in
+    ``GB``); one that contradicts the country (``RU`` and ``UA-43``) makes the
+    place invalid; an empty one counts as not given. A code for part of a
+    country (``IC``, the Canary Islands) is that country and its subdivision,
+    and a subdivision outside that part contradicts it; a code for several
+    places needs one of them (`undivided_part`). A country that says the
+    place is unknown (``XX``, ``T1`` for Tor, ``A1`` for an anonymous proxy)
+    stays unknown whatever subdivision comes with it.
+
+    Returns the place with its ISO 3166-1 *code* and, when there is one, its
+    ISO 3166-2 *subdivision*.
+    """
+    normalized = normalize_country(country)
+    if subdivision is None or subdivision == "":
+        if normalized.status is LocationStatus.KNOWN:
+            problem = undivided_part(country, normalized.subdivision)
+            if problem is not None:
+                return Normalized(LocationStatus.INVALID, problem=problem)
+        return normalized
+    if normalized.status is LocationStatus.INVALID:
+        return normalized
+    if normalized.status is LocationStatus.UNKNOWN and isinstance(country, str) and country:
+        problem = (
+            f"{normalized.problem}, whatever the subdivision {describe_value(subdivision)} says"
+        )
+        return Normalized(LocationStatus.UNKNOWN, problem=problem)
+    sub = normalize_subdivision(subdivision, normalized.code)
+    if sub.status is not LocationStatus.KNOWN or sub.code is None:
+        return Normalized(LocationStatus.INVALID, problem=sub.problem)
+    part = part_of_country(country)
+    if part is not None and not part.contains(sub.code):
+        problem = (
+            f"the subdivision {sub.code!r} is not in {country!r} ({part.name}), so the "
+            "location contradicts itself"
+        )
+        return Normalized(LocationStatus.INVALID, problem=problem)
+    own = SUBDIVISIONS_WITH_COUNTRY_CODE.get(sub.code)
+    if own is not None:
+        return Normalized(LocationStatus.KNOWN, own)
+    return Normalized(LocationStatus.KNOWN, sub.code.partition("-")[0], subdivision=sub.code)
+
+
+def undivided_part(country: object, subdivision: str | None) -> str | None:
+    """
+    Say why a code for several places given without one of them is no location.
+
+    ``EA`` is Ceuta and Melilla, two places with ISO 3166-2 codes of their own
+    (``ES-CE``, ``ES-ML``); without one of them, a rule about either could
+    not be applied, so the location is invalid. None when *country* is not
+    such a code or *subdivision* says which.
+    """
+    part = part_of_country(country)
+    if part is None or len(part.subdivisions) < 2 or subdivision is not None:  # noqa: PLR2004
+        return None
+    return (
+        f"{describe_value(country)} names {part.name} together, and no subdivision says "
+        f"which ({' or '.join(part.subdivisions)})"
+    )
 
 
 @functools.cache

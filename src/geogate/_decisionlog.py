@@ -855,7 +855,9 @@ def _fragment(decision: Decision) -> str:
         "jurisdictions": list(decision.jurisdictions),
         "location_source": decision.location_source,
     }
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))[1:-1]
+    # ASCII: a feature id asked for may hold anything, even a lone surrogate,
+    # which no UTF-8 file can take (and one bad line must not sink a batch).
+    return json.dumps(record, separators=(",", ":"))[1:-1]
 
 
 def truncate_ip(ip: object, prefix: tuple[int, int]) -> str | None:

@@ -27,14 +27,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ._countries import (
-    SUBDIVISIONS_WITH_COUNTRY_CODE,
-    LocationStatus,
-    normalize_country,
-    normalize_subdivision,
-    part_of_country,
-    subdivision_chain,
-)
+from ._countries import LocationStatus, resolve_place, subdivision_chain
 from ._policy import Effect, Rule, RuleKind, Target, TargetKind
 
 if TYPE_CHECKING:
@@ -81,41 +74,12 @@ def resolve_location(country: object, subdivision: object = None) -> Location:
     """
     Normalise a country and an optional subdivision into a `Location`.
 
-    A subdivision that ISO 3166-1 codes as a country of its own (``FR-974``,
-    Réunion) moves the location to that country. A subdivision alone names
-    its country (``GB-NIR`` is in ``GB``); one that contradicts the country
-    (``RU`` and ``UA-43``) makes the location invalid; an empty one counts as
-    not given. A code for part of a country (``IC``, the Canary Islands) is
-    that country and its subdivision; a subdivision outside that part
-    contradicts it. A country that says the place is unknown (``XX``, ``T1``
-    for Tor, ``A1`` for an anonymous proxy) stays unknown whatever subdivision
-    comes with it.
+    The rules are `geogate._countries.resolve_place`'s (shared with the
+    request resolver); the location adds the subdivision's parents.
     """
-    normalized = normalize_country(country)
-    implied = () if normalized.subdivision is None else subdivision_chain(normalized.subdivision)
-    if subdivision is None:
-        return Location(normalized.status, normalized.code, implied, normalized.problem)
-    if normalized.status is LocationStatus.INVALID:
-        return Location(LocationStatus.INVALID, problem=normalized.problem)
-    sub = normalize_subdivision(subdivision, normalized.code)
-    if sub.status is LocationStatus.UNKNOWN:  # an empty subdivision: none was given
-        return Location(normalized.status, normalized.code, implied, normalized.problem)
-    if normalized.status is LocationStatus.UNKNOWN and isinstance(country, str) and country:
-        problem = f"{normalized.problem}, whatever the subdivision {subdivision!r} says"
-        return Location(LocationStatus.UNKNOWN, problem=problem)
-    if sub.status is not LocationStatus.KNOWN or sub.code is None:
-        return Location(LocationStatus.INVALID, problem=sub.problem)
-    part = part_of_country(country)
-    if part is not None and not part.contains(sub.code):
-        problem = (
-            f"the subdivision {sub.code!r} is not in {country!r} ({part.name}), so the "
-            "location contradicts itself"
-        )
-        return Location(LocationStatus.INVALID, problem=problem)
-    own = SUBDIVISIONS_WITH_COUNTRY_CODE.get(sub.code)
-    if own is not None:
-        return Location(LocationStatus.KNOWN, own)
-    return Location(LocationStatus.KNOWN, sub.code.partition("-")[0], subdivision_chain(sub.code))
+    place = resolve_place(country, subdivision)
+    chain = () if place.subdivision is None else subdivision_chain(place.subdivision)
+    return Location(place.status, place.code, chain, place.problem)
 
 
 @attrs.frozen

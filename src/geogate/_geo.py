@@ -42,12 +42,20 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal, NamedTuple, Protocol, Self, TypeAlias
 
 import maxminddb
 
-from ._countries import LocationStatus, describe_value, normalize_country, normalize_subdivision
+from ._countries import (
+    LocationStatus,
+    describe_value,
+    normalize_country,
+    normalize_subdivision,
+    refine_region,
+    undivided_part,
+)
 from .exceptions import GeoDatabaseError
 
 if TYPE_CHECKING:
@@ -220,9 +228,10 @@ def _database_kind(database_type: str) -> Literal["country", "city"] | None:
     return None
 
 
-#: A file's identity and version: its inode, its size in bytes and its
-#: modification time in nanoseconds.
-Signature: TypeAlias = tuple[int, int, int]
+#: A file's identity and version: its inode, its size in bytes, and its
+#: modification and status-change times in nanoseconds (the status-change
+#: time cannot be set back by ``os.utime``, the modification time can).
+Signature: TypeAlias = tuple[int, int, int, int]
 
 #: How many times a file that changes while it is copied is read.
 _COPY_ATTEMPTS = 3
@@ -233,7 +242,7 @@ _CHUNK = 1 << 20
 
 
 def _signature(status: os.stat_result) -> Signature:
-    return (status.st_ino, status.st_size, status.st_mtime_ns)
+    return (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
 
 class _Reader(Protocol):
@@ -395,7 +404,7 @@ class _OpenDatabase:
                 problem=f"the GeoIP database gives {describe_value(code)} for the address "
                 f"{ip!r}, which is not a country",
             )
-        subdivision = country.subdivision  # IC, the Canary Islands, is ES-CN
+        region = None
         subdivisions = _field(record, "subdivisions") if self.kind == "city" else None
         for entry in reversed(subdivisions if isinstance(subdivisions, list) else []):
             part = _field(entry, "iso_code")  # largest first in the database
@@ -403,8 +412,14 @@ class _OpenDatabase:
                 continue
             found = normalize_subdivision(f"{country.code}-{part}", country.code)
             if found.status is LocationStatus.KNOWN:
-                subdivision = found.code
+                region = found.code
                 break
+        # As a CDN's region: it refines the record's country, never moves it
+        # (a record FR with subdivision 974 stays FR); IC is ES-CN.
+        subdivision, _ = refine_region(code, country, region)
+        undivided = undivided_part(code, subdivision)
+        if undivided is not None:
+            return GeoResult(LocationStatus.INVALID, ip=ip, network=network, problem=undivided)
         return GeoResult(
             LocationStatus.KNOWN,
             country=country.code,
@@ -484,8 +499,8 @@ class GeoDatabase:
             (``GeoIP2-City``, ``DBIP-Country-Lite``); updated by `reopen`.
         kind: ``"city"`` or ``"country"``: which lookup the database answers;
             updated by `reopen`.
-        signature: The inode, size and modification time (ns) of the file as
-            it was opened, or reopened last.
+        signature: The inode, size, and modification and status-change times
+            (ns) of the file as it was opened, or reopened last.
     """
 
     path: str
@@ -501,6 +516,7 @@ class GeoDatabase:
         self._closed = False
         self._lock = threading.Lock()  # one reopen or close at a time; lookups never wait
         self._live: _Live = self._with_cache(_OpenDatabase.open(self.path))
+        _LIVE.add(self)
 
     def _with_cache(self, opened: _OpenDatabase) -> _Live:
         return (opened, functools.lru_cache(maxsize=self._cache_size)(opened.resolve))
@@ -843,3 +859,24 @@ def _not_a_database(path: str) -> GeoDatabaseError:
 
 def _reason(error: Exception) -> str:
     return getattr(error, "strerror", None) or str(error) or type(error).__name__
+
+
+#: Every database open, for the hook that mends a forked child's locks.
+_LIVE: weakref.WeakSet[GeoDatabase] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """
+    Give each database new locks in a child made by `os.fork`.
+
+    Only the forking thread lives on in the child: a lock that another thread
+    held at the fork (a `GeoDatabase.reopen` copying a file) would stay held
+    forever, and the child's next reopen or close would hang.
+    """
+    for database in list(_LIVE):
+        database._lock = threading.Lock()  # noqa: SLF001 (this module's own class)
+        database._live[0]._error_lock = threading.Lock()  # noqa: SLF001
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch (POSIX)
+    os.register_at_fork(after_in_child=_after_fork_in_child)

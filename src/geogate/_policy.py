@@ -25,6 +25,7 @@ from ._countries import (
     LocationStatus,
     find_subdivision,
     normalize_country,
+    part_of_country,
     subdivision_name,
     subdivisions_of,
     suggest_country,
@@ -122,6 +123,17 @@ class Target:
             return cls(TargetKind.JURISDICTION, upper, node.position)
         if "-" in upper:
             return cls._subdivision(node, upper, where, reader, jurisdictions)
+        part = part_of_country(text)
+        if part is not None:
+            codes = " and ".join(repr(code) for code in part.subdivisions or (part.country,))
+            reader.diagnose(
+                node.position,
+                "part-of-country",
+                f"{text!r} in {where} is not an ISO 3166-1 code: it names {part.name}, "
+                f"part of {part.country!r} ({part.source})",
+                hint=f"write {codes}; geogate reads {text.upper()!r} in a request as {codes}",
+            )
+            return None
         normalized = normalize_country(text)
         if normalized.status is LocationStatus.KNOWN:
             assert normalized.code is not None  # noqa: S101 (KNOWN always has a code)

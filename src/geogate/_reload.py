@@ -87,19 +87,21 @@ def log_result(result: ReloadResult, paths: Sequence[str]) -> None:
         level = logging.ERROR if diagnostic.severity == "error" else logging.WARNING
         logger.log(level, "geogate: %s", diagnostic)
     where = ", ".join(paths)
-    if not result.ok:
+    if result.changed:
+        logger.log(
+            logging.INFO if result.ok else logging.ERROR,
+            "geogate: reloaded the policies from %s: revision %s (was %s)%s",
+            where,
+            result.revision[:19],
+            result.previous[:19],
+            "" if result.ok else f", with {len(result.errors)} error(s) reported above",
+        )
+    elif not result.ok:
         logger.error(
             "geogate: reloading the policies from %s failed with %d error(s); "
             "still answering from revision %s",
             where,
             len(result.errors),
-            result.previous[:19],
-        )
-    elif result.changed:
-        logger.info(
-            "geogate: reloaded the policies from %s: revision %s (was %s)",
-            where,
-            result.revision[:19],
             result.previous[:19],
         )
 

@@ -25,13 +25,12 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import attrs
 
 from ._countries import (
-    SUBDIVISIONS_WITH_COUNTRY_CODE,
     LocationStatus,
-    Normalized,
     describe_value,
     normalize_country,
-    normalize_subdivision,
-    part_of_country,
+    refine_region,
+    resolve_place,
+    undivided_part,
     with_article,
 )
 from ._headers import HeaderMap, Headers, header_label
@@ -333,7 +332,10 @@ class RequestResolver:
         normalized = normalize_country(raw_country)
         if normalized.status is not _KNOWN:
             return attrs.evolve(unknown(str(normalized.problem), "geoip"), status=normalized.status)
-        code, note = _refine(raw_country, normalized, raw_subdivision)
+        code, note = refine_region(raw_country, normalized, raw_subdivision)
+        undivided = undivided_part(raw_country, code)
+        if undivided is not None:
+            return attrs.evolve(unknown(undivided, "geoip"), status=_INVALID)
         return RequestLocation(
             status=_KNOWN,
             country=normalized.code,
@@ -365,40 +367,6 @@ def _read(source: Provider, headers: HeaderMap) -> HeaderLocation | None:
     )
 
 
-def _refine(
-    country: object, normalized: Normalized, region: object
-) -> tuple[str | None, str | None]:
-    """
-    Return the subdivision a region refines a known country to, and why a region was ignored.
-
-    A region refines the country; it never changes it. A region of another
-    country (``FR`` with ``US-CA``), one that ISO 3166-1 codes as a country of
-    its own (``FR`` with ``FR-NC``, New Caledonia), one outside the part of a
-    country the code names (``XI``, Northern Ireland, with ``GB-ENG``), or one
-    that is not a code is ignored: the location stays the country (with the
-    subdivision a code such as ``IC`` implies), and the note says why.
-    """
-    implied = normalized.subdivision
-    if region is None or region == "":
-        return implied, None
-    shown = describe_value(region)
-    checked = normalize_subdivision(region, normalized.code)
-    if checked.status is not _KNOWN or checked.code is None:
-        return implied, f"ignored the subdivision {shown}: {checked.problem}"
-    own = SUBDIVISIONS_WITH_COUNTRY_CODE.get(checked.code)
-    if own is not None and own != normalized.code:
-        return implied, (
-            f"ignored the subdivision {checked.code!r}: ISO 3166-1 codes it as the country "
-            f"{own!r}, and a region refines the country {normalized.code!r}, never changes it"
-        )
-    part = part_of_country(country)
-    if part is not None and not part.contains(checked.code):
-        return implied, (
-            f"ignored the subdivision {checked.code!r}: it is not in {country!r} ({part.name})"
-        )
-    return checked.code, None
-
-
 def _from_header(
     name: str, read: HeaderLocation, peer: str, client: str | None, client_problem: str | None
 ) -> RequestLocation:
@@ -428,7 +396,10 @@ def _from_header(
     normalized = normalize_country(raw)
     if normalized.status is not _KNOWN or normalized.code is None:
         return failed(normalized.status, str(normalized.problem), what)
-    code, note = _refine(raw, normalized, read.subdivision)
+    code, note = refine_region(raw, normalized, read.subdivision)
+    undivided = undivided_part(raw, code)
+    if undivided is not None:
+        return failed(_INVALID, "; ".join([undivided, *([note] if note else [])]), what)
     if code is not None:
         what += f" and subdivision {code!r}"
     return RequestLocation(
@@ -463,24 +434,5 @@ def _explicit(country: object, subdivision: object, client: str | None) -> Reque
             problem=problem,
         )
 
-    if country is None:
-        checked = normalize_subdivision(subdivision, None)
-        if checked.status is not _KNOWN or checked.code is None:
-            return result(checked.status, None, None, checked.problem)
-        return result(_KNOWN, checked.code.partition("-")[0], checked.code, None)
-    normalized = normalize_country(country)
-    if normalized.status is not _KNOWN:
-        return result(normalized.status, None, None, normalized.problem)
-    if subdivision is None or subdivision == "":
-        return result(_KNOWN, normalized.code, normalized.subdivision, None)
-    checked = normalize_subdivision(subdivision, normalized.code)
-    if checked.status is not _KNOWN or checked.code is None:
-        return result(_INVALID, None, None, checked.problem)
-    part = part_of_country(country)
-    if part is not None and not part.contains(checked.code):
-        problem = (
-            f"the subdivision {checked.code!r} is not in {country!r} ({part.name}), so the "
-            "location contradicts itself"
-        )
-        return result(_INVALID, None, None, problem)
-    return result(_KNOWN, normalized.code, checked.code, None)
+    place = resolve_place(country, subdivision)
+    return result(place.status, place.code, place.subdivision, place.problem)

@@ -78,9 +78,12 @@ _MAX_IP_TEXT = 45
 def as_date(value: object) -> dt.date | None:
     """Return the evaluation date for *value*, or None if it is not one."""
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
+        try:
+            if value.tzinfo is None or value.utcoffset() is None:
+                return None
+            return value.astimezone(dt.UTC).date()
+        except Exception:  # noqa: BLE001 (before 0001-01-01 in UTC, or a tzinfo that fails)
             return None
-        return value.astimezone(dt.UTC).date()
     if isinstance(value, dt.date):
         return value
     if isinstance(value, str) and _ISO_DAY.fullmatch(value):

@@ -2,7 +2,8 @@
 Watch policy paths (and a GeoIP database) and reload a gate once a change has settled.
 
 A daemon thread polls: every *interval* seconds it takes a snapshot of the
-watched files (path, modification time in nanoseconds, size, inode): the
+watched files (path, modification and status-change times in nanoseconds,
+size, inode; ``os.utime`` can set the first back, not the second): the
 policy files under the paths, the lock file (`geogate._lock`) and the GeoIP
 database, if any. A file added, removed, rewritten or replaced by a rename
 changes the snapshot.
@@ -37,19 +38,21 @@ __all__ = ["DEFAULT_SETTLE", "Snapshot", "Watcher", "snapshot"]
 
 logger = logging.getLogger("geogate")
 
-#: (path, mtime_ns, size, inode) of each watched file; a missing one is (path, -1, -1, -1).
-Snapshot = frozenset[tuple[str, int, int, int]]
+#: (path, mtime_ns, ctime_ns, size, inode) of each watched file; a missing one has -1s.
+Entry = tuple[str, int, int, int, int]
+Snapshot = frozenset[Entry]
+_MISSING = (-1, -1, -1, -1)
 
 #: Seconds the watched files must stay unchanged before a reload reads them.
 DEFAULT_SETTLE = 2.0
 
 
-def _entry(path: str) -> tuple[str, int, int, int]:
+def _entry(path: str) -> Entry:
     try:
         info = os.stat(path)  # noqa: PTH116 (polled often: no Path objects)
     except OSError:
-        return (path, -1, -1, -1)
-    return (path, info.st_mtime_ns, info.st_size, info.st_ino)
+        return (path, *_MISSING)
+    return (path, info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino)
 
 
 def snapshot(paths: Sequence[str], files: Sequence[str] = ()) -> Snapshot:
@@ -58,12 +61,12 @@ def snapshot(paths: Sequence[str], files: Sequence[str] = ()) -> Snapshot:
 
     *files* are single files watched as they are (the lock, a GeoIP database).
     """
-    entries: list[tuple[str, int, int, int]] = [_entry(path) for path in files]
+    entries: list[Entry] = [_entry(path) for path in files]
     for root in paths:
         try:
             mode = os.stat(root).st_mode  # noqa: PTH116
         except OSError:
-            entries.append((root, -1, -1, -1))
+            entries.append((root, *_MISSING))
             continue
         if not stat.S_ISDIR(mode):
             entries.append(_entry(root))

@@ -140,7 +140,22 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 #: For text UTF-8 cannot hold (a lone surrogate from a ``\ud800`` escape): all escaped.
 _ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"))
 _CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """Build a JSON object, refusing a key given twice: which value counts would be a guess."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                msg = f"the key {key!r} is given twice in one object"
+                raise ValueError(msg)
+            seen.add(key)
+    return data
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
 #: Rendered answers kept per decision (decisions are memoised, so they repeat).
 _MAX_RENDERED = 4096
 

@@ -41,7 +41,12 @@ import click
 from geogate._decisionlog import process_path
 from geogate._gate import Gate
 from geogate._request import RequestResolver
-from geogate.exceptions import GeoDatabaseError, PolicyError, RevisionMismatchError
+from geogate.exceptions import (
+    DecisionLogError,
+    GeoDatabaseError,
+    PolicyError,
+    RevisionMismatchError,
+)
 
 from ._common import (
     ExitCode,
@@ -231,7 +236,8 @@ def _open_gate(
         _did_not_load(path, exc.diagnostics)
     except RevisionMismatchError as exc:
         _did_not_load(path, (mismatch_diagnostic(path, exc.expected, exc.actual),))
-    except (GeoDatabaseError, OSError) as exc:  # OSError: the decision log cannot be opened
+    except (GeoDatabaseError, DecisionLogError, OSError) as exc:
+        # DecisionLogError: another process writes the log; OSError: it cannot be opened.
         click.echo(f"geogate: {exc}", err=True)
         sys.exit(ExitCode.ENVIRONMENT)
 
@@ -477,13 +483,15 @@ def serve(
     ).close()
     database = geoip_db or os.environ.get("GEOGATE_GEOIP_DB") or None
     config: dict[str, object] = {
-        "policies": str(Path(path).resolve()),
-        "geoip_db": None if database is None else str(Path(database).resolve()),
+        # Absolute, not resolved: a symlink to the current release (`current -> v2`)
+        # must be followed again by each worker a SIGHUP starts, not pinned.
+        "policies": os.path.abspath(path),  # noqa: PTH100 (keeps symlinks)
+        "geoip_db": None if database is None else os.path.abspath(database),  # noqa: PTH100
         "providers": list(providers),
         "trust": list(trust),
         "forwarded": forwarded,
         "watch": watch,
-        "decision_log": None if decision_log is None else str(Path(decision_log).resolve()),
+        "decision_log": None if decision_log is None else os.path.abspath(decision_log),  # noqa: PTH100
         "header_timeout": header_timeout,
         "body_timeout": body_timeout,
     }
