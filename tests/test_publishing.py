@@ -338,6 +338,19 @@ def test_the_watcher_waits_for_the_files_to_settle():
     assert [4.0] == reloads  # changed at 0 and 2: settled 2 s after the last change
 
 
+def child_answer(pid: int, read: int) -> tuple[bytes, int]:
+    """Wait (20 s at most) for a forked child: what it wrote to the pipe, and its exit code."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.read(read, 2), os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung")
+
+
 def test_a_forked_child_gets_a_working_watcher_and_locks(tmp_path):
     """
     After os.fork (gunicorn --preload): the child's watcher runs and a held lock is not inherited.
@@ -375,18 +388,7 @@ def test_a_forked_child_gets_a_working_watcher_and_locks(tmp_path):
         os.close(write)
         release.set()
         holder.join(5)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            time.sleep(0.02)
-        else:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail("the forked child hung")
-        assert b"ok" == os.read(read, 2)
-        assert 0 == os.waitstatus_to_exitcode(status)
+        assert (b"ok", 0) == child_answer(pid, read)
     finally:
         os.close(read)
         gate.close()
@@ -513,18 +515,7 @@ def test_a_forked_child_can_reopen_a_database_locked_at_the_fork(tmp_path):
         os.close(write)
         release.set()
         holder.join(5)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            time.sleep(0.02)
-        else:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail("the forked child hung")
-        assert b"ok" == os.read(read, 2)
-        assert 0 == os.waitstatus_to_exitcode(status)
+        assert (b"ok", 0) == child_answer(pid, read)
     finally:
         os.close(read)
         gate.close()
