@@ -10,6 +10,7 @@ decide, and check every decision against the sets before and after.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -29,6 +30,8 @@ from geogate.cli import main
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 SHIPPED = {path.name: path.read_bytes() for path in sorted(POLICIES.glob("*.yaml"))}
+#: meta-llama.yaml with llama-3.2-vision denied in CN instead of the EU (same size).
+OPEN_IN_THE_EU = SHIPPED["meta-llama.yaml"].decode().replace("deny: [EU]", "deny: [CN]", 1)
 COUNTRIES = ("FR", "DE", "RE", "GL", "GB", "US", "CN", "NO", "IE", "JP")
 WAIT = 20.0
 
@@ -174,7 +177,7 @@ def test_a_lock_holds_back_files_written_with_long_pauses(tmp_path):
     """
     folder = copy_shipped(tmp_path / "policies")
     assert 0 == CliRunner().invoke(main, ["lock", str(folder)]).exit_code
-    text = SHIPPED["meta-llama.yaml"].decode().replace("deny: [EU]", "deny: [CN]", 1)
+    text = OPEN_IN_THE_EU
     expected = copy_shipped(tmp_path / "expected")
     (expected / "meta-llama.yaml").write_text(text, encoding="utf-8")
     before, after = Gate(load_policies(folder)), Gate(load_policies(expected))
@@ -208,7 +211,7 @@ def test_a_kubernetes_configmap_swap_is_picked_up(tmp_path):
     try:
         assert not gate.is_allowed("llama-3.2-vision", country="FR")
         second = copy_shipped(root / "..2026_12_02_00_00_00.2")
-        text = SHIPPED["meta-llama.yaml"].decode().replace("deny: [EU]", "deny: [CN]", 1)
+        text = OPEN_IN_THE_EU
         (second / "meta-llama.yaml").write_text(text, encoding="utf-8")
         (root / "..data_tmp").symlink_to(second.name)
         (root / "..data_tmp").replace(root / "..data")  # what the kubelet does
@@ -223,7 +226,7 @@ def test_an_atomic_rename_is_picked_up(tmp_path):
     folder = copy_shipped(tmp_path / "policies")
     gate = Gate.from_path(folder, watch=0.01, settle=0.05)
     try:
-        text = SHIPPED["meta-llama.yaml"].decode().replace("deny: [EU]", "deny: [CN]", 1)
+        text = OPEN_IN_THE_EU
         (folder / ".meta-llama.yaml.tmp").write_text(text, encoding="utf-8")
         (folder / ".meta-llama.yaml.tmp").replace(folder / "meta-llama.yaml")
         assert wait_for(lambda: gate.is_allowed("llama-3.2-vision", country="FR"))
@@ -338,17 +341,49 @@ def test_the_watcher_waits_for_the_files_to_settle():
     assert [4.0] == reloads  # changed at 0 and 2: settled 2 s after the last change
 
 
-def child_answer(pid: int, read: int) -> tuple[bytes, int]:
-    """Wait (20 s at most) for a forked child: what it wrote to the pipe, and its exit code."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.read(read, 2), os.waitstatus_to_exitcode(status)
-        time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    pytest.fail("the forked child hung")
+def fork_while_held(locks, child) -> tuple[bool, int]:
+    """
+    Fork while another thread holds *locks*; run *child* in the child process.
+
+    Return what *child* returned (True or False) and the child's exit code. The
+    child never returns into pytest; a child that hangs is killed after 20 s.
+    """
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with contextlib.ExitStack() as stack:
+            for lock in locks:
+                stack.enter_context(lock)
+            held.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(5)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.write(write, b"ok" if child() else b"no")
+            code = 0
+        finally:
+            os._exit(code)
+    try:
+        os.close(write)
+        release.set()
+        holder.join(5)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.read(read, 2) == b"ok", os.waitstatus_to_exitcode(status)
+            time.sleep(0.02)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung")
+    finally:
+        os.close(read)
 
 
 def test_a_forked_child_gets_a_working_watcher_and_locks(tmp_path):
@@ -360,37 +395,16 @@ def test_a_forked_child_gets_a_working_watcher_and_locks(tmp_path):
     """
     folder = copy_shipped(tmp_path / "policies")
     gate = Gate.from_path(folder, watch=0.01, settle=0.05)
-    held, release = threading.Event(), threading.Event()
 
-    def hold():
-        with gate._lock, gate._reload_lock:
-            held.set()
-            release.wait(5)
+    def child():
+        (folder / "meta-llama.yaml").write_text(OPEN_IN_THE_EU, encoding="utf-8")
+        return gate.watching and wait_for(
+            lambda: gate.is_allowed("llama-3.2-vision", country="FR"), timeout=10
+        )
 
-    holder = threading.Thread(target=hold)
-    holder.start()
-    held.wait(5)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report through the pipe, never return into pytest
-        code = 1
-        try:
-            text = SHIPPED["meta-llama.yaml"].decode().replace("deny: [EU]", "deny: [CN]", 1)
-            (folder / "meta-llama.yaml").write_text(text, encoding="utf-8")
-            ok = gate.watching and wait_for(
-                lambda: gate.is_allowed("llama-3.2-vision", country="FR"), timeout=10
-            )
-            os.write(write, b"ok" if ok else b"no")
-            code = 0
-        finally:
-            os._exit(code)
     try:
-        os.close(write)
-        release.set()
-        holder.join(5)
-        assert (b"ok", 0) == child_answer(pid, read)
+        assert (True, 0) == fork_while_held([gate._lock, gate._reload_lock], child)
     finally:
-        os.close(read)
         gate.close()
 
 
@@ -469,7 +483,7 @@ def test_a_same_size_edit_with_its_time_set_back_is_seen(tmp_path):
     folder = copy_shipped(tmp_path / "policies")
     path = folder / "meta-llama.yaml"
     original = path.stat()
-    text = SHIPPED["meta-llama.yaml"].decode().replace("deny: [EU]", "deny: [CN]", 1)
+    text = OPEN_IN_THE_EU
     assert len(text) == len(SHIPPED["meta-llama.yaml"])
     gate = Gate.from_path(folder, watch=0.01, settle=0.05)
     try:
@@ -486,38 +500,17 @@ def test_a_forked_child_can_reopen_a_database_locked_at_the_fork(tmp_path):
     folder = copy_shipped(tmp_path / "policies")
     path = write_country_db(tmp_path / "country.mmdb", {"81.2.69.0/24": country_record("GB")})
     gate = Gate.from_path(folder, geoip_db=path)
-    database = gate.geoip
-    held, release = threading.Event(), threading.Event()
 
-    def hold():
-        with database._lock:
-            held.set()
-            release.wait(5)
+    def child():
+        new = write_country_db(tmp_path / "new.mmdb", {"81.2.69.0/24": country_record("FR")})
+        new.replace(path)
+        result = gate.reload()
+        gate.close()
+        return result.geoip_reopened
 
-    holder = threading.Thread(target=hold)
-    holder.start()
-    held.wait(5)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            new = write_country_db(tmp_path / "new.mmdb", {"81.2.69.0/24": country_record("FR")})
-            new.replace(path)
-            result = gate.reload()
-            gate.close()
-            ok = result.geoip_reopened
-            os.write(write, b"ok" if ok else b"no")
-            code = 0
-        finally:
-            os._exit(code)
     try:
-        os.close(write)
-        release.set()
-        holder.join(5)
-        assert (b"ok", 0) == child_answer(pid, read)
+        assert (True, 0) == fork_while_held([gate.geoip._lock], child)
     finally:
-        os.close(read)
         gate.close()
 
 

@@ -39,12 +39,11 @@ import attrs
 from ._decisionlog import DecisionLog
 from ._geo import GeoDatabase
 from ._loader import load_policies
-from ._lock import find_lock
 from ._overrides import Overrides
-from ._reload import Reloading, checked_revision, watched_files
+from ._reload import Reloading, checked_revision, has_lock, watched_files
 from ._slowpath import SlowPath
 from ._state import State, Today
-from ._watch import DEFAULT_SETTLE, Watcher, snapshot
+from ._watch import DEFAULT_SETTLE, snapshot
 from .exceptions import RevisionMismatchError
 
 if TYPE_CHECKING:
@@ -177,8 +176,7 @@ class Gate(Overrides, SlowPath, Reloading):
         absolute = tuple(os.path.abspath(p) for p in paths)  # noqa: PTH100 (keeps str)
         geoip_db = geoip_db or os.environ.get("GEOGATE_GEOIP_DB") or None
         taken = snapshot(absolute, watched_files(absolute, None))
-        lock = find_lock(absolute)
-        locked = lock is not None and lock.exists()
+        locked = has_lock(absolute)
         policy = load_policies(*paths)
         if expected is not None and policy.revision != expected:
             where = ", ".join(repr(os.fspath(p)) for p in paths)
@@ -444,18 +442,9 @@ def _after_fork_in_child() -> None:
     for gate in list(_LIVE):
         gate._lock = threading.Lock()  # noqa: SLF001 (the gate's own module)
         gate._reload_lock = threading.RLock()  # noqa: SLF001
-        watcher = gate._watcher  # noqa: SLF001
-        if watcher is None or gate._paths is None:  # noqa: SLF001
-            continue
-        gate._watcher = Watcher(  # noqa: SLF001
-            gate._paths,  # noqa: SLF001
-            gate.reload,
-            interval=watcher.interval,
-            settle=watcher.settle,
-            initial=gate._snapshot,  # noqa: SLF001
-            files=watched_files(gate._paths, gate._geoip),  # noqa: SLF001
-        )
-        gate._watcher.start()  # noqa: SLF001
+        watcher, paths = gate._watcher, gate._paths  # noqa: SLF001
+        if watcher is not None and paths is not None:
+            gate._start_watcher(paths, watcher.interval, watcher.settle)  # noqa: SLF001
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch (POSIX)

@@ -32,10 +32,14 @@ from .exceptions import GeoDatabaseError, GeogateError
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from ._geo import GeoDatabase
+    from ._policy import PolicySet
+
 __all__ = [
     "ReloadResult",
     "Reloading",
     "checked_revision",
+    "has_lock",
     "mismatch_diagnostic",
     "watched_files",
 ]
@@ -192,7 +196,7 @@ class Reloading(GateBase):
             else:
                 # Atomic: see the argument above `Gate._publish` (geogate._gate).
                 self._republish(policy)
-                self._locked = self._locked or _has_lock(paths)
+                self._locked = self._locked or has_lock(paths)
                 result = ReloadResult(
                     ok=ok,
                     revision=policy.revision,
@@ -205,7 +209,7 @@ class Reloading(GateBase):
             return result
 
     def _refusal(
-        self, paths: Sequence[str], files: Sequence[str], taken: Snapshot, policy: object
+        self, paths: Sequence[str], files: Sequence[str], taken: Snapshot, policy: PolicySet | None
     ) -> Diagnostic | None:
         """Return why files that loaded are refused anyway, or None."""
         if policy is None:
@@ -219,7 +223,7 @@ class Reloading(GateBase):
                 hint="nothing to do: the last good policies keep answering, and the watcher "
                 "reads the files again once they have stopped changing",
             )
-        if self._locked and not _has_lock(paths):
+        if self._locked and not has_lock(paths):
             return Diagnostic(
                 position=Position(paths[0]),
                 severity="error",
@@ -229,9 +233,8 @@ class Reloading(GateBase):
                 hint=f"a deployment that is replacing the directory will write {LOCK_NAME} "
                 "again; to stop using a lock, restart the process",
             )
-        revision = getattr(policy, "revision", None)
-        if self._expected is not None and revision != self._expected:
-            return mismatch_diagnostic(paths[0], self._expected, str(revision))
+        if self._expected is not None and policy.revision != self._expected:
+            return mismatch_diagnostic(paths[0], self._expected, policy.revision)
         return None
 
     def _reopen_geoip(self) -> tuple[bool, Diagnostic | None]:
@@ -297,15 +300,19 @@ class Reloading(GateBase):
         with self._reload_lock:
             if self._watcher is not None and self._watcher.running:
                 return
-            self._watcher = Watcher(
-                self._paths,
-                self.reload,
-                interval=interval,
-                settle=settle,
-                initial=self._snapshot,
-                files=watched_files(self._paths, self._geoip),
-            )
-            self._watcher.start()
+            self._start_watcher(self._paths, interval, settle)
+
+    def _start_watcher(self, paths: tuple[str, ...], interval: float, settle: float) -> None:
+        """Start a watcher of *paths* (and the lock and database) from the last load's snapshot."""
+        self._watcher = Watcher(
+            paths,
+            self.reload,
+            interval=interval,
+            settle=settle,
+            initial=self._snapshot,
+            files=watched_files(paths, self._geoip),
+        )
+        self._watcher.start()
 
     @property
     def watching(self) -> bool:
@@ -314,17 +321,17 @@ class Reloading(GateBase):
         return watcher is not None and watcher.running
 
 
-def watched_files(paths: Sequence[str], geoip: object) -> tuple[str, ...]:
+def watched_files(paths: Sequence[str], geoip: GeoDatabase | None) -> tuple[str, ...]:
     """Return the single files a gate watches besides its policy files: the lock, the database."""
     lock = find_lock(paths)
     files = [] if lock is None else [str(lock)]
-    path = getattr(geoip, "path", None)
-    if isinstance(path, str):
-        files.append(os.path.abspath(path))  # noqa: PTH100 (keeps str)
+    if geoip is not None:
+        files.append(os.path.abspath(geoip.path))  # noqa: PTH100 (keeps str)
     return tuple(files)
 
 
-def _has_lock(paths: Sequence[str]) -> bool:
+def has_lock(paths: Sequence[str]) -> bool:
+    """Tell whether the policy directory among *paths* holds a lock now."""
     lock = find_lock(paths)
     return lock is not None and lock.exists()
 
