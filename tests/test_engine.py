@@ -124,12 +124,16 @@ def layered(tmp_path):
     ("request_", "expected"),
     [
         ({"country": "DE"}, ("deny", "eu-deny")),
-        ({"country": "FR"}, ("allow", "fr-allow")),
-        ({"country": "FR", "subdivision": "FR-IDF"}, ("deny", "idf-deny")),
-        ({"country": "FR", "subdivision": "IDF"}, ("deny", "idf-deny")),
+        # FR is split (FR-IDF is denied inside): a request naming only FR gets
+        # the feature's partial setting, deny.
+        ({"country": "FR"}, ("deny", None)),
+        # So is FR-IDF (Paris is allowed inside it).
+        ({"country": "FR", "subdivision": "FR-IDF"}, ("deny", None)),
+        ({"country": "FR", "subdivision": "IDF"}, ("deny", None)),
         ({"country": "FR", "subdivision": "FR-75C"}, ("allow", "paris-allow")),
         ({"country": "FR", "subdivision": "FR-ARA"}, ("allow", "fr-allow")),
-        ({"country": "ES"}, ("deny", "eu-deny")),
+        # ES is split too (the Canary Islands are allowed inside).
+        ({"country": "ES"}, ("deny", None)),
         ({"country": "ES", "subdivision": "ES-CN"}, ("allow", "canaries-allow")),
         ({"country": "ES", "subdivision": "ES-TF"}, ("allow", "canaries-allow")),
         ({"subdivision": "ES-TF"}, ("allow", "canaries-allow")),
@@ -502,7 +506,7 @@ def test_basis_domicile(domicile_gate, request_, expected):
 def test_basis_domicile_decision_fields(domicile_gate):
     """The decision reports both the request's country and the domicile."""
     decision = domicile_gate.evaluate("f", country="US", domicile="FR", at=DAY)
-    assert ("US", "FR", ("EU", "EEA", "WORLD")) == (
+    assert ("US", "FR", ("EUROZONE", "SCHENGEN", "EU", "EEA", "WORLD")) == (
         decision.country,
         decision.domicile,
         decision.jurisdictions,
@@ -584,7 +588,8 @@ def test_subdivision_is_reported(tmp_path):
     decision = gate.evaluate("f", country="GB", subdivision="bfs", at=DAY)
     assert ("GB", "GB-BFS", "nir") == (decision.country, decision.subdivision, decision.rule)
     assert ("allow", None) == outcome(gate, country="GB", subdivision="GB-SCT")
-    assert ("allow", None) == outcome(gate, country="GB")
+    # GB alone is split: the partial setting (deny by default) decides.
+    assert ("deny", None) == outcome(gate, country="GB")
 
 
 @pytest.mark.parametrize("country", ["XX", "T1", "A1", "ZZ", "EU"])

@@ -159,6 +159,16 @@ invalid-jurisdiction-name.yaml:4:3: error: 'GB-NIR' is an ISO 3166-2 subdivision
     "invalid-unknown.yaml": r"""
 invalid-unknown.yaml:4:14: error: features.chat.unknown must be one of allow, deny; got the string 'maybe' [invalid-unknown]
 """,
+    "invalid-partial.yaml": r"""
+invalid-partial.yaml:4:14: error: features.face-match.partial must be one of allow, deny; got the boolean 'yes' [invalid-partial]
+  hint: YAML reads an unquoted 'yes' as a boolean; write one of allow, deny
+""",
+    "jurisdiction-member-window.yaml": r"""
+jurisdiction-member-window.yaml:4:46: error: jurisdictions.OCCUPIED-UA[1] ends (2014-12-19) before it starts (2022-02-21) [window-order]
+  hint: 'from' and 'until' are both inclusive; swap them or fix the dates
+jurisdiction-member-window.yaml:5:21: error: unknown key 'since' in jurisdictions.OCCUPIED-UA[2] [unknown-key]
+  hint: allowed keys here: code, from, until
+""",
     "json-duplicate-key.json": r"""
 json-duplicate-key.json:5:7: error: duplicate key 'default' (first defined at line 4) [duplicate-key]
   hint: YAML keeps only the last of duplicate keys; remove one or merge them
@@ -254,12 +264,6 @@ subdivision-domicile.yaml:7:16: error: features.licence.rules[ni] targets the su
     "subdivision-has-country-code.yaml": r"""
 subdivision-has-country-code.yaml:6:16: error: 'FR-974' (La Réunion) in features.chat.rules[reunion].deny[0] has its own ISO 3166-1 code 'RE' [subdivision-has-country-code]
   hint: write 'RE': locations there are reported as RE, not as FR
-""",
-    "subdivision-in-jurisdiction.yaml": r"""
-subdivision-in-jurisdiction.yaml:2:13: error: jurisdictions.ISLANDS lists the subdivision 'ES-CN'; jurisdictions are made of countries and other jurisdictions [subdivision-in-jurisdiction]
-  hint: put the subdivision in the rule's list instead
-subdivision-in-jurisdiction.yaml:2:20: error: jurisdictions.ISLANDS lists the subdivision 'PT-20'; jurisdictions are made of countries and other jurisdictions [subdivision-in-jurisdiction]
-  hint: put the subdivision in the rule's list instead
 """,
     "too-deep.yaml": r"""
 too-deep.yaml:3:73: error: the document nests deeper than 64 levels [too-deep]

@@ -85,7 +85,7 @@ def test_rule_deny_body(client, gate):
         "variant": "deny",
         "metadata": {
             "rule": "eu-multimodal-withheld",
-            "jurisdictions": "EU,EEA,WORLD",
+            "jurisdictions": "EUROZONE,SCHENGEN,EU,EEA,WORLD",
             "source": AXIOS,
             "revision": gate.revision,
             "explanation": (
@@ -168,7 +168,7 @@ def test_subdivision_and_domicile_reach_the_gate(client):
         ({"country": ["FR"]}, "invalid"),
         ({"country": {"code": "FR"}}, "invalid"),
         ({"country": True}, "invalid"),
-        ({"subdivision": "FR-ZZZ"}, "invalid"),
+        ({"subdivision": "FR-Z_Z"}, "invalid"),
         ({"ip": "not an address"}, "invalid"),
         ({"ip": 42}, "invalid"),
         ({"ip": "192.0.2.1"}, "unknown"),

@@ -157,7 +157,7 @@ def test_rule_that_denies(client, gate):
     assert {
         "rule": "eu-multimodal-withheld",
         "source": EU_SOURCE,
-        "jurisdictions": "EU,EEA,WORLD",
+        "jurisdictions": "EUROZONE,SCHENGEN,EU,EEA,WORLD",
         "revision": gate.revision,
         "explanation": decision.explanation,
         "location": "known",

@@ -256,7 +256,8 @@ def test_pseudo_code_detail():
             None,
             (
                 "CF-IPCountry 'US' from trusted proxy 10.0.0.2; ignored the subdivision 'US-ZZZ': "
-                "'US-ZZZ' is not an ISO 3166-2 subdivision code"
+                "the subdivision 'US-ZZZ' is not one geogate recognises, so the request names "
+                "only the country 'US'"
             ),
         ),
         (
@@ -264,7 +265,8 @@ def test_pseudo_code_detail():
             None,
             (
                 "X-Client-Region 'US' from trusted proxy 10.0.0.2; ignored the subdivision 'US': "
-                "'US' is not an ISO 3166-2 subdivision code"
+                "the subdivision 'US-US' is not one geogate recognises, so the request names "
+                "only the country 'US'"
             ),
         ),
         (

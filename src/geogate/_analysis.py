@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ._countries import LocationStatus, subdivision_chain
+from ._countries import LocationStatus
 from ._decision import describe_place
-from ._engine import CompiledRule, Location, change_days, most_specific
+from ._engine import CompiledRule, Location, change_days, most_specific, place_of
 from ._policy import Basis, Rule, RuleKind, TargetKind
 
 if TYPE_CHECKING:
@@ -112,15 +112,19 @@ def _probes(active: list[CompiledRule], day: dt.date, table: JurisdictionTable) 
     for compiled in active:
         covered = set(compiled.countries)
         for name in compiled.jurisdictions:
-            covered |= table.members_at(name, day)
+            members = table.members_at(name, day)
+            covered |= members
+            subdivisions.update(code for code in members if "-" in code)
         (allow if compiled.rule.kind is RuleKind.ALLOW else deny).update(covered)
         subdivisions |= compiled.subdivisions
-    locations = [Location(LocationStatus.KNOWN, code) for code in sorted(allow & deny)]
-    locations.extend(
-        Location(LocationStatus.KNOWN, code.partition("-")[0], subdivision_chain(code))
-        for code in sorted(subdivisions)
-    )
-    return locations
+    # Countries where rules of both effects apply, and every subdivision a
+    # rule names (directly or through a jurisdiction that holds it): the
+    # places where the most specific rules can change.
+    countries = {code for code in allow & deny if "-" not in code}
+    return [
+        *(Location(LocationStatus.KNOWN, code) for code in sorted(countries)),
+        *(place_of(code) for code in sorted(subdivisions)),
+    ]
 
 
 @attrs.define

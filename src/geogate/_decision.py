@@ -167,12 +167,17 @@ def explain(
         kind = "hard-deny rule" if outcome.rule.kind == "hard_deny" else "rule"
         return (
             f"{feature} is {effect} {where} {describe_place(location, via)} by {kind} "
-            f"{outcome.rule.id} {policy}: {outcome.rule.reason}"
+            f"{outcome.rule.id} {policy}: {_with_note(outcome.rule.reason, location)}"
         )
     if outcome.kind is OutcomeKind.DEFAULT:
         return (
             f"{feature} is {effect} {where} {describe_place(location)} by the feature's default "
-            f"{policy}: no rule applies there."
+            f"{policy}: {_with_note('no rule applies there.', location)}"
+        )
+    if outcome.kind is OutcomeKind.PARTIAL:
+        return (
+            f"{feature} is {effect} {where} {describe_place(location)} {policy}: "
+            f"{_with_note(describe_split(outcome, location, at), location)}"
         )
     if outcome.kind is OutcomeKind.AMBIGUOUS:
         ids = ", ".join(rule.id for rule in outcome.tied)
@@ -192,6 +197,65 @@ def explain(
         f"{feature} is {effect} by the feature's setting for unknown locations {policy}: "
         f"{_sentence(problem)}"
     )
+
+
+#: How many places inside a split place an explanation names before "and N more".
+_MAX_NAMED = 8
+
+
+def describe_split(outcome: Outcome, location: Location, at: dt.date) -> str:
+    """
+    Say why a split place gets the ``partial`` setting, in one clause chain.
+
+    ``US is split on 2026-06-01: US-IL, US-TX are denied by rule face-bipa
+    and the rest of US is allowed by the feature's default; the request named
+    no subdivision, so the feature's partial setting (deny) applies.``
+    """
+    code = location.subdivision or location.country
+    groups: dict[tuple[Effect, str], list[str]] = {}
+    for inner, found in outcome.inside:
+        groups.setdefault((found.effect, _by(found)), []).append(inner)
+    parts = []
+    for (effect, by), codes in groups.items():
+        named = ", ".join(codes[:_MAX_NAMED])
+        if len(codes) > _MAX_NAMED:
+            named += f" and {len(codes) - _MAX_NAMED} more"
+        verb = "is" if len(codes) == 1 else "are"
+        parts.append(f"{named} {verb} {_past(effect)} by {by}")
+    rest = outcome.rest
+    if rest is not None:
+        parts.append(f"the rest of {code} is {_past(rest.effect)} by {_by(rest)}")
+    where = "no subdivision" if not location.chain else f"no subdivision inside {code}"
+    if outcome.hard_inside:
+        setting = (
+            "a hard-deny rule decides inside, so it is denied whatever the feature's "
+            "partial setting says"
+        )
+    else:
+        setting = f"so the feature's partial setting ({outcome.effect}) applies"
+    joiner = " and " if outcome.hard_inside else ", "
+    return (
+        f"{code} is split on {at.isoformat()}: {'; '.join(parts)}; the request named "
+        f"{where}{joiner}{setting}."
+    )
+
+
+def _by(outcome: Outcome) -> str:
+    if outcome.kind is OutcomeKind.RULE and outcome.rule is not None:
+        kind = "hard-deny rule" if outcome.rule.kind == "hard_deny" else "rule"
+        return f"{kind} {outcome.rule.id}"
+    if outcome.kind is OutcomeKind.AMBIGUOUS:
+        return "rules that disagree (" + ", ".join(r.id for r in outcome.tied) + ")"
+    if outcome.kind is OutcomeKind.PARTIAL:
+        return "the feature's partial setting"
+    return "the feature's default"
+
+
+def _with_note(text: str, location: Location) -> str:
+    """Close *text* with a known location's note (a subdivision not recognised), if any."""
+    if location.status is not LocationStatus.KNOWN or not location.problem:
+        return text
+    return f"{text.rstrip('.')} ({location.problem})."
 
 
 def _sentence(text: str) -> str:

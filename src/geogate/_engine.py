@@ -6,12 +6,19 @@ For a feature, a location and a date:
 1. the candidates are the rules whose window contains the date and whose
    targets contain the location on that date;
 2. a ``hard_deny`` candidate decides (deny), whatever else matches;
-3. otherwise the most specific candidate decides: a subdivision beats its
-   parent, any subdivision beats a country, a country beats a jurisdiction,
-   and one jurisdiction beats another only when its membership on that date
-   is a strict subset of the other's;
+3. otherwise the most specific candidate decides: one target beats another
+   when the places it holds on that date are a strict subset of the other's
+   (places count with everything inside them: a subdivision beats its
+   parent and its country, a country beats a jurisdiction holding it and
+   other places, a jurisdiction of Ukrainian regions beats ``UA``); equal
+   places go to the more specific kind (a country beats a jurisdiction of
+   that country alone);
 4. no candidate: the feature's default; an unknown location: its ``unknown``;
-   an invalid location (not a code, a contradiction): deny, always.
+   an invalid location (not a code, a contradiction): deny, always;
+5. a place that rules decide differently inside (``US`` when ``US-IL`` is
+   denied and the rest allowed) is *split* on that date: a request naming
+   only that place gets the feature's ``partial`` effect, deny unless it
+   says allow, and deny whenever a ``hard_deny`` rule decides inside.
 
 Rule order never matters: ties between equally specific candidates that agree
 are broken by rule id, and candidates that disagree without being ordered are
@@ -28,6 +35,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ._countries import LocationStatus, resolve_place, subdivision_chain
+from ._jurisdictions import covers
 from ._policy import Effect, Rule, RuleKind, Target, TargetKind
 
 if TYPE_CHECKING:
@@ -43,6 +51,8 @@ __all__ = [
     "OutcomeKind",
     "change_days",
     "decide",
+    "inner_places",
+    "place_of",
     "resolve_location",
 ]
 
@@ -56,7 +66,9 @@ class Location:
         status: Known, unknown or invalid.
         country: ISO 3166-1 alpha-2 code when known.
         chain: The subdivision and its parents, innermost first (may be empty).
-        problem: Why the location is unknown or invalid, completing "because ...".
+        problem: Why the location is unknown or invalid, completing "because ...";
+            for a known one, a note on what was read (a subdivision geogate
+            does not recognise, so the request names only its country).
     """
 
     status: LocationStatus
@@ -80,6 +92,13 @@ def resolve_location(country: object, subdivision: object = None) -> Location:
     place = resolve_place(country, subdivision)
     chain = () if place.subdivision is None else subdivision_chain(place.subdivision)
     return Location(place.status, place.code, chain, place.problem)
+
+
+def place_of(code: str) -> Location:
+    """Return the known location a country or subdivision code names (``US-IL``)."""
+    if "-" not in code:
+        return Location(LocationStatus.KNOWN, code)
+    return Location(LocationStatus.KNOWN, code.partition("-")[0], subdivision_chain(code))
 
 
 @attrs.frozen
@@ -121,7 +140,8 @@ class CompiledRule:
             return True
         if self.subdivisions and not self.subdivisions.isdisjoint(location.chain):
             return True
-        return any(location.country in table.members_at(j, at) for j in self.jurisdictions)
+        country, chain = location.country, location.chain
+        return any(table.contains(j, country, chain, at) for j in self.jurisdictions)
 
     def matching_targets(
         self, location: Location, at: dt.date, table: JurisdictionTable
@@ -136,7 +156,7 @@ class CompiledRule:
             or (
                 t.kind is TargetKind.JURISDICTION
                 and country is not None
-                and country in table.members_at(t.code, at)
+                and table.contains(t.code, country, location.chain, at)
             )
         ]
 
@@ -165,15 +185,31 @@ def change_days(rules: Iterable[CompiledRule], table: JurisdictionTable) -> list
 def target_beats(
     a: Target, b: Target, location: Location, at: dt.date, table: JurisdictionTable
 ) -> bool:
-    """Tell whether target *a* is strictly more specific than *b* at *location* on *at*."""
-    if a.kind != b.kind:
-        return a.kind > b.kind
-    if a.kind is TargetKind.SUBDIVISION:
+    """
+    Tell whether target *a* is strictly more specific than *b* at *location* on *at*.
+
+    Both match *location*. *a* is more specific when the places it holds are a
+    strict subset of *b*'s, or the same places named by a more specific kind.
+    """
+    kind_a, kind_b = a.kind, b.kind
+    if kind_a is TargetKind.JURISDICTION and kind_b is TargetKind.JURISDICTION:
+        return table.narrower(a.code, b.code, at)
+    if kind_a is TargetKind.SUBDIVISION and kind_b is TargetKind.SUBDIVISION:
         # Both are in the location's chain, innermost first.
         return location.chain.index(a.code) < location.chain.index(b.code)
-    if a.kind is TargetKind.JURISDICTION:
-        return table.members_at(a.code, at) < table.members_at(b.code, at)
+    if kind_a is not TargetKind.JURISDICTION and kind_b is not TargetKind.JURISDICTION:
+        return kind_a > kind_b  # a subdivision is inside the country both match
+    places_a = _places(a, at, table)
+    places_b = _places(b, at, table)
+    if covers(places_b, places_a):
+        return not covers(places_a, places_b) or kind_a > kind_b
     return False
+
+
+def _places(target: Target, at: dt.date, table: JurisdictionTable) -> frozenset[str]:
+    if target.kind is TargetKind.JURISDICTION:
+        return table.members_at(target.code, at)
+    return frozenset((target.code,))
 
 
 def rule_beats(a: Sequence[Target], b: Sequence[Target], location: Location, at: dt.date,
@@ -220,6 +256,7 @@ class OutcomeKind(enum.Enum):
     UNKNOWN = "unknown"
     INVALID = "invalid"
     AMBIGUOUS = "ambiguous"
+    PARTIAL = "partial"
 
 
 @attrs.frozen
@@ -228,11 +265,16 @@ class Outcome:
     The result of the decision procedure, before it is dressed as a Decision.
 
     Attributes:
-        kind: A rule, the default, the unknown setting, or an ambiguity.
+        kind: A rule, the default, the unknown setting, an ambiguity, or the
+            ``partial`` setting of a place split inside.
         effect: Allow or deny.
         rule: The deciding rule, for ``RULE``.
         target: The deciding rule's most specific target that matched.
         tied: For ``AMBIGUOUS``, the rules that disagreed.
+        inside: For ``PARTIAL``, the places inside the one asked about that
+            are decided differently from it, each with its outcome.
+        rest: For ``PARTIAL``, what the place asked about gets where no
+            place inside it is decided differently.
     """
 
     kind: OutcomeKind
@@ -240,6 +282,13 @@ class Outcome:
     rule: Rule | None = None
     target: Target | None = None
     tied: tuple[Rule, ...] = ()
+    inside: tuple[tuple[str, Outcome], ...] = ()
+    rest: Outcome | None = None
+
+    @property
+    def hard_inside(self) -> bool:
+        """For ``PARTIAL``, whether a hard_deny rule decides a place inside."""
+        return any(o.rule is not None and o.rule.kind is RuleKind.HARD_DENY for _, o in self.inside)
 
 
 #: The outcomes that need no rule, built once (a bad request is decided often).
@@ -247,7 +296,69 @@ _INVALID = Outcome(OutcomeKind.INVALID, Effect.DENY)
 _UNKNOWN = {effect: Outcome(OutcomeKind.UNKNOWN, effect) for effect in Effect}
 
 
+def inner_places(rules: Iterable[CompiledRule], table: JurisdictionTable) -> frozenset[str]:
+    """
+    Return the subdivisions *rules* name, directly or through jurisdictions, with their parents.
+
+    With the countries, these are the places where the rules can decide
+    differently: every analysis probes them, and a request naming a place
+    with some of them inside may find that place split.
+    """
+    codes: set[str] = set()
+    for compiled in rules:
+        codes.update(compiled.subdivisions)
+        for name in compiled.jurisdictions:
+            codes.update(table.held(name))
+    return frozenset(parent for code in codes for parent in subdivision_chain(code))
+
+
+def places_inside(location: Location, inside: Iterable[str]) -> list[str]:
+    """Return the codes of *inside* that lie strictly inside *location*, sorted."""
+    if location.chain:
+        innermost = location.chain[0]
+        return sorted(
+            code for code in inside if code != innermost and innermost in subdivision_chain(code)
+        )
+    country = location.country
+    return sorted(code for code in inside if code.partition("-")[0] == country)
+
+
 def decide(
+    feature: Feature,
+    rules: Sequence[CompiledRule],
+    location: Location,
+    at: dt.date,
+    table: JurisdictionTable,
+    inside: frozenset[str] | None = None,
+) -> Outcome:
+    """
+    Run the decision procedure for one location.
+
+    An unknown location gets the feature's ``unknown`` effect; an invalid one
+    (not a code, a contradiction, a wrong type) is denied whatever that says.
+    A location that rules decide differently inside gets the ``partial``
+    outcome. *inside* is `inner_places` of *rules*, when the caller has it.
+    """
+    outcome = decide_place(feature, rules, location, at, table)
+    if outcome.kind is OutcomeKind.INVALID or outcome.kind is OutcomeKind.UNKNOWN:
+        return outcome
+    if inside is None:
+        inside = inner_places(rules, table)
+    if not inside:
+        return outcome
+    effect = outcome.effect
+    differing = []
+    for code in places_inside(location, inside):
+        found = decide_place(feature, rules, place_of(code), at, table)
+        if found.effect is not effect:
+            differing.append((code, found))
+    if not differing:
+        return outcome
+    split = Outcome(OutcomeKind.PARTIAL, feature.partial, inside=tuple(differing), rest=outcome)
+    return attrs.evolve(split, effect=Effect.DENY) if split.hard_inside else split
+
+
+def decide_place(
     feature: Feature,
     rules: Iterable[CompiledRule],
     location: Location,
@@ -255,10 +366,9 @@ def decide(
     table: JurisdictionTable,
 ) -> Outcome:
     """
-    Run the decision procedure for one location.
+    Decide by the rules that hold at *location* itself, whatever lies inside it.
 
-    An unknown location gets the feature's ``unknown`` effect; an invalid one
-    (not a code, a contradiction, a wrong type) is denied whatever that says.
+    This is steps 1 to 4 of the procedure; `decide` adds step 5 (split places).
     """
     status = location.status
     if status is not LocationStatus.KNOWN:

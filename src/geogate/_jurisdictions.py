@@ -1,8 +1,12 @@
 """
-Jurisdictions: named sets of countries whose membership has dates.
+Jurisdictions: named sets of places whose membership has dates.
 
-The built-in ones (EU, EEA, EFTA, UK, UK-CROWN-DEPENDENCIES, WORLD) come from
-the package data file ``data/jurisdictions.json``; a policy set may add its own.
+A member is an ISO 3166-1 country or an ISO 3166-2 subdivision (``UA-43``,
+Crimea): a jurisdiction holding a subdivision contains requests that name
+that subdivision or one inside it, not requests that name only its country.
+
+The built-in ones (EU, EEA, EFTA, EUROZONE, SCHENGEN, UK, UK-CROWN-DEPENDENCIES,
+OFAC-COMPREHENSIVE, WORLD) come from ``data/jurisdictions.json``; a policy set may add its own.
 A `JurisdictionTable` answers "who is in X on this date" and "what contains
 this country on this date" by bisecting precomputed timelines, so the answer
 costs the same on any date and the tables never grow at run time.
@@ -20,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ._countries import all_countries
+from ._countries import all_countries, subdivision_chain
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -30,6 +34,7 @@ __all__ = [
     "JurisdictionTable",
     "Span",
     "builtin_jurisdictions",
+    "covers",
 ]
 
 
@@ -61,12 +66,13 @@ class Span:
 @attrs.frozen
 class Jurisdiction:
     """
-    A named, dated set of countries.
+    A named, dated set of places: countries and subdivisions.
 
     Attributes:
         name: Upper-case name used in policy files (``EU``).
         description: One or two sentences for people.
-        members: Country code -> the spans during which it is a member.
+        members: Country or subdivision code -> the spans during which it
+            is a member.
         builtin: Whether geogate ships it (else a policy file defined it).
         sources: Where the membership facts come from.
         notes: Country code -> a remark on that member (a trap, a date).
@@ -79,9 +85,14 @@ class Jurisdiction:
     sources: tuple[str, ...] = ()
     notes: Mapping[str, str] = attrs.field(factory=dict)
 
-    def is_member(self, country: str, at: dt.date) -> bool:
-        """Tell whether *country* is a member on *at*."""
-        return any(span.contains(at) for span in self.members.get(country, ()))
+    def is_member(self, code: str, at: dt.date) -> bool:
+        """Tell whether the country or subdivision *code* is itself a member on *at*."""
+        return any(span.contains(at) for span in self.members.get(code, ()))
+
+    @property
+    def subdivisions(self) -> frozenset[str]:
+        """The subdivisions it holds on some date (most jurisdictions hold none)."""
+        return frozenset(code for code in self.members if "-" in code)
 
     def boundaries(self) -> set[dt.date]:
         """Return every day on which some membership starts or stops."""
@@ -150,8 +161,19 @@ class JurisdictionTable:
     jurisdictions: Mapping[str, Jurisdiction]
     _members: Mapping[str, _Timeline] = attrs.field(init=False, repr=False)
     _containing: Mapping[str, _Timeline] = attrs.field(init=False, repr=False)
+    #: Jurisdiction name -> the subdivisions it holds on some date (only non-empty ones).
+    _held: Mapping[str, frozenset[str]] = attrs.field(init=False, repr=False)
+    #: Subdivision code -> the names of the jurisdictions holding it on some date.
+    _holding: Mapping[str, tuple[str, ...]] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        held = {name: j.subdivisions for name, j in self.jurisdictions.items() if j.subdivisions}
+        object.__setattr__(self, "_held", held)
+        holding: dict[str, list[str]] = {}
+        for name, codes in held.items():
+            for code in codes:
+                holding.setdefault(code, []).append(name)
+        object.__setattr__(self, "_holding", {c: tuple(n) for c, n in holding.items()})
         members = {
             name: _timeline(j.boundaries(), functools.partial(_members_on, j))
             for name, j in self.jurisdictions.items()
@@ -160,7 +182,8 @@ class JurisdictionTable:
         by_country: dict[str, list[Jurisdiction]] = {}
         for j in self.jurisdictions.values():
             for code in j.members:
-                by_country.setdefault(code, []).append(j)
+                if "-" not in code:
+                    by_country.setdefault(code, []).append(j)
         # The order depends on the sizes of the containing jurisdictions, which
         # change on their own boundaries, not only on the country's.
         containing = {
@@ -186,17 +209,68 @@ class JurisdictionTable:
         """Return the countries in *name* on *at*."""
         return self._members[name].at(at)  # type: ignore[return-value]
 
-    def containing(self, country: str, at: dt.date) -> tuple[str, ...]:
+    def contains(self, name: str, country: str, chain: tuple[str, ...], at: dt.date) -> bool:
         """
-        Return the names of the jurisdictions that contain *country* on *at*.
+        Tell whether *name* contains the place *country* (with *chain*) on *at*.
 
-        Smallest first (by membership on that date), then by name, so the most
-        specific jurisdiction leads.
+        *chain* is the subdivision the place names and its parents, innermost
+        first; a member subdivision contains the places inside it.
+        """
+        members = self.members_at(name, at)
+        return country in members or (bool(chain) and not members.isdisjoint(chain))
+
+    def containing(self, country: str, at: dt.date, chain: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """
+        Return the names of the jurisdictions that contain a place on *at*.
+
+        The place is *country*, or the subdivision *chain* names (innermost
+        first) in it. Smallest first (a jurisdiction inside another leads),
+        then by name, so the most specific jurisdiction leads.
         """
         timeline = self._containing.get(country)
-        if timeline is None:
-            return ()
-        return timeline.at(at)  # type: ignore[return-value]
+        names: tuple[str, ...] = () if timeline is None else timeline.at(at)  # type: ignore[assignment]
+        if not chain or not self._holding:
+            return names
+        extra = [
+            name
+            for code in chain
+            if code in self._holding
+            for name in self._holding[code]
+            if name not in names and self.is_member_at(name, code, at)
+        ]
+        if not extra:
+            return names
+        found: list[str] = list(dict.fromkeys((*names, *extra)))
+        found.sort(key=functools.cmp_to_key(functools.partial(self._order, at=at)))
+        return tuple(found)
+
+    def is_member_at(self, name: str, code: str, at: dt.date) -> bool:
+        """Tell whether the country or subdivision *code* is itself a member of *name* on *at*."""
+        return code in self.members_at(name, at)
+
+    def _order(self, a: str, b: str, at: dt.date) -> int:
+        if self.narrower(a, b, at):
+            return -1
+        if self.narrower(b, a, at):
+            return 1
+        size = len(self.members_at(a, at)) - len(self.members_at(b, at))
+        return size or (a > b) - (a < b)
+
+    def held(self, name: str) -> frozenset[str]:
+        """Return the subdivisions *name* holds on some date."""
+        return self._held.get(name, frozenset())
+
+    def narrower(self, a: str, b: str, at: dt.date) -> bool:
+        """
+        Tell whether *a* holds a strict subset of the places *b* holds on *at*.
+
+        Places count with everything inside them: ``UA`` holds ``UA-43``, so a
+        jurisdiction of Ukrainian regions is narrower than one holding ``UA``.
+        """
+        first, second = self.members_at(a, at), self.members_at(b, at)
+        if not self._held.get(a) and not self._held.get(b):
+            return first < second
+        return covers(second, first) and not covers(first, second)
 
     def boundaries(self, name: str) -> tuple[dt.date, ...]:
         """Return the days on which the membership of *name* changes."""
@@ -216,3 +290,20 @@ def _names_containing(
     names = [j.name for j in found if j.is_member(country, day)]
     names.sort(key=lambda name: (len(members[name].at(day)), name))  # type: ignore[arg-type]
     return tuple(names)
+
+
+def covers(outer: frozenset[str], inner: frozenset[str]) -> bool:
+    """
+    Tell whether the places *outer* holds include every place *inner* holds.
+
+    A code covers itself and everything inside it: a country its
+    subdivisions, a subdivision the ones ISO 3166-2 places under it.
+    """
+    return all(code in outer or _inside(code, outer) for code in inner)
+
+
+def _inside(code: str, outer: frozenset[str]) -> bool:
+    """Tell whether the subdivision *code* lies inside a place *outer* holds."""
+    if "-" not in code:
+        return False
+    return code.partition("-")[0] in outer or not outer.isdisjoint(subdivision_chain(code))

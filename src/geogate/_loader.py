@@ -24,7 +24,7 @@ from ._gc import collector_paused
 from ._jurisdictions import Jurisdiction, JurisdictionTable, Span, builtin_jurisdictions
 from ._lock import digest, find_lock, mismatch, read_lock
 from ._nodes import Mapping, Node, Scalar
-from ._policy import CustomJurisdiction, Feature, PolicySet, TargetKind
+from ._policy import CustomJurisdiction, Feature, Member, PolicySet, TargetKind
 from ._source import parse_text
 from .exceptions import PolicyError
 
@@ -304,9 +304,11 @@ def _resolve(
         )
         return None
     members: dict[str, list[Span]] = {}
-    for target in custom[name].members:
-        if target.kind is TargetKind.COUNTRY:
-            members.setdefault(target.code, []).append(Span(None, None))
+    for member in custom[name].members:
+        target = member.target
+        window = Span(member.start, member.end)
+        if target.kind is not TargetKind.JURISDICTION:
+            members.setdefault(target.code, []).append(window)
             continue
         if target.code in custom:
             inner = _resolve(target.code, custom, builtin, resolved, (*stack, name), reader)
@@ -315,15 +317,38 @@ def _resolve(
         else:
             inner = builtin_jurisdictions()[target.code]
         for code, spans in inner.members.items():
-            members.setdefault(code, []).extend(spans)
+            kept = [s for s in (_intersect(span, window) for span in spans) if s is not None]
+            members.setdefault(code, []).extend(kept)
     jurisdiction = Jurisdiction(
         name=name,
-        description=f"Custom jurisdiction: {', '.join(t.code for t in custom[name].members)}.",
-        members={code: _merge(spans) for code, spans in sorted(members.items())},
+        description="Custom jurisdiction: "
+        + ", ".join(_describe(member) for member in custom[name].members)
+        + ".",
+        members={code: _merge(spans) for code, spans in sorted(members.items()) if spans},
         builtin=False,
     )
     resolved[name] = jurisdiction
     return jurisdiction
+
+
+def _describe(member: Member) -> str:
+    text = member.target.code
+    if member.start is not None and member.end is not None:
+        return f"{text} (from {member.start} until {member.end})"
+    if member.start is not None:
+        return f"{text} (from {member.start})"
+    if member.end is not None:
+        return f"{text} (until {member.end})"
+    return text
+
+
+def _intersect(a: Span, b: Span) -> Span | None:
+    """Return the days both spans hold, or None."""
+    start = max(a.start or dt.date.min, b.start or dt.date.min)
+    end = min(a.end or dt.date.max, b.end or dt.date.max)
+    if end < start:
+        return None
+    return Span(None if start == dt.date.min else start, None if end == dt.date.max else end)
 
 
 def _merge(spans: list[Span]) -> tuple[Span, ...]:

@@ -45,6 +45,7 @@ __all__ = [
     "CustomJurisdiction",
     "Effect",
     "Feature",
+    "Member",
     "PolicySet",
     "Rule",
     "RuleKind",
@@ -415,7 +416,11 @@ class Feature:
         owner: Who answers for it.
         tags: Free-form labels.
         default: The effect when no rule applies.
-        unknown: The effect when the location is unknown or invalid.
+        unknown: The effect when the location is unknown (an invalid one is
+            always denied).
+        partial: The effect for a request that names a place the rules
+            decide differently inside (``US`` when only ``US-IL`` is denied),
+            unless a ``hard_deny`` rule decides inside: then deny.
         basis: Which signal decides: location, domicile, or both.
         rules: The rules, in file order (order never changes a decision).
         position: Where the feature is defined.
@@ -427,6 +432,7 @@ class Feature:
     tags: tuple[str, ...] = ()
     default: Effect
     unknown: Effect = Effect.DENY
+    partial: Effect = Effect.DENY
     basis: Basis = Basis.LOCATION
     rules: tuple[Rule, ...] = ()
     position: Position = attrs.field(eq=False)
@@ -442,7 +448,7 @@ class Feature:
             node,
             where,
             required=("default",),
-            optional=("description", "owner", "tags", "unknown", "basis", "rules"),
+            optional=("description", "owner", "tags", "unknown", "partial", "basis", "rules"),
         )
         if mapping is None:
             return None
@@ -450,11 +456,13 @@ class Feature:
         effects = [effect.value for effect in Effect]
         default = reader.choice(get("default"), f"{where}.default", effects)
         unknown = reader.choice(get("unknown"), f"{where}.unknown", effects)
+        partial = reader.choice(get("partial"), f"{where}.partial", effects)
         basis = reader.choice(get("basis"), f"{where}.basis", [b.value for b in Basis])
         tags = _tags(get("tags"), f"{where}.tags", reader)
         rules: list[Rule] = []
         ok = default is not None and tags is not None
         ok = ok and (get("unknown") is None or unknown is not None)
+        ok = ok and (get("partial") is None or partial is not None)
         ok = ok and (get("basis") is None or basis is not None)
         rules_node = get("rules")
         items = () if rules_node is None else reader.sequence(rules_node, f"{where}.rules")
@@ -477,6 +485,7 @@ class Feature:
             tags=tags,
             default=Effect(default),
             unknown=Effect(unknown) if unknown is not None else Effect.DENY,
+            partial=Effect(partial) if partial is not None else Effect.DENY,
             basis=Basis(basis) if basis is not None else Basis.LOCATION,
             rules=tuple(rules),
             position=key.position,
@@ -493,19 +502,38 @@ def _tags(node: Node | None, where: str, reader: Reader) -> tuple[str, ...] | No
     return None if None in tags else tuple(t for t in tags if t is not None)
 
 
+@attrs.frozen
+class Member:
+    """
+    One entry of a custom jurisdiction: a place or a jurisdiction, for a window.
+
+    Attributes:
+        target: The country, subdivision or jurisdiction.
+        start: First day it belongs (inclusive), or None.
+        end: Last day it belongs (inclusive), or None.
+    """
+
+    target: Target
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+
 @attrs.frozen(kw_only=True)
 class CustomJurisdiction:
     """
-    A named set defined in a policy file, made of countries and other jurisdictions.
+    A named set defined in a policy file: countries, subdivisions and other jurisdictions.
+
+    Each member is written as a code (``UA-43``), or as a mapping with a
+    window (``{code: UA-14, from: 2022-02-21}``).
 
     Attributes:
         name: Upper-case name, not a country code.
-        members: Countries and jurisdictions it contains, as written.
+        members: What it contains, as written, each with its window.
         position: Where it is defined.
     """
 
     name: str
-    members: tuple[Target, ...]
+    members: tuple[Member, ...]
     position: Position = attrs.field(eq=False)
 
     @staticmethod
@@ -546,21 +574,67 @@ class CustomJurisdiction:
     ) -> CustomJurisdiction | None:
         """Build a custom jurisdiction from its list of members."""
         where = f"jurisdictions.{name}"
-        targets = _targets(node, where, reader, jurisdictions)
-        if targets is None:
+        items = reader.sequence(node, where)
+        if items is None:
             return None
+        if not items:
+            reader.diagnose(
+                node.position,
+                "empty-targets",
+                f"{where} is empty",
+                hint="list at least one country, subdivision or jurisdiction",
+            )
+            return None
+        members: list[Member] = []
         ok = True
-        for target in targets:
-            if target.kind is TargetKind.SUBDIVISION:
-                reader.diagnose(
-                    target.position,
-                    "subdivision-in-jurisdiction",
-                    f"{where} lists the subdivision {target.code!r}; jurisdictions are made "
-                    "of countries and other jurisdictions",
-                    hint="put the subdivision in the rule's list instead",
-                )
+        for index, item in enumerate(items):
+            member = _member(item, f"{where}[{index}]", reader, jurisdictions)
+            if member is None:
                 ok = False
-        return cls(name=name, members=targets, position=key.position) if ok else None
+            elif any(m.target == member.target for m in members):
+                reader.diagnose(
+                    item.position,
+                    "duplicate-target",
+                    f"{member.target.code!r} appears twice in {where}",
+                    hint="remove the second one, or merge their windows into one entry",
+                    severity="warning",
+                )
+            else:
+                members.append(member)
+        return cls(name=name, members=tuple(members), position=key.position) if ok else None
+
+
+def _member(
+    node: Node, where: str, reader: Reader, jurisdictions: Collection[str]
+) -> Member | None:
+    """Build one member of a custom jurisdiction: a code, or a mapping with a window."""
+    if not isinstance(node, Mapping):
+        target = Target.from_node(node, where, reader, jurisdictions)
+        return None if target is None else Member(target)
+    mapping = reader.mapping(node, where, required=("code",), optional=("from", "until"))
+    if mapping is None:
+        return None
+    get = mapping.fields().get
+    code = get("code")
+    assert code is not None  # noqa: S101 (required)
+    target = Target.from_node(code, f"{where}.code", reader, jurisdictions)
+    start = reader.date(get("from"), f"{where}.from")
+    end = reader.date(get("until"), f"{where}.until")
+    if start is not None and end is not None and end < start:
+        until = get("until")
+        assert until is not None  # noqa: S101 (end came from it)
+        reader.diagnose(
+            until.position,
+            "window-order",
+            f"{where} ends ({end}) before it starts ({start})",
+            hint="'from' and 'until' are both inclusive; swap them or fix the dates",
+        )
+        return None
+    if target is None or (get("from") is not None and start is None):
+        return None
+    if get("until") is not None and end is None:
+        return None
+    return Member(target, start, end)
 
 
 @attrs.frozen(kw_only=True)

@@ -239,7 +239,7 @@ class SlowPath(GateBase):
             chosen, signal = (home or _missing("domicile")), "domicile"
         else:
             chosen, signal = self._both(compiled, location, home, day)
-        outcome = decide(feature, compiled.rules, chosen, day, table)
+        outcome = decide(feature, compiled.rules, chosen, day, table, compiled.inside)
         return Decision(
             feature=feature.id,
             allowed=outcome.effect is Effect.ALLOW,
@@ -247,7 +247,9 @@ class SlowPath(GateBase):
             country=location.country,
             subdivision=location.subdivision,
             domicile=None if home is None else home.country,
-            jurisdictions=() if chosen.country is None else table.containing(chosen.country, day),
+            jurisdictions=()
+            if chosen.country is None
+            else table.containing(chosen.country, day, chosen.chain),
             rule=None if outcome.rule is None else outcome.rule.id,
             source=None if outcome.rule is None else _where(outcome.rule.position),
             citation=None if outcome.rule is None else outcome.rule.source,
@@ -324,7 +326,8 @@ class SlowPath(GateBase):
         home = home or _missing("domicile")
         table = compiled.table
         for signal, place in (("location", location), ("domicile", home)):
-            if decide(compiled.feature, compiled.rules, place, day, table).effect is Effect.DENY:
+            outcome = decide(compiled.feature, compiled.rules, place, day, table, compiled.inside)
+            if outcome.effect is Effect.DENY:
                 return place, signal
         return location, "location"
 

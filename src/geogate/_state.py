@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ._decision import Decision
-from ._engine import CompiledRule
+from ._engine import CompiledRule, inner_places
 from ._gc import collector_paused
 from ._jurisdictions import JurisdictionTable
 from ._policy import Feature, PolicySet
@@ -63,12 +63,28 @@ class Today:
 
 @attrs.frozen
 class CompiledFeature:
-    """A feature ready to decide, with the revision and jurisdictions of its policy set."""
+    """
+    A feature ready to decide, with the revision and jurisdictions of its policy set.
+
+    Attributes:
+        feature: The feature.
+        rules: Its rules, compiled.
+        revision: The policy revision.
+        table: The policy set's jurisdictions.
+        inside: The subdivisions its rules name (`geogate._engine.inner_places`).
+    """
 
     feature: Feature
     rules: tuple[CompiledRule, ...]
     revision: str
     table: JurisdictionTable
+    inside: frozenset[str] = attrs.field(factory=frozenset)
+
+    @classmethod
+    def of(cls, feature: Feature, revision: str, table: JurisdictionTable) -> CompiledFeature:
+        """Compile *feature* under a policy set's revision and jurisdictions."""
+        rules = tuple(CompiledRule.from_rule(r) for r in feature.rules)
+        return cls(feature, rules, revision, table, inner_places(rules, table))
 
 
 @attrs.frozen(eq=False)
@@ -100,12 +116,7 @@ class State:
         """Compile *policy*, with empty memos for today (the day *clock* reads once compiled)."""
         with collector_paused():
             features = {
-                fid: CompiledFeature(
-                    f,
-                    tuple(CompiledRule.from_rule(r) for r in f.rules),
-                    policy.revision,
-                    policy.jurisdictions,
-                )
+                fid: CompiledFeature.of(f, policy.revision, policy.jurisdictions)
                 for fid, f in policy.features.items()
             }
         return cls(policy, features, {}, Today.now(clock))

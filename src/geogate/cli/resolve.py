@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from geogate._countries import subdivision_chain
 from geogate._geo import GeoDatabase
 from geogate._jurisdictions import JurisdictionTable
 from geogate._request import RequestResolver
@@ -95,7 +96,8 @@ def resolve(
     found = resolver.resolve(pairs, peer or ip)
     today = dt.datetime.now(dt.UTC).date()
     table = JurisdictionTable.with_custom(())
-    jurisdictions = list(table.containing(found.country, today)) if found.country else []
+    chain = subdivision_chain(found.subdivision) if found.subdivision else ()
+    jurisdictions = list(table.containing(found.country, today, chain)) if found.country else []
     data = {
         "country": found.country,
         "subdivision": found.subdivision,
