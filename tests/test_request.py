@@ -1236,11 +1236,17 @@ def test_a_region_never_moves_the_request_to_another_country(name, country, regi
 
 
 @pytest.mark.parametrize("name", sorted(REGION_HEADERS))
-def test_a_region_of_another_country_is_ignored(name):
-    """US with FR-IDF: the region is ignored and the location stays the header's country."""
-    found = make(providers=[name]).resolve(pairs(*REGION_HEADERS[name]("US", "FR-IDF")), PROXY)
-    assert (KNOWN, "US", None, f"header:{name}") == where(found)
-    assert "ignored the subdivision" in found.detail
+def test_a_region_of_another_country_is_a_contradiction(name):
+    """
+    US with FR-IDF, RU with UA-43 (Crimea): the headers contradict each other, so the
+    location is invalid and denied, as the same input given explicitly is. Before, the
+    region was ignored, so a provider reporting Crimea under RU passed a deny on UA-43.
+    """
+    resolver = make(providers=[name])
+    for country, region in (("US", "FR-IDF"), ("RU", "UA-43")):
+        found = resolver.resolve(pairs(*REGION_HEADERS[name](country, region)), PROXY)
+        assert (INVALID, None, None, f"header:{name}") == where(found)
+        assert f"is in {region[:2]!r}, not in the country {country!r}" in found.detail
 
 
 @pytest.mark.parametrize("name", sorted(REGION_HEADERS))

@@ -177,7 +177,7 @@ def explain(
     if outcome.kind is OutcomeKind.PARTIAL:
         return (
             f"{feature} is {effect} {where} {describe_place(location)} {policy}: "
-            f"{_with_note(describe_split(outcome, location, at), location)}"
+            f"{_with_note(describe_split(outcome, location, at, signal=signal), location)}"
         )
     if outcome.kind is OutcomeKind.AMBIGUOUS:
         ids = ", ".join(rule.id for rule in outcome.tied)
@@ -203,7 +203,9 @@ def explain(
 _MAX_NAMED = 8
 
 
-def describe_split(outcome: Outcome, location: Location, at: dt.date) -> str:
+def describe_split(
+    outcome: Outcome, location: Location, at: dt.date, *, signal: str = "location"
+) -> str:
     """
     Say why a split place gets the ``partial`` setting, in one clause chain.
 
@@ -225,19 +227,20 @@ def describe_split(outcome: Outcome, location: Location, at: dt.date) -> str:
     rest = outcome.rest
     if rest is not None:
         parts.append(f"the rest of {code} is {_past(rest.effect)} by {_by(rest)}")
-    where = "no subdivision" if not location.chain else f"no subdivision inside {code}"
+    if signal == "domicile":
+        named = "a domicile names a country, not a subdivision"
+    elif location.chain:
+        named = f"the request named no subdivision inside {code}"
+    else:
+        named = "the request named no subdivision"
     if outcome.hard_inside:
         setting = (
-            "a hard-deny rule decides inside, so it is denied whatever the feature's "
+            " and a hard-deny rule decides inside, so it is denied whatever the feature's "
             "partial setting says"
         )
     else:
-        setting = f"so the feature's partial setting ({outcome.effect}) applies"
-    joiner = " and " if outcome.hard_inside else ", "
-    return (
-        f"{code} is split on {at.isoformat()}: {'; '.join(parts)}; the request named "
-        f"{where}{joiner}{setting}."
-    )
+        setting = f", so the feature's partial setting ({outcome.effect}) applies"
+    return f"{code} is split on {at.isoformat()}: {'; '.join(parts)}; {named}{setting}."
 
 
 def _by(outcome: Outcome) -> str:

@@ -53,6 +53,7 @@ __all__ = [
     "decide",
     "inner_places",
     "place_of",
+    "resolve_domicile",
     "resolve_location",
 ]
 
@@ -92,6 +93,17 @@ def resolve_location(country: object, subdivision: object = None) -> Location:
     place = resolve_place(country, subdivision)
     chain = () if place.subdivision is None else subdivision_chain(place.subdivision)
     return Location(place.status, place.code, chain, place.problem)
+
+
+def resolve_domicile(country: object) -> Location:
+    """
+    Normalise a domicile: a country, never a subdivision.
+
+    A code for part of a country (``IC``) names the country (``ES``): an
+    account's domicile is where it is registered, not a region.
+    """
+    location = resolve_location(country)
+    return attrs.evolve(location, chain=()) if location.chain else location
 
 
 def place_of(code: str) -> Location:
@@ -243,7 +255,9 @@ def best_target(targets: Sequence[Target], location: Location, at: dt.date,
     """Return the most specific of a rule's matching targets (ties: by code)."""
     ordered = sorted(targets, key=lambda t: t.code)
     for candidate in ordered:
-        if not any(target_beats(o, candidate, location, at, table) for o in ordered):
+        if not any(
+            target_beats(o, candidate, location, at, table) for o in ordered if o is not candidate
+        ):
             return candidate
     return ordered[0]  # pragma: no cover (a strict order always has a maximal element)
 
@@ -272,7 +286,8 @@ class Outcome:
         target: The deciding rule's most specific target that matched.
         tied: For ``AMBIGUOUS``, the rules that disagreed.
         inside: For ``PARTIAL``, the places inside the one asked about that
-            are decided differently from it, each with its outcome.
+            are decided differently from it, and those a ``hard_deny`` rule
+            denies, each with its outcome.
         rest: For ``PARTIAL``, what the place asked about gets where no
             place inside it is decided differently.
     """
@@ -347,15 +362,25 @@ def decide(
     if not inside:
         return outcome
     effect = outcome.effect
-    differing = []
+    differing = False
+    found_inside = []
     for code in places_inside(location, inside):
         found = decide_place(feature, rules, place_of(code), at, table)
         if found.effect is not effect:
-            differing.append((code, found))
+            differing = True
+            found_inside.append((code, found))
+        elif _hard(found) and not _hard(outcome):
+            # Denied like the rest, but by a hard_deny: once the place is split,
+            # it denies a request that names only the place, whatever partial says.
+            found_inside.append((code, found))
     if not differing:
         return outcome
-    split = Outcome(OutcomeKind.PARTIAL, feature.partial, inside=tuple(differing), rest=outcome)
+    split = Outcome(OutcomeKind.PARTIAL, feature.partial, inside=tuple(found_inside), rest=outcome)
     return attrs.evolve(split, effect=Effect.DENY) if split.hard_inside else split
+
+
+def _hard(outcome: Outcome) -> bool:
+    return outcome.rule is not None and outcome.rule.kind is RuleKind.HARD_DENY
 
 
 def decide_place(

@@ -299,7 +299,9 @@ def covers(outer: frozenset[str], inner: frozenset[str]) -> bool:
     A code covers itself and everything inside it: a country its
     subdivisions, a subdivision the ones ISO 3166-2 places under it.
     """
-    return all(code in outer or _inside(code, outer) for code in inner)
+    if inner <= outer:
+        return True
+    return all(_inside(code, outer) for code in inner - outer)
 
 
 def _inside(code: str, outer: frozenset[str]) -> bool:

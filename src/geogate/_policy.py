@@ -243,12 +243,13 @@ def _targets(
         )
         return None
     targets: list[Target] = []
+    seen: set[Target] = set()
     ok = True
     for index, item in enumerate(items):
         target = Target.from_node(item, f"{where}[{index}]", reader, jurisdictions)
         if target is None:
             ok = False
-        elif target in targets:
+        elif target in seen:
             reader.diagnose(
                 item.position,
                 "duplicate-target",
@@ -257,6 +258,7 @@ def _targets(
                 severity="warning",
             )
         else:
+            seen.add(target)
             targets.append(target)
     return tuple(targets) if ok else None
 
@@ -586,20 +588,23 @@ class CustomJurisdiction:
             )
             return None
         members: list[Member] = []
+        seen: set[Member] = set()
         ok = True
         for index, item in enumerate(items):
             member = _member(item, f"{where}[{index}]", reader, jurisdictions)
             if member is None:
                 ok = False
-            elif any(m.target == member.target for m in members):
+            elif member in seen:
+                # The same code with another window is another span of membership.
                 reader.diagnose(
                     item.position,
                     "duplicate-target",
-                    f"{member.target.code!r} appears twice in {where}",
-                    hint="remove the second one, or merge their windows into one entry",
+                    f"{member.target.code!r} appears twice in {where} with the same window",
+                    hint="remove the second one",
                     severity="warning",
                 )
             else:
+                seen.add(member)
                 members.append(member)
         return cls(name=name, members=tuple(members), position=key.position) if ok else None
 

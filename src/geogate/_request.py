@@ -27,6 +27,7 @@ import attrs
 from ._countries import (
     LocationStatus,
     describe_value,
+    foreign_region,
     normalize_country,
     refine_region,
     resolve_place,
@@ -396,6 +397,9 @@ def _from_header(
     normalized = normalize_country(raw)
     if normalized.status is not _KNOWN or normalized.code is None:
         return failed(normalized.status, str(normalized.problem), what)
+    foreign = foreign_region(normalized.code, read.subdivision)
+    if foreign is not None:
+        return failed(_INVALID, foreign, what)
     code, note = refine_region(raw, normalized, read.subdivision)
     undivided = undivided_part(raw, code)
     if undivided is not None:

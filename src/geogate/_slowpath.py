@@ -35,12 +35,13 @@ from ._decision import (
     outcome_error,
     rule_reason,
 )
-from ._engine import Location, decide, resolve_location
+from ._engine import Location, decide, resolve_domicile, resolve_location
 from ._policy import Basis, Effect
-from ._state import GateBase
+from ._state import MAX_OUTCOMES, GateBase
 from .exceptions import UnknownFeatureError
 
 if TYPE_CHECKING:
+    from ._engine import Outcome
     from ._state import CompiledFeature, State
 
 __all__ = ["SlowPath", "as_date"]
@@ -232,14 +233,14 @@ class SlowPath(GateBase):
         else:
             location = resolve_location(country, subdivision)
             source = "unknown" if country is None and subdivision is None else "explicit"
-        home = resolve_location(domicile) if domicile is not None else None
+        home = resolve_domicile(domicile) if domicile is not None else None
         if feature.basis is Basis.LOCATION:
             chosen, signal = location, "location"
         elif feature.basis is Basis.DOMICILE:
             chosen, signal = (home or _missing("domicile")), "domicile"
         else:
             chosen, signal = self._both(compiled, location, home, day)
-        outcome = decide(feature, compiled.rules, chosen, day, table, compiled.inside)
+        outcome = _outcome(compiled, chosen, day)
         return Decision(
             feature=feature.id,
             allowed=outcome.effect is Effect.ALLOW,
@@ -324,10 +325,8 @@ class SlowPath(GateBase):
         ``unknown`` effect); the feature is allowed only when both are.
         """
         home = home or _missing("domicile")
-        table = compiled.table
         for signal, place in (("location", location), ("domicile", home)):
-            outcome = decide(compiled.feature, compiled.rules, place, day, table, compiled.inside)
-            if outcome.effect is Effect.DENY:
+            if _outcome(compiled, place, day).effect is Effect.DENY:
                 return place, signal
         return location, "location"
 
@@ -354,6 +353,23 @@ class SlowPath(GateBase):
         if suggestion:
             problem += f"; did you mean {suggestion!r}?"
         return _error(state.policy.revision, name, day, ErrorCode.FLAG_NOT_FOUND, problem, source)
+
+
+def _outcome(compiled: CompiledFeature, location: Location, day: dt.date) -> Outcome:
+    """Decide *location* on *day*, through the compiled feature's bounded memo of outcomes."""
+    if location.status is not LocationStatus.KNOWN:
+        return decide(compiled.feature, compiled.rules, location, day, compiled.table)
+    key = (location.country, location.chain, day)
+    outcomes = compiled.outcomes
+    found = outcomes.get(key)
+    if found is None:
+        found = decide(
+            compiled.feature, compiled.rules, location, day, compiled.table, compiled.inside
+        )
+        if len(outcomes) >= MAX_OUTCOMES:
+            outcomes.clear()
+        outcomes[key] = found
+    return found
 
 
 def _source_of(country: object, subdivision: object, ip: object) -> str:

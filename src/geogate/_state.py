@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ._decision import Decision
-from ._engine import CompiledRule, inner_places
+from ._engine import CompiledRule, Outcome, inner_places
 from ._gc import collector_paused
 from ._jurisdictions import JurisdictionTable
 from ._policy import Feature, PolicySet
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 __all__ = ["CompiledFeature", "GateBase", "State", "Today"]
 
 _SECONDS_PER_DAY = 86_400
+
+#: How many outcomes a compiled feature keeps (`CompiledFeature.outcomes`).
+MAX_OUTCOMES = 4096
 
 
 @attrs.define(eq=False)
@@ -79,6 +82,10 @@ class CompiledFeature:
     revision: str
     table: JurisdictionTable
     inside: frozenset[str] = attrs.field(factory=frozenset)
+    #: Outcomes by place and date: a split place costs a decision per place
+    #: inside it, so spellings of one place (``GB``, ``gb``, ``GB`` with a
+    #: subdivision geogate does not know) pay it once. Bounded by `MAX_OUTCOMES`.
+    outcomes: dict[tuple[object, ...], Outcome] = attrs.field(factory=dict, eq=False, repr=False)
 
     @classmethod
     def of(cls, feature: Feature, revision: str, table: JurisdictionTable) -> CompiledFeature:
