@@ -105,7 +105,7 @@ def test_denied_request_gets_451_problem(app, gate):
         "feature": FEATURE,
         "country": "FR",
         "subdivision": None,
-        "jurisdictions": ["EU", "EEA", "WORLD"],
+        "jurisdictions": ["EUROZONE", "SCHENGEN", "EU", "EEA", "WORLD"],
         "rule": "eu-multimodal-withheld",
         "revision": gate.revision,
         "as_of": expected.as_of.isoformat(),

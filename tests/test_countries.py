@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import tracemalloc
 from pathlib import Path
@@ -13,13 +14,20 @@ import pytest
 from geogate import Gate
 from geogate._countries import (
     PARTS_OF_COUNTRIES,
+    SUBDIVISIONS_WITH_COUNTRY_CODE,
     LocationStatus,
     Normalized,
+    _supplemented_subdivisions,
+    _SupplementedSubdivision,
     all_countries,
     country_name,
+    find_subdivision,
     normalize_country,
     normalize_subdivision,
+    resolve_place,
     subdivision_chain,
+    subdivision_name,
+    subdivisions_of,
     suggest_country,
 )
 
@@ -168,7 +176,8 @@ def test_known_subdivisions(value, country, code):
         ("FR-974", "GP", INVALID, "the subdivision 'FR-974' is not in the country 'GP'"),
         ("NIR", None, INVALID, "the subdivision 'NIR' needs a country or the full ISO 3166-2 code"),
         ("XX-YY", None, INVALID, "'XX-YY' is not an ISO 3166-2 subdivision code"),
-        ("ZZZ", "GB", INVALID, "'ZZZ' is not an ISO 3166-2 subdivision code"),
+        ("ZZZZ", "GB", INVALID, "'ZZZZ' is not an ISO 3166-2 subdivision code"),
+        ("Z_Z", "GB", INVALID, "'Z_Z' is not an ISO 3166-2 subdivision code"),
         (" NIR", "GB", INVALID, "' NIR' is not an ISO 3166-2 subdivision code"),
         ("n\u0131r", "GB", INVALID, "'n\u0131r' is not an ISO 3166-2 subdivision code"),
         (5, "GB", INVALID, "the subdivision 5 is an int, not a string"),
@@ -178,6 +187,28 @@ def test_known_subdivisions(value, country, code):
 def test_bad_subdivisions(value, country, status, problem):
     """Missing, contradictory, unknown and mistyped subdivisions say why."""
     assert Normalized(status, problem=problem) == normalize_subdivision(value, country)
+
+
+@pytest.mark.parametrize(
+    ("value", "country", "code"),
+    [("ZZZ", "GB", "GB"), ("GB-ZZZ", "GB", "GB"), ("US-ZZ", None, "US"), ("9", "FR", "FR")],
+)
+def test_well_formed_but_unrecognised_subdivisions_name_their_country(value, country, code):
+    """
+    Newer (or older) than geogate's data: not invalid, but unknown, with the
+    country it belongs to, so the request is decided as one naming the country.
+    """
+    found = normalize_subdivision(value, country)
+    full = value if "-" in value else f"{code}-{value}"
+    assert (
+        Normalized(
+            UNKNOWN,
+            code=code,
+            problem=f"the subdivision {full!r} is not one geogate recognises, so the request "
+            f"names only the country {code!r}",
+        )
+        == found
+    )
 
 
 @pytest.mark.parametrize(
@@ -306,3 +337,135 @@ def test_distinct_garbage_countries_are_cheap_and_unremembered():
     with mock.patch("difflib.get_close_matches", side_effect=AssertionError("difflib")):
         for value in ("FRR", "Q7", "x" * 10_000, "Germany", "GER", "\ud800"):
             assert INVALID == normalize_country(value).status
+
+
+# Jan Mayen, Svalbard and the subdivision supplement
+
+
+@pytest.mark.parametrize(
+    ("country", "subdivision", "expected"),
+    [
+        # Jan Mayen is Norway's, in the EEA (only Svalbard is excluded, Protocol 40).
+        ("NO", "NO-22", Normalized(KNOWN, code="NO", subdivision="NO-22")),
+        ("NO", "22", Normalized(KNOWN, code="NO", subdivision="NO-22")),
+        (None, "NO-22", Normalized(KNOWN, code="NO", subdivision="NO-22")),
+        # Svalbard is SJ, which ISO 3166-1 codes as a country of its own.
+        ("NO", "NO-21", Normalized(KNOWN, code="SJ")),
+        (None, "NO-21", Normalized(KNOWN, code="SJ")),
+        ("SJ", None, Normalized(KNOWN, code="SJ")),
+    ],
+)
+def test_jan_mayen_is_norway_and_svalbard_is_sj(country, subdivision, expected):
+    """NO-22 stays a subdivision of Norway; NO-21 becomes SJ."""
+    assert expected == resolve_place(country, subdivision)
+
+
+def test_svalbard_alone_has_its_own_country_code():
+    """Only Svalbard maps to a country code among Norway's subdivisions."""
+    assert {"NO-21": "SJ"} == {
+        code: own for code, own in SUBDIVISIONS_WITH_COUNTRY_CODE.items() if code.startswith("NO-")
+    }
+    assert "NO-22" in subdivisions_of("NO")
+
+
+#: Norway's counties from 2024-01-01, and the ones they replaced.
+NORWAY_2024 = {
+    "NO-31": "Østfold",
+    "NO-32": "Akershus",
+    "NO-33": "Buskerud",
+    "NO-39": "Vestfold",
+    "NO-40": "Telemark",
+    "NO-55": "Troms",
+    "NO-56": "Finnmark",
+}
+NORWAY_REPLACED = {"NO-30": "Viken", "NO-38": "Vestfold og Telemark", "NO-54": "Troms og Finnmark"}
+#: The county each 2024 county was split from.
+NORWAY_SPLIT_FROM = {
+    **dict.fromkeys(("NO-31", "NO-32", "NO-33"), "NO-30"),
+    **dict.fromkeys(("NO-39", "NO-40"), "NO-38"),
+    **dict.fromkeys(("NO-55", "NO-56"), "NO-54"),
+}
+
+
+@pytest.mark.parametrize("code", sorted(NORWAY_2024))
+def test_norway_2024_counties_are_known(code):
+    """The supplement's codes resolve, are named, have a chain and are listed for their country."""
+    assert Normalized(KNOWN, code="NO", subdivision=code) == resolve_place("NO", code)
+    assert Normalized(KNOWN, code="NO", subdivision=code) == resolve_place(None, code)
+    assert Normalized(KNOWN, code=code) == normalize_subdivision(code.removeprefix("NO-"), "NO")
+    assert NORWAY_2024[code] == subdivision_name(code)
+    # Inside the county it was split from, so a rule on the old code still covers it.
+    assert (code, NORWAY_SPLIT_FROM[code]) == subdivision_chain(code)
+    assert code in subdivisions_of("NO")
+    assert "NO" == find_subdivision(code).country_code
+
+
+@pytest.mark.parametrize("code", sorted(NORWAY_REPLACED))
+def test_replaced_norwegian_counties_stay_known(code):
+    """Old GeoIP databases still send NO-30, NO-38 and NO-54: they stay known, dated."""
+    assert Normalized(KNOWN, code="NO", subdivision=code) == resolve_place("NO", code)
+    assert NORWAY_REPLACED[code] == subdivision_name(code)
+    assert code in subdivisions_of("NO")
+    record = {r.code: r for r in _supplemented_subdivisions()}[code]
+    assert (dt.date(2023, 12, 31), dt.date(2020, 1, 1)) == (record.until, record.since)
+    assert set(record.replaced_by) <= set(NORWAY_2024)
+
+
+def test_supplement_records_are_complete_and_consistent():
+    """Every entry is dated, sourced, of a real country; replaced codes point at added ones."""
+    records = _supplemented_subdivisions()
+    codes = [r.code for r in records]
+    assert sorted(codes) == codes
+    assert set(NORWAY_2024) | set(NORWAY_REPLACED) == set(codes)
+    added = {r.code for r in records if r.until is None}
+    for record in records:
+        assert record.country_code in all_countries()
+        assert record.code.startswith(f"{record.country_code}-")
+        assert record.source.startswith("https://")
+        assert record.until is None or record.since <= record.until
+        assert set(record.replaced_by) <= added
+        if record.until is not None:
+            assert record.replaced_by, f"{record.code} ended without a successor"
+            for successor in record.replaced_by:
+                assert record.until + dt.timedelta(days=1) == find_record(successor).since
+
+
+def find_record(code):
+    return {r.code: r for r in _supplemented_subdivisions()}[code]
+
+
+@pytest.mark.parametrize(
+    "record",
+    [r for r in _supplemented_subdivisions() if r.until is None],
+    ids=lambda r: r.code,
+)
+def test_pycountry_has_not_caught_up(record):
+    """
+    Fails when pycountry learns a code geogate adds, so the supplement does not outlive its use.
+
+    Replaced codes (with an ``until``) are not checked: pycountry still has them, and once
+    it drops them the supplement keeps them known.
+    """
+    assert pycountry.subdivisions.get(code=record.code) is None, (
+        f"pycountry now knows {record.code}: remove it from data/subdivisions.json"
+    )
+
+
+def test_supplement_rejects_unknown_keys():
+    """A mistyped key in the package data is a programmer error, said plainly."""
+    entry = {
+        "code": "NO-31",
+        "country": "NO",
+        "name": "Østfold",
+        "type": "County",
+        "parent": None,
+        "form": "2024-01-01",
+        "source": "https://example.org",
+    }
+    with pytest.raises(ValueError, match="unknown keys") as raised:
+        _SupplementedSubdivision.from_json(entry)
+    assert (
+        "unknown keys ['form'] in the entry for 'NO-31' in data/subdivisions.json; expected "
+        "some of ['code', 'country', 'from', 'name', 'parent', 'replaced_by', 'source', "
+        "'type', 'until']"
+    ) == str(raised.value)

@@ -68,7 +68,7 @@ def test_line_format_is_pinned():
             '"feature":"llama-3.2-vision","allowed":false,"effect":"deny",'
             '"rule":"eu-multimodal-withheld","reason":"TARGETING_MATCH","error_code":null,'
             f'"revision":"{revision}","as_of":"2026-05-09","country":"FR","subdivision":null,'
-            '"jurisdictions":["EU","EEA","WORLD"],"location_source":"explicit",'
+            '"jurisdictions":["EUROZONE","SCHENGEN","EU","EEA","WORLD"],"location_source":"explicit",'
             '"ip":"81.2.69.0/24"}'
         )
     ] == sink.lines

@@ -55,9 +55,17 @@ def table():
 
 def test_builtin_names():
     """The built-in jurisdictions, in order."""
-    assert ["EU", "EEA", "EFTA", "UK", "UK-CROWN-DEPENDENCIES", "WORLD"] == list(
-        builtin_jurisdictions()
-    )
+    assert [
+        "EU",
+        "EEA",
+        "EFTA",
+        "EUROZONE",
+        "SCHENGEN",
+        "UK",
+        "UK-CROWN-DEPENDENCIES",
+        "OFAC-COMPREHENSIVE",
+        "WORLD",
+    ] == list(builtin_jurisdictions())
 
 
 def test_eu_today(table):
@@ -153,6 +161,10 @@ def test_eu_membership(table, country, day, member):
         ("GB", D(2020, 2, 1), False),
         ("RE", TODAY, True),
         ("AX", TODAY, True),
+        # Aland with the rest of Finland from the start (Article 126(2) declaration).
+        ("AX", D(1993, 12, 31), False),
+        ("AX", D(1994, 1, 1), True),
+        ("FI", D(1994, 1, 1), True),
         ("YT", D(2013, 12, 31), False),
         ("YT", D(2014, 1, 1), True),
         ("HR", D(2014, 4, 11), False),
@@ -210,10 +222,13 @@ def test_world_is_every_country(table):
 @pytest.mark.parametrize(
     ("country", "day", "names"),
     [
-        ("FR", TODAY, ("EU", "EEA", "WORLD")),
-        ("RE", TODAY, ("EU", "EEA", "WORLD")),
-        ("NO", TODAY, ("EFTA", "EEA", "WORLD")),
-        ("CH", TODAY, ("EFTA", "WORLD")),
+        ("FR", TODAY, ("EUROZONE", "SCHENGEN", "EU", "EEA", "WORLD")),
+        ("RE", TODAY, ("EUROZONE", "EU", "EEA", "WORLD")),
+        ("NO", TODAY, ("EFTA", "SCHENGEN", "EEA", "WORLD")),
+        ("CH", TODAY, ("EFTA", "SCHENGEN", "WORLD")),
+        ("CU", TODAY, ("OFAC-COMPREHENSIVE", "WORLD")),
+        ("SY", TODAY, ("WORLD",)),
+        ("SY", D(2025, 6, 30), ("OFAC-COMPREHENSIVE", "WORLD")),
         ("GB", TODAY, ("UK", "WORLD")),
         ("GB", D(2020, 1, 31), ("UK", "EU", "EEA", "WORLD")),
         ("GB", D(1965, 1, 1), ("UK", "EFTA", "WORLD")),
@@ -289,9 +304,15 @@ features: {}
     assert {"DK", "SE", "NO", "FI", "IS"} == table.members_at("NORDIC", D(1900, 1, 1))
     assert eea == table.members_at("NORDIC-EEA", TODAY)
     assert {"DK", "SE", "NO", "FI", "IS"} == table.members_at("NORDIC-EEA", D(1900, 1, 1))
-    assert ("NORDIC", "EU", "EEA", "NORDIC-EEA", "EEA-CH-UK", "WORLD") == table.containing(
-        "DK", TODAY
-    )
+    assert (
+        "NORDIC",
+        "SCHENGEN",
+        "EU",
+        "EEA",
+        "NORDIC-EEA",
+        "EEA-CH-UK",
+        "WORLD",
+    ) == table.containing("DK", TODAY)
     assert not table.jurisdictions["NORDIC"].builtin
     assert "Custom jurisdiction: EEA, CH, UK." == table.jurisdictions["EEA-CH-UK"].description
 
@@ -329,7 +350,15 @@ features: {}
 """,
     )
     assert table.members_at("FRANCE-EFTA", TODAY) < table.members_at("FRANCE-PLUS", TODAY)
-    assert ("FRANCE-EFTA", "FRANCE-PLUS", "EU", "EEA", "WORLD") == table.containing("FR", TODAY)
+    assert (
+        "FRANCE-EFTA",
+        "FRANCE-PLUS",
+        "EUROZONE",
+        "SCHENGEN",
+        "EU",
+        "EEA",
+        "WORLD",
+    ) == table.containing("FR", TODAY)
     assert ("FRANCE-PLUS", "FRANCE-EFTA", "EU", "EEA", "WORLD") == table.containing(
         "FR", D(1994, 6, 1)
     )

@@ -107,7 +107,7 @@ def test_a_failing_case_shows_the_chain(project):
             "*_ policy case policies/tests/wrong.yaml::llama-3.2-vision allow FR @2026-01-01 _*",
             "expected allow, got deny by rule eu-multimodal-withheld",
             "  1. Location: FR (France), from country 'FR'.",
-            "  2. Jurisdictions: on 2026-01-01, FR is in EU, EEA, WORLD.",
+            "  2. Jurisdictions: on 2026-01-01, FR is in EUROZONE, SCHENGEN, EU, EEA, WORLD.",
             "  3. Rule eu-multimodal-withheld (deny EU, from 2024-09-25) won: *",
             "  4. Rule uk-multimodal-offered (allow UK, from 2024-09-25) is not a candidate: *",
             "  5. Result: DENIED. llama-3.2-vision is denied in FR *",

@@ -63,7 +63,10 @@ def test_override_forces_the_effect(gate):
         decision.citation,
         decision.error_code,
     )
-    assert ("FR", ("EU", "EEA", "WORLD")) == (decision.country, decision.jurisdictions)
+    assert ("FR", ("EUROZONE", "SCHENGEN", "EU", "EEA", "WORLD")) == (
+        decision.country,
+        decision.jurisdictions,
+    )
     assert (
         f"{VISION} is allowed by a test override (Gate.override; {policy(gate)}, as of "
         f"2026-01-01). Without it: {VISION} is denied in FR (France, in the EU) by rule "
@@ -309,7 +312,7 @@ def test_assert_allowed_message_is_the_chain(gate):
     assert (
         f"expected {VISION} to be allowed for country='fr' (as of 2026-01-01), but it is denied:\n"
         "  Location: FR (France), from country 'fr'.\n"
-        "  Jurisdictions: on 2026-01-01, FR is in EU, EEA, WORLD.\n"
+        "  Jurisdictions: on 2026-01-01, FR is in EUROZONE, SCHENGEN, EU, EEA, WORLD.\n"
         "  Rule eu-multimodal-withheld (deny EU, from 2024-09-25) won: its target EU contains "
         "FR (France), and it is the only candidate.\n"
         "  Rule uk-multimodal-offered (allow UK, from 2024-09-25) is not a candidate: its "

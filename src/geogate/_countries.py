@@ -9,9 +9,13 @@ mean "unknown location", and the suggestions offered for a bad code.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import enum
 import functools
+import json
+import re
+from importlib import resources
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
@@ -32,6 +36,7 @@ __all__ = [
     "country_name",
     "describe_value",
     "find_subdivision",
+    "foreign_region",
     "normalize_country",
     "normalize_subdivision",
     "part_of_country",
@@ -128,6 +133,9 @@ def part_of_country(value: object) -> PartOfCountry | None:
 #: ISO 3166-2 subdivisions that ISO 3166-1 also codes as countries of their own.
 #: A request located in ``FR`` + ``FR-974`` is in Réunion (``RE``), which is EU
 #: territory, while ``FR`` + ``FR-PF`` is French Polynesia (``PF``), which is not.
+#: Svalbard (``NO-21``) is ``SJ``, outside the EEA (EEA Agreement, Protocol 40);
+#: Jan Mayen (``NO-22``) stays Norway: ``SJ`` codes both islands, but Jan Mayen
+#: is in the EEA and Schengen with the rest of Norway.
 SUBDIVISIONS_WITH_COUNTRY_CODE: dict[str, str] = {
     "CN-HK": "HK",
     "CN-MO": "MO",
@@ -152,7 +160,6 @@ SUBDIVISIONS_WITH_COUNTRY_CODE: dict[str, str] = {
     "NL-CW": "CW",
     "NL-SX": "SX",
     "NO-21": "SJ",
-    "NO-22": "SJ",
     "US-AS": "AS",
     "US-GU": "GU",
     "US-MP": "MP",
@@ -231,29 +238,114 @@ def country_name(code: str) -> str:
     return _country_names().get(code, code)
 
 
+@attrs.frozen(kw_only=True)
+class _SupplementedSubdivision:
+    """
+    An ISO 3166-2 code from ``data/subdivisions.json``: newer than pycountry, or since replaced.
+
+    The attribute names are pycountry's, so a record stands in for one.
+
+    Attributes:
+        code: The ISO 3166-2 code (``NO-31``).
+        country_code: The ISO 3166-1 alpha-2 code of its country.
+        name: Its name, in the local language as ISO gives it.
+        type: Its kind (``County``).
+        parent_code: The code of the subdivision it lies in, or ``None``.
+        since: The first day the code named a place.
+        until: The last day it did, or ``None`` while it still does.
+        replaced_by: The codes that replaced it, when it was replaced.
+        source: Where the facts come from.
+    """
+
+    code: str
+    country_code: str
+    name: str
+    type: str
+    parent_code: str | None
+    since: dt.date
+    until: dt.date | None
+    replaced_by: tuple[str, ...]
+    source: str
+
+    _KEYS = frozenset(
+        {"code", "country", "name", "type", "parent", "from", "until", "replaced_by", "source"}
+    )
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> _SupplementedSubdivision:
+        """Build a record from one entry of ``data/subdivisions.json``."""
+        unknown = sorted(set(entry) - cls._KEYS)
+        if unknown:
+            msg = (
+                f"unknown keys {unknown!r} in the entry for {entry.get('code')!r} in "
+                f"data/subdivisions.json; expected some of {sorted(cls._KEYS)!r}"
+            )
+            raise ValueError(msg)
+        until = entry.get("until")
+        return cls(
+            code=entry["code"],
+            country_code=entry["country"],
+            name=entry["name"],
+            type=entry["type"],
+            parent_code=entry.get("parent"),
+            since=dt.date.fromisoformat(entry["from"]),
+            until=None if until is None else dt.date.fromisoformat(until),
+            replaced_by=tuple(entry.get("replaced_by", ())),
+            source=entry["source"],
+        )
+
+
+@functools.cache
+def _supplemented_subdivisions() -> tuple[_SupplementedSubdivision, ...]:
+    """Return the dated supplement to pycountry's ISO 3166-2 data, read once."""
+    raw = json.loads(
+        resources.files("geogate").joinpath("data/subdivisions.json").read_text("utf-8")
+    )
+    return tuple(_SupplementedSubdivision.from_json(entry) for entry in raw["subdivisions"])
+
+
 @functools.cache
 def _subdivision_index() -> dict[str, Any]:
-    """Every ISO 3166-2 record pycountry knows, by code (built once; no input grows it)."""
-    return {subdivision.code: subdivision for subdivision in pycountry.subdivisions}
+    """
+    Every ISO 3166-2 record geogate knows, by code (built once; no input grows it).
+
+    pycountry's records, plus the codes in ``data/subdivisions.json`` that it
+    does not have yet (Norway's 2024 counties); where both have a code,
+    pycountry's record is used.
+    """
+    index: dict[str, Any] = {record.code: record for record in _supplemented_subdivisions()}
+    index.update((subdivision.code, subdivision) for subdivision in pycountry.subdivisions)
+    return index
+
+
+@functools.cache
+def _codes_by_country() -> dict[str, tuple[str, ...]]:
+    """The known ISO 3166-2 codes of each country, sorted (built once)."""
+    grouped: dict[str, list[str]] = {}
+    for code, record in _subdivision_index().items():
+        grouped.setdefault(str(record.country_code), []).append(code)
+    return {country: tuple(sorted(codes)) for country, codes in grouped.items()}
 
 
 #: The longest ISO 3166-2 code (``GB-NIR``); a longer input is refused unread.
 MAX_SUBDIVISION_LENGTH = 6
 
+#: What follows the country in an ISO 3166-2 code: one to three letters or digits.
+_WELL_FORMED = re.compile(r"[A-Z0-9]{1,3}")
+
 
 def find_subdivision(code: str) -> Any:  # noqa: ANN401 (pycountry has no types)
-    """Return pycountry's record for an ISO 3166-2 code, or None."""
+    """Return the record for an ISO 3166-2 code (pycountry's or the supplement's), or None."""
     return _subdivision_index().get(code)
 
 
 def subdivisions_of(country: str) -> list[str]:
-    """Return the ISO 3166-2 codes of *country*, sorted."""
-    found = pycountry.subdivisions.get(country_code=country)  # type: ignore[no-untyped-call]
-    return sorted(s.code for s in found or ())
+    """Return the ISO 3166-2 codes of *country* geogate knows, the supplement's too, sorted."""
+    return list(_codes_by_country().get(country, ()))
 
 
 def subdivision_name(code: str) -> str:
-    """Return the English or local name pycountry gives a subdivision code."""
+    """Return the English or local name ISO gives a subdivision code, or the code."""
     subdivision = find_subdivision(code)
     return code if subdivision is None else str(subdivision.name)
 
@@ -375,9 +467,23 @@ def normalize_subdivision(value: object, country: str | None) -> Normalized:
         prefix = PARTS_OF_COUNTRIES[prefix].country
     upper = f"{prefix}-{rest}"
     if find_subdivision(upper) is None:
+        if _WELL_FORMED.fullmatch(rest) is None or prefix not in all_countries():
+            return Normalized(
+                LocationStatus.INVALID,
+                problem=f"{describe_value(value)} is not an ISO 3166-2 subdivision code",
+            )
+        if country is not None and country != prefix:
+            return Normalized(
+                LocationStatus.INVALID,
+                problem=f"the subdivision {upper!r} is not in the country {country!r}",
+            )
+        # Well formed, but newer (or older) than geogate's data: the request
+        # names its country only, and the explanation says why.
         return Normalized(
-            LocationStatus.INVALID,
-            problem=f"{describe_value(value)} is not an ISO 3166-2 subdivision code",
+            LocationStatus.UNKNOWN,
+            code=prefix,
+            problem=f"the subdivision {upper!r} is not one geogate recognises, so the "
+            f"request names only the country {prefix!r}",
         )
     if country is not None and country not in {prefix, SUBDIVISIONS_WITH_COUNTRY_CODE.get(upper)}:
         return Normalized(
@@ -394,7 +500,8 @@ def refine_region(
     Return the subdivision a region refines a known country to, and why a region was ignored.
 
     A region refines the country; it never changes it. A region of another
-    country (``FR`` with ``US-CA``), one that ISO 3166-1 codes as a country of
+    country (``FR`` with ``US-CA``; request resolvers refuse it first, as a
+    contradiction: `foreign_region`), one that ISO 3166-1 codes as a country of
     its own (``FR`` with ``FR-NC``, New Caledonia), one outside the part of a
     country the code names (``XI``, Northern Ireland, with ``GB-ENG``), or one
     that is not a code is ignored: the location stays the country (with the
@@ -419,6 +526,32 @@ def refine_region(
             f"ignored the subdivision {checked.code!r}: it is not in {country!r} ({part.name})"
         )
     return checked.code, None
+
+
+def foreign_region(country: str, region: object) -> str | None:
+    """
+    Say why *region* contradicts *country*, when ISO 3166-2 places it in another country.
+
+    ``RU`` with ``UA-43`` (Crimea) contradicts itself, whoever sends it: a
+    provider that says both is not believed either way, and the location is
+    invalid (denied). A region that is not a code, or that ISO 3166-1 codes as
+    a country of its own (``FR`` with ``FR-NC``), is not a contradiction:
+    `refine_region` ignores it.
+    """
+    if not isinstance(region, str) or "-" not in region or len(region) > MAX_SUBDIVISION_LENGTH:
+        return None
+    prefix, _, rest = region.upper().partition("-")
+    prefix = ALIASES.get(prefix, prefix)
+    if prefix in PARTS_OF_COUNTRIES:
+        prefix = PARTS_OF_COUNTRIES[prefix].country
+    code = f"{prefix}-{rest}"
+    record = find_subdivision(code)
+    if record is None or prefix == country or SUBDIVISIONS_WITH_COUNTRY_CODE.get(code):
+        return None
+    return (
+        f"the region {code!r} ({subdivision_name(code)}) is in {prefix!r}, not in the "
+        f"country {country!r} given with it, so the location contradicts itself"
+    )
 
 
 def resolve_place(country: object, subdivision: object = None) -> Normalized:
@@ -454,6 +587,18 @@ def resolve_place(country: object, subdivision: object = None) -> Normalized:
         )
         return Normalized(LocationStatus.UNKNOWN, problem=problem)
     sub = normalize_subdivision(subdivision, normalized.code)
+    if sub.status is LocationStatus.UNKNOWN and sub.code is not None:
+        # A subdivision geogate does not recognise: the country alone, with a note.
+        if normalized.status is LocationStatus.KNOWN:
+            undivided = undivided_part(country, normalized.subdivision)
+            if undivided is not None:
+                return Normalized(LocationStatus.INVALID, problem=undivided)
+            if normalized.subdivision is None:
+                return normalized._replace(problem=sub.problem)
+            named = f"{normalized.subdivision!r}, which {describe_value(country)} implies"
+            problem = (sub.problem or "").replace(f"the country {normalized.code!r}", named)
+            return normalized._replace(problem=problem)
+        return Normalized(LocationStatus.KNOWN, sub.code, problem=sub.problem)
     if sub.status is not LocationStatus.KNOWN or sub.code is None:
         return Normalized(LocationStatus.INVALID, problem=sub.problem)
     part = part_of_country(country)
@@ -489,8 +634,17 @@ def undivided_part(country: object, subdivision: str | None) -> str | None:
 
 @functools.cache
 def _chains() -> dict[str, tuple[str, ...]]:
-    """The chain of every ISO 3166-2 code, built once (no input grows it)."""
+    """
+    The chain of every ISO 3166-2 code, built once (no input grows it).
+
+    A code that replaced a retired one lies inside it (``NO-31``, Østfold, in
+    ``NO-30``, Viken, which it replaced in 2024): old GeoIP databases still
+    send the retired code, and a rule on it still covers the places it named.
+    """
     index = _subdivision_index()
+    replaced = {
+        new: record.code for record in _supplemented_subdivisions() for new in record.replaced_by
+    }
     chains: dict[str, tuple[str, ...]] = {}
     for code in index:
         chain: list[str] = []
@@ -498,7 +652,8 @@ def _chains() -> dict[str, tuple[str, ...]]:
         while current is not None and current not in chain:
             chain.append(current)
             record = index.get(current)
-            current = None if record is None else record.parent_code
+            parent = None if record is None else record.parent_code
+            current = parent or replaced.get(current)
         chains[code] = tuple(chain)
     return chains
 
