@@ -197,9 +197,63 @@ def test_jurisdictions_all_include_custom(run, tmp_path):
     result = run("jurisdictions", "--policies", str(tmp_path), "--format", "json", "--at", AT)
 
     data = json.loads(result.output)
-    assert {"EU", "EEA", "EFTA", "UK", "UK-CROWN-DEPENDENCIES", "WORLD", "EEA-CH-UK"} == set(data)
+    assert {
+        "EU",
+        "EEA",
+        "EFTA",
+        "EUROZONE",
+        "SCHENGEN",
+        "UK",
+        "UK-CROWN-DEPENDENCIES",
+        "OFAC-COMPREHENSIVE",
+        "WORLD",
+        "EEA-CH-UK",
+    } == set(data)
     assert {"CH", "GB", "IS", "LI", "NO"} <= set(data["EEA-CH-UK"])
     assert 34 + 3 + 2 == len(data["EEA-CH-UK"])  # EU members and territories, IS LI NO, CH GB
+
+
+def test_jurisdictions_of_subdivisions_built_in(run):
+    """OFAC-COMPREHENSIVE holds regions: one member a line, with its name and dates, then the
+    members of other dates (the Donetsk and Luhansk oblasts joined on 2022-02-21)."""
+    before = run("jurisdictions", "OFAC-COMPREHENSIVE", "--at", "2021-06-01").output
+    after = json.loads(
+        run("jurisdictions", "OFAC-COMPREHENSIVE", "--at", "2026-01-01", "--format", "json").output
+    )
+
+    lines = before.splitlines()
+    assert lines[0] == "OFAC-COMPREHENSIVE  (built-in, 6 on 2021-06-01)"
+    assert [
+        "  CU     Cuba (from 1963-07-08)",
+        "  IR     Iran (from 1995-05-07)",
+        "  KP     North Korea",
+        "  SY     Syria (from 2011-08-17 until 2025-06-30)",
+        "  UA-40  Sevastopol, Ukraine (from 2014-12-19)",
+        "  UA-43  Avtonomna Respublika Krym, Ukraine (from 2014-12-19)",
+        "  Members on other dates: UA-09 (from 2022-02-21), UA-14 (from 2022-02-21)",
+    ] == lines[-7:]
+    assert {"OFAC-COMPREHENSIVE": ["CU", "IR", "KP", "UA-09", "UA-14", "UA-40", "UA-43"]} == after
+
+
+def test_jurisdictions_of_subdivisions_custom(run, tmp_path):
+    """A custom jurisdiction of regions, with dated members, from the policies."""
+    (tmp_path / "p.yaml").write_text(
+        "jurisdictions:\n  OCCUPIED-UA:\n    - UA-43\n    - UA-40\n"
+        "    - {code: UA-14, from: 2022-02-21}\n    - {code: UA-09, from: 2022-02-21}\n"
+        "features: {}\n",
+        encoding="utf-8",
+    )
+
+    result = run("jurisdictions", "occupied-ua", "--policies", str(tmp_path), "--at", AT)
+
+    assert (
+        "OCCUPIED-UA  (custom, 4 on 2026-01-01)\n"
+        "  Custom jurisdiction: UA-43, UA-40, UA-14 (from 2022-02-21), UA-09 (from 2022-02-21).\n"
+        "  UA-09  Luhanska oblast, Ukraine (from 2022-02-21)\n"
+        "  UA-14  Donetska oblast, Ukraine (from 2022-02-21)\n"
+        "  UA-40  Sevastopol, Ukraine\n"
+        "  UA-43  Avtonomna Respublika Krym, Ukraine\n"
+    ) == result.output
 
 
 def test_jurisdictions_unknown_name(run):

@@ -199,3 +199,114 @@ def test_check_sarif_of_errors_and_of_a_clean_set(run, tmp_path):
     _check_sarif(clean)
     assert ["error"] == [r["level"] for r in bad["runs"][0]["results"]]
     assert [] == clean["runs"][0]["results"]
+
+
+FACE = ROOT / "tests" / "data" / "face" / "face.yaml"
+
+#: The split places of the issue's scenario, as `check` words them.
+FACE_SPLITS = [
+    (
+        "face-match: UA is split until 2022-02-20: UA-40, UA-43 are denied by hard-deny rule "
+        "face-sanctions; the rest of UA is allowed by the feature's default; a request naming "
+        "only UA is denied (hard_deny face-sanctions inside, whatever partial says)"
+    ),
+    (
+        "face-match: UA is split from 2022-02-21: UA-09, UA-14, UA-40, UA-43 are denied by "
+        "hard-deny rule face-sanctions; the rest of UA is allowed by the feature's default; a "
+        "request naming only UA is denied (hard_deny face-sanctions inside, whatever partial "
+        "says)"
+    ),
+    (
+        "face-match: US is split on every date: US-IL, US-TX are denied by rule face-bipa; the "
+        "rest of US is allowed by the feature's default; a request naming only US is denied "
+        "(partial: deny)"
+    ),
+    (
+        "scot-pilot: GB is split from 2026-06-01 until 2026-09-30: GB-SCT is allowed by rule "
+        "pilot-scotland; the rest of GB is denied by the feature's default; a request naming "
+        "only GB is denied (partial: deny)"
+    ),
+]
+
+
+def test_check_reports_split_places(run):
+    """Each split country of each feature, with its dates and what a country-only request
+    gets; information, not a finding: the exit code stays 0, even with --strict and no
+    warning."""
+    result = run("check", str(FACE))
+
+    lines = result.output.splitlines()
+    start = lines.index(
+        "Split places: rules decide differently inside them; a request naming only the place "
+        "gets the feature's partial setting, or deny where a hard_deny rule decides inside"
+    )
+    assert 0 == result.exit_code
+    assert [f"  {line}" for line in FACE_SPLITS] == lines[start + 1 : -1]
+    assert lines[-1].startswith("1 file(s), 2 feature(s), 4 rule(s): 0 error(s), 6 warning(s)")
+
+
+def test_check_json_lists_split_places(run):
+    """--format json: one entry per split place and run of dates, with the places inside."""
+    data = json.loads(run("check", str(FACE), "--format", "json").output)
+
+    assert FACE_SPLITS == [split["message"] for split in data["splits"]]
+    assert {
+        "feature": "face-match",
+        "place": "US",
+        "from": None,
+        "until": None,
+        "effect": "deny",
+        "by": "partial",
+        "partial": "deny",
+        "hard_deny": [],
+        "inside": [
+            {"code": "US-IL", "effect": "deny", "rule": "face-bipa"},
+            {"code": "US-TX", "effect": "deny", "rule": "face-bipa"},
+        ],
+        "rest": {"effect": "allow", "rule": None},
+        "message": FACE_SPLITS[2],
+    } == data["splits"][2]
+    assert ("scot-pilot", "2026-06-01", "2026-09-30", "partial") == (
+        data["splits"][3]["feature"],
+        data["splits"][3]["from"],
+        data["splits"][3]["until"],
+        data["splits"][3]["by"],
+    )
+    assert ["hard_deny", "hard_deny"] == [split["by"] for split in data["splits"][:2]]
+    assert data["ok"]
+
+
+def test_check_split_with_partial_allow_and_a_subdivision_inside_a_subdivision(run, tmp_path):
+    """partial: allow decides a request naming only GB or GB-NIR when Belfast alone is
+    denied; a split subdivision is reported as such."""
+    (tmp_path / "p.yaml").write_text(
+        "features:\n  f:\n    owner: ml\n    default: allow\n    partial: allow\n    rules:\n"
+        "      - id: bfs\n        deny: [GB-BFS]\n        from: 2026-01-01\n        reason: B.\n"
+        "        source: https://example.com\n",
+        encoding="utf-8",
+    )
+
+    data = json.loads(run("check", str(tmp_path), "--format", "json").output)
+
+    assert [
+        (
+            "f: GB is split from 2026-01-01: GB-BFS is denied by rule bfs; the rest of GB is "
+            "allowed by the feature's default; a request naming only GB is allowed "
+            "(partial: allow)"
+        ),
+        (
+            "f: GB-NIR is split from 2026-01-01: GB-BFS is denied by rule bfs; the rest of "
+            "GB-NIR is allowed by the feature's default; a request naming GB-NIR and no place "
+            "inside it is allowed (partial: allow)"
+        ),
+    ] == [split["message"] for split in data["splits"]]
+    assert [] == data["diagnostics"]
+
+
+def test_check_shipped_policies_have_no_split_places(run):
+    """No shipped rule names a subdivision: nothing to report, in text or JSON."""
+    text = run("check", str(POLICIES)).output
+    data = json.loads(run("check", str(POLICIES), "--format", "json").output)
+
+    assert "Split places" not in text
+    assert [] == data["splits"]

@@ -53,7 +53,7 @@ def test_text_llama_in_france(run, revision):
         f"""\
 Why llama-3.2-vision — as of 2026-01-01, policy {revision}
 1. Location: FR (France), from country 'FR'.
-2. Jurisdictions: on 2026-01-01, FR is in EU, EEA, WORLD.
+2. Jurisdictions: on 2026-01-01, FR is in EUROZONE, SCHENGEN, EU, EEA, WORLD.
 3. Rule eu-multimodal-withheld (deny EU, from 2024-09-25) won: its target EU contains FR (France),
    and it is the only candidate.
 4. Rule uk-multimodal-offered (allow UK, from 2024-09-25) is not a candidate: its targets (UK) do
@@ -76,7 +76,7 @@ def test_text_iphone_in_france_the_day_before(run, revision):
         f"""\
 Why apple-intelligence-iphone — as of 2025-03-30, policy {revision}
 1. Location: FR (France), from country 'fr'.
-2. Jurisdictions: on 2025-03-30, FR is in EU, EEA, WORLD.
+2. Jurisdictions: on 2025-03-30, FR is in EUROZONE, SCHENGEN, EU, EEA, WORLD.
 3. Rule iphone-launch (allow WORLD, from 2024-10-28) lost: rule iphone-eu-withheld is more specific
    (EU ⊊ WORLD on 2025-03-30: all 34 countries and territories of EU are in WORLD, which has 250).
 4. Rule iphone-eu-withheld (deny EU, until 2025-03-30) won: its target EU contains FR (France), and
@@ -101,7 +101,7 @@ def test_text_iphone_in_france_the_day_after(run, revision):
         f"""\
 Why apple-intelligence-iphone — as of 2025-03-31, policy {revision}
 1. Location: FR (France), from country 'FR'.
-2. Jurisdictions: on 2025-03-31, FR is in EU, EEA, WORLD.
+2. Jurisdictions: on 2025-03-31, FR is in EUROZONE, SCHENGEN, EU, EEA, WORLD.
 3. Rule iphone-launch (allow WORLD, from 2024-10-28) won: its target WORLD contains FR (France), and
    it is the only candidate.
 4. Rule iphone-eu-withheld (deny EU, until 2025-03-30) is not a candidate: outside its window (until
@@ -251,3 +251,66 @@ def test_missing_policies_exit_3(run, tmp_path):
 
     assert ExitCode.ENVIRONMENT == result.exit_code
     assert "[path-not-found]" in result.output
+
+
+FACE = ROOT / "tests" / "data" / "face" / "face.yaml"
+
+
+def test_text_split_country(run):
+    """A request naming only US, where US-IL and US-TX are denied: the rule deciding inside,
+    the places inside, the rest, and the partial setting, before the result."""
+    revision = short_revision(load_policies(FACE).revision)
+
+    result = run(
+        "explain", "face-match", "--country", "US", "--at", "2026-06-01", "--policies", str(FACE)
+    )
+
+    assert ExitCode.OK == result.exit_code
+    assert (
+        f"""\
+Why face-match — as of 2026-06-01, policy {revision}
+1. Location: US (United States), from country 'US'.
+2. Jurisdictions: on 2026-06-01, US is in WORLD.
+3. Rule face-bipa (deny US-IL, US-TX) decides inside: its targets (US-IL, US-TX) do not contain US
+   (United States) itself on 2026-06-01, but it denies US-IL (Illinois, United States) and US-TX
+   (Texas, United States) inside it, where the rest is allowed.
+4. Rule face-sanctions (hard deny OCCUPIED-UA) is not a candidate: its targets (OCCUPIED-UA) do not
+   contain US (United States) on 2026-06-01.
+5. Rule face-eu (deny EU) is not a candidate: its targets (EU) do not contain US (United States) on
+   2026-06-01.
+6. Inside US on 2026-06-01: US-IL (Illinois, United States) and US-TX (Texas, United States) are
+   denied by rule face-bipa.
+7. Rest: no rule applies to US itself, so elsewhere in US the feature's default decides: allow.
+8. Split: US is decided differently inside, and the request named no subdivision, so the feature's
+   partial setting decides: deny.
+9. Result: DENIED. face-match is denied in US (United States) (policy {revision}, as of
+   2026-06-01): US is split on 2026-06-01: US-IL, US-TX are denied by rule face-bipa; the rest of US
+   is allowed by the feature's default; the request named no subdivision, so the feature's partial
+   setting (deny) applies.
+"""
+        == result.output
+    )
+
+
+def test_json_split_agrees_with_eval(run):
+    """--format json of a split country: the split, and the decision `eval` gives."""
+    result = run(
+        "explain", "face-match", "--country", "UA", "--at", "2026-06-01", "--policies", str(FACE)
+    )
+    data = json.loads(
+        run(
+            "explain", "face-match", "--country", "UA", "--at", "2026-06-01", "--policies",
+            str(FACE), "--format", "json",
+        ).output
+    )  # fmt: skip
+
+    gate = Gate.from_path(FACE)
+    assert gate.evaluate("face-match", country="UA", at="2026-06-01").to_dict() == data["decision"]
+    assert ["UA-09", "UA-14", "UA-40", "UA-43"] == [
+        place["code"] for place in data["chains"][0]["split"]["inside"]
+    ]
+    assert (["face-sanctions"], "partial") == (
+        data["chains"][0]["split"]["hard_deny"],
+        data["chains"][0]["fallback"],
+    )
+    assert "a request naming no subdivision is denied whatever" in result.output

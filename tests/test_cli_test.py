@@ -219,3 +219,69 @@ def test_bad_format_is_a_usage_error(run):
     result = run("--format", "xml")
 
     assert ExitCode.USAGE == result.exit_code
+
+
+FACE = Path(__file__).parent / "data" / "face"
+
+
+def test_coverage_of_the_issue_scenario(run):
+    """Subdivision cases cover the rules that decide only regions; country-only cases in split
+    countries are counted as the partial setting; the rule left uncovered gets a case to add,
+    dated --at."""
+    result = run("--policies", str(FACE), "--coverage", "--at", "2026-06-01")
+
+    assert ExitCode.OK == result.exit_code, result.output
+    out = result.output
+    assert "OK: 15 passed, 0 failed, 15 case(s)" in out
+    assert (
+        "Coverage by decision: 3 of 4 rules decided a case (75.0%)\n"
+        "  face-match: 2/3 rules, 12 case(s)\n"
+        "    never decided: face-eu\n"
+        "    cases that they would decide:\n"
+        "      - {feature: face-match, country: AT, at: 2026-06-01, expect: deny, rule: face-eu}\n"
+        "    fallbacks exercised: default, partial\n"
+        "    jurisdictions exercised: 1/2 (OCCUPIED-UA)\n"
+        "    jurisdictions never exercised: EU\n"
+        "    target places exercised: 6/44\n"
+        "  scot-pilot: 1/1 rules, 3 case(s)\n"
+        "    fallbacks exercised: default, partial\n"
+        "    target places exercised: 1/1\n"
+    ) in out
+
+
+def test_coverage_lists_subdivisions_never_exercised(run, tmp_path):
+    """No case in a region: the subdivisions a rule targets are listed, and the suggested
+    case names one."""
+    (tmp_path / "t.yaml").write_text(
+        "cases:\n  - feature: face-match\n    at: 2026-06-01\n    deny: [US]\n"
+        "  - feature: scot-pilot\n    at: 2026-06-01\n    deny: [GB]\n",
+        encoding="utf-8",
+    )
+
+    result = run(
+        "--policies", str(FACE), str(tmp_path / "t.yaml"), "--coverage", "--format", "json",
+        "--at", "2026-06-01",
+    )  # fmt: skip
+
+    data = json.loads(result.output)["coverage"]
+    match = data["features"][0]
+    assert ExitCode.OK == result.exit_code
+    assert (["partial"], []) == (match["fallbacks"], match["places_exercised"])
+    assert {
+        "feature": "face-match",
+        "rule": "face-bipa",
+        "country": None,
+        "subdivision": "US-IL",
+        "domicile": None,
+        "at": "2026-06-01",
+        "expect": "deny",
+        "case": (
+            "- {feature: face-match, subdivision: US-IL, at: 2026-06-01, expect: deny, "
+            "rule: face-bipa}"
+        ),
+    } == match["suggestions"][0]
+    text = run("--policies", str(FACE), str(tmp_path / "t.yaml"), "--coverage").output
+    assert (
+        "    target subdivisions never exercised: UA-09, UA-14, UA-40, UA-43, US-IL, US-TX\n"
+        in text
+    )

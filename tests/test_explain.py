@@ -264,7 +264,7 @@ def test_feature_without_rules(small):
 
     assert (
         "Location: FR (France), from country 'FR'.",
-        "Jurisdictions: on 2026-01-01, FR is in EU, EEA, WORLD.",
+        "Jurisdictions: on 2026-01-01, FR is in EUROZONE, SCHENGEN, EU, EEA, WORLD.",
         "Rules: the feature has none.",
         "Fallback: no rule applies, so the feature's default decides: deny.",
         f"Result: DENIED. {explanation.decision.explanation}",
@@ -447,6 +447,7 @@ def test_to_dict(shipped):
                 "verdict": "not a candidate",
                 "why": "its targets (EU) do not contain GB (United Kingdom) on 2026-01-01",
                 "matched": [],
+                "inside": [],
             },
             {
                 "rule": "uk-multimodal-offered",
@@ -457,9 +458,345 @@ def test_to_dict(shipped):
                 "verdict": "won",
                 "why": "its target UK contains GB (United Kingdom), and it is the only candidate",
                 "matched": ["UK"],
+                "inside": [],
             },
         ],
         "fallback": None,
         "effect": "allow",
         "rule": "uk-multimodal-offered",
+        "split": None,
     } == data["chains"][0]
+
+
+# Places below the country: split places, and jurisdictions that hold subdivisions.
+
+FACE = ROOT / "tests" / "data" / "face" / "face.yaml"
+
+SPECIFIC = """\
+jurisdictions:
+  OCCUPIED-UA:
+    - UA-43
+    - UA-40
+    - {code: UA-14, from: 2022-02-21}
+    - {code: UA-09, from: 2022-02-21}
+features:
+  f:
+    default: deny
+    rules:
+      - id: ua
+        allow: [UA]
+        reason: Offered in Ukraine.
+      - id: occupied
+        deny: [OCCUPIED-UA]
+        overrides: [ua, world]
+        reason: Not in occupied regions.
+      - id: world
+        allow: [WORLD]
+        reason: Everywhere.
+      - id: ofac
+        deny: [OFAC-COMPREHENSIVE]
+        overrides: world
+        reason: Sanctions.
+      - id: crimea
+        allow: [UA-43]
+        overrides: [occupied, ofac]
+        reason: A test.
+"""
+
+
+@pytest.fixture(scope="module")
+def face():
+    return load_policies(FACE)
+
+
+@pytest.fixture(scope="module")
+def specific(tmp_path_factory):
+    path = tmp_path_factory.mktemp("specific") / "p.yaml"
+    path.write_text(SPECIFIC, encoding="utf-8")
+    return load_policies(path)
+
+
+@pytest.mark.parametrize("day", ["2020-01-01", "2022-02-21", "2026-06-01", "2026-10-01"])
+def test_agrees_with_the_gate_on_every_place_of_the_issue(face, specific, day):
+    """Every country and every subdivision the rules name (with their parents), alone and
+    with their country: explain gives the gate's decision, split places included."""
+    for policy in (face, specific):
+        gate = Gate(policy)
+        for feature in policy.features.values():
+            places = [{"country": code} for code in sorted(all_countries())]
+            places += [
+                {"country": code.partition("-")[0], "subdivision": code}
+                for code in ("US-IL", "US-TX", "US-CA", "UA-43", "UA-40", "UA-14", "UA-09",
+                             "GB-SCT", "GB-ENG", "UA-30")
+            ]  # fmt: skip
+            for kwargs in places:
+                explanation = explain(policy, feature.id, **kwargs, at=day)
+                assert_agrees(explanation, gate.evaluate(feature.id, **kwargs, at=day), feature)
+
+
+def test_split_country_names_the_places_inside_and_the_partial_setting(face):
+    """A request naming only US: US-IL and US-TX are denied by face-bipa, the rest allowed by
+    default, so the partial setting (deny) decides; the rule deciding inside says so."""
+    explanation = explain(face, "face-match", country="US", at="2026-06-01")
+
+    (chain,) = explanation.chains
+    assert ("partial", None, False) == (chain.fallback, chain.rule, explanation.decision.allowed)
+    assert (
+        Verdict.INSIDE,
+        (
+            "its targets (US-IL, US-TX) do not contain US (United States) itself on 2026-06-01, "
+            "but it denies US-IL (Illinois, United States) and US-TX (Texas, United States) "
+            "inside it, where the rest is allowed"
+        ),
+    ) == verdicts(explanation)["face-bipa"]
+    assert ("US-IL", "US-TX") == chain.rules[0].inside
+    assert (
+        (
+            "Inside US on 2026-06-01: US-IL (Illinois, United States) and US-TX (Texas, United "
+            "States) are denied by rule face-bipa."
+        ),
+        (
+            "Rest: no rule applies to US itself, so elsewhere in US the feature's default decides: "
+            "allow."
+        ),
+        (
+            "Split: US is decided differently inside, and the request named no subdivision, so the "
+            "feature's partial setting decides: deny."
+        ),
+        f"Result: DENIED. {explanation.decision.explanation}",
+    ) == explanation.steps[-4:]
+    assert {
+        "inside": [
+            {
+                "code": "US-IL",
+                "place": "US-IL (Illinois, United States)",
+                "effect": "deny",
+                "rule": "face-bipa",
+                "target": "US-IL",
+            },
+            {
+                "code": "US-TX",
+                "place": "US-TX (Texas, United States)",
+                "effect": "deny",
+                "rule": "face-bipa",
+                "target": "US-TX",
+            },
+        ],
+        "rest": {
+            "code": "US",
+            "place": "US (United States)",
+            "effect": "allow",
+            "rule": None,
+            "target": None,
+        },
+        "partial": "deny",
+        "hard_deny": [],
+        "effect": "deny",
+    } == explanation.to_dict()["chains"][0]["split"]
+
+
+def test_split_country_with_a_hard_deny_inside(face):
+    """A request naming only UA: a hard_deny decides its occupied regions, so it is denied
+    whatever the partial setting says; the regions held on the date are named."""
+    before = explain(face, "face-match", country="UA", at="2020-01-01")
+    after = explain(face, "face-match", country="UA", at="2026-06-01")
+
+    assert (
+        "Inside UA on 2020-01-01: UA-40 (Sevastopol, Ukraine) and UA-43 (Avtonomna Respublika "
+        "Krym, Ukraine) are denied by hard-deny rule face-sanctions."
+    ) == before.steps[-4]
+    assert (
+        "Inside UA on 2026-06-01: UA-09 (Luhanska oblast, Ukraine), UA-14 (Donetska oblast, "
+        "Ukraine), UA-40 (Sevastopol, Ukraine) and UA-43 (Avtonomna Respublika Krym, Ukraine) "
+        "are denied by hard-deny rule face-sanctions."
+    ) == after.steps[-4]
+    assert (
+        "Split: UA is decided differently inside, and the hard-deny rule face-sanctions decides "
+        "inside it, so a request naming no subdivision is denied whatever the feature's partial "
+        "setting (deny) says: deny."
+    ) == after.steps[-2]
+    assert ("face-sanctions",) == after.chains[0].split.hard_deny
+
+
+def test_split_pilot_only_in_its_window(face):
+    """GB is split only while the Scottish pilot runs; GB-SCT itself is allowed by the rule."""
+    during = explain(face, "scot-pilot", country="GB", at="2026-07-01")
+    after = explain(face, "scot-pilot", country="GB", at="2026-10-01")
+    scotland = explain(face, "scot-pilot", country="GB", subdivision="GB-SCT", at="2026-07-01")
+
+    assert "partial" == during.chains[0].fallback
+    assert (
+        "Rest: no rule applies to GB itself, so elsewhere in GB the feature's default decides: "
+        "deny."
+    ) == during.steps[-3]
+    assert ("default", None) == (after.chains[0].fallback, after.chains[0].split)
+    assert ("pilot-scotland", True) == (scotland.decision.rule, scotland.decision.allowed)
+
+
+def test_split_subdivision_rule_decides_the_rest(small):
+    """GB-NIR with Belfast inside decided the other way: belfast-nir decides the rest of
+    GB-NIR only, bfs decides inside, and the partial setting decides the request."""
+    explanation = explain(small, "belfast", country="GB", subdivision="GB-NIR", at="2026-01-01")
+
+    assert {
+        "belfast-nir": (
+            Verdict.REST,
+            (
+                "its target GB-NIR contains GB-NIR (Northern Ireland, United Kingdom), and it is "
+                "the only candidate; but places inside GB-NIR are decided differently, so it "
+                "decides only the rest"
+            ),
+        ),
+        "bfs": (
+            Verdict.INSIDE,
+            (
+                "its targets (GB-BFS) do not contain GB-NIR (Northern Ireland, United Kingdom) "
+                "itself on 2026-01-01, but it allows GB-BFS (Belfast City, United Kingdom) inside "
+                "it, where the rest is denied"
+            ),
+        ),
+    } == verdicts(explanation)
+    assert (
+        "Rest: elsewhere in GB-NIR, rule belfast-nir decides: deny.",
+        (
+            "Split: GB-NIR is decided differently inside, and the request named no subdivision "
+            "inside GB-NIR, so the feature's partial setting decides: deny."
+        ),
+    ) == explanation.steps[-3:-1]
+
+
+@pytest.mark.parametrize(
+    ("subdivision", "rule", "why"),
+    [
+        (
+            "UA-14",
+            "ua",
+            (
+                "rule occupied is more specific (OCCUPIED-UA holds only places inside UA on "
+                "2026-01-01 (UA-09, UA-14, UA-40, UA-43), so OCCUPIED-UA is more specific)"
+            ),
+        ),
+        (
+            "UA-14",
+            "world",
+            (
+                "rule occupied is more specific (OCCUPIED-UA ⊊ WORLD on 2026-01-01: every place "
+                "OCCUPIED-UA holds is in WORLD or inside a place it holds (UA-09, UA-14, UA-40, "
+                "UA-43 in UA), and WORLD holds more, so OCCUPIED-UA is more specific)"
+            ),
+        ),
+        (
+            "UA-14",
+            "ofac",
+            (
+                "rule occupied is more specific (OCCUPIED-UA ⊊ OFAC-COMPREHENSIVE on 2026-01-01: "
+                "every place OCCUPIED-UA holds is in OFAC-COMPREHENSIVE (UA-09, UA-14, UA-40, "
+                "UA-43), and OFAC-COMPREHENSIVE holds more, so OCCUPIED-UA is more specific)"
+            ),
+        ),
+        (
+            "UA-43",
+            "occupied",
+            (
+                "rule crimea is more specific (OCCUPIED-UA holds UA-43 and 3 other places on "
+                "2026-01-01, so UA-43 is more specific)"
+            ),
+        ),
+    ],
+)
+def test_specificity_of_jurisdictions_that_hold_subdivisions(specific, subdivision, rule, why):
+    """A jurisdiction of regions is narrower than the country holding them, than WORLD and
+    than a set holding them and more; the reason says which places make it so."""
+    found = verdicts(explain(specific, "f", subdivision=subdivision, at="2026-01-01"))
+
+    assert (Verdict.LOST, why) == found[rule]
+
+
+def test_specificity_between_a_built_in_set_and_the_world(specific):
+    """OFAC-COMPREHENSIVE holds countries and regions: each lies in WORLD or inside a member."""
+    found = verdicts(explain(specific, "f", country="CU", at="2026-01-01"))
+
+    assert (
+        Verdict.LOST,
+        (
+            "rule ofac is more specific (OFAC-COMPREHENSIVE ⊊ WORLD on 2026-01-01: every place "
+            "OFAC-COMPREHENSIVE holds is in WORLD or inside a place it holds (CU, IR, KP; UA-09, "
+            "UA-14, UA-40, UA-43 in UA), and WORLD holds more, so OFAC-COMPREHENSIVE is more "
+            "specific)"
+        ),
+    ) == found["world"]
+
+
+def test_jurisdictions_of_a_subdivision(face):
+    """The jurisdictions step names the subdivision and the sets that hold it."""
+    explanation = explain(face, "face-match", country="UA", subdivision="UA-43", at="2026-06-01")
+
+    assert (
+        "Jurisdictions: on 2026-06-01, UA-43 is in OCCUPIED-UA, OFAC-COMPREHENSIVE, WORLD."
+    ) == explanation.steps[1]
+
+
+def test_split_domicile(tmp_path):
+    """A domicile is a country: OFAC-COMPREHENSIVE splits UA, and a domicile of UA gets the
+    partial setting, or deny where a hard_deny decides inside (location+domicile)."""
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "features:\n"
+        "  d:\n    default: allow\n    basis: domicile\n    partial: allow\n    rules:\n"
+        "      - {id: sanctioned, deny: [OFAC-COMPREHENSIVE], reason: R.}\n"
+        "  b:\n    default: allow\n    basis: location+domicile\n    rules:\n"
+        "      - {id: hard, hard_deny: [OFAC-COMPREHENSIVE], reason: R.}\n",
+        encoding="utf-8",
+    )
+    policy = load_policies(path)
+
+    domicile = explain(policy, "d", domicile="UA", at="2026-01-01")
+    both = explain(policy, "b", country="FR", domicile="UA", at="2026-01-01")
+
+    assert (
+        "Split: UA is decided differently inside, and a domicile names a country, not a "
+        "subdivision, so the feature's partial setting decides: allow."
+    ) == domicile.steps[-2]
+    assert (True, "domicile") == (domicile.decision.allowed, domicile.decided_by)
+    assert (
+        "Split: UA is decided differently inside, and the hard-deny rule hard decides inside it, "
+        "so a domicile of UA is denied whatever the feature's partial setting (deny) says: deny."
+    ) == both.steps[-4]
+    assert "The domicile alone gives: deny (by a hard_deny rule inside)." == both.steps[-3]
+    assert (False, "domicile") == (both.decision.allowed, both.decided_by)
+
+
+def test_split_with_a_hard_deny_that_agrees_with_the_rest(tmp_path):
+    """Default deny, a pilot in Kyiv, OFAC-COMPREHENSIVE hard-denied: the regions are denied
+    like the rest of UA, but by a hard_deny, so a request naming only UA is denied whatever
+    partial: allow says, and the chain names them."""
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "features:\n  f:\n    default: deny\n    partial: allow\n    rules:\n"
+        "      - {id: kyiv, allow: [UA-30], reason: R.}\n"
+        "      - {id: sanctions, hard_deny: [OFAC-COMPREHENSIVE], reason: R.}\n",
+        encoding="utf-8",
+    )
+    policy = load_policies(path)
+
+    explanation = explain(policy, "f", country="UA", at="2026-01-01")
+
+    assert_agrees(
+        explanation,
+        Gate(policy).evaluate("f", country="UA", at="2026-01-01"),
+        policy.features["f"],
+    )
+    assert (
+        Verdict.INSIDE,
+        (
+            "its targets (OFAC-COMPREHENSIVE) do not contain UA (Ukraine) itself on 2026-01-01, "
+            "but it denies UA-09 (Luhanska oblast, Ukraine), UA-14 (Donetska oblast, Ukraine), "
+            "UA-40 (Sevastopol, Ukraine) and UA-43 (Avtonomna Respublika Krym, Ukraine) inside "
+            "it, where the rest is denied too, but not by a hard_deny"
+        ),
+    ) == verdicts(explanation)["sanctions"]
+    assert (
+        "Split: UA is decided differently inside, and the hard-deny rule sanctions decides "
+        "inside it, so a request naming no subdivision is denied whatever the feature's partial "
+        "setting (allow) says: deny."
+    ) == explanation.steps[-2]

@@ -240,3 +240,164 @@ def test_every_lint_code_is_listed():
     codes = {code for code in LINT_CODES if f'"{code}",' in text}
 
     assert set(LINT_CODES) == codes
+
+
+# Places below the country: subdivisions named directly or through jurisdictions.
+
+OCCUPIED = (
+    "jurisdictions:\n  OCCUPIED-UA:\n    - UA-43\n    - UA-40\n"
+    "    - {code: UA-14, from: 2022-02-21}\n    - {code: UA-09, from: 2022-02-21}\n"
+)
+
+
+def test_jurisdiction_of_subdivisions_decides_its_places(tmp_path):
+    """A rule on a jurisdiction of regions decides UA-40, UA-14, UA-09 though an exception wins
+    in UA-43: not shadowed (the old probes saw only UA-43, where the exception wins)."""
+    text = (
+        OCCUPIED
+        + HEAD
+        + _rule("occupied", "deny", "OCCUPIED-UA")
+        + _rule("crimea", "allow", "UA-43", "        overrides: occupied\n")
+    )
+
+    assert [] == _lint(tmp_path, text, since=SINCE)
+
+
+def test_redundant_under_a_jurisdiction_of_subdivisions(tmp_path):
+    """deny: [OCCUPIED-UA] beside deny: [UA] changes nothing: UA denies its regions too."""
+    text = OCCUPIED + HEAD + _rule("ua", "deny", "UA") + _rule("occupied", "deny", "OCCUPIED-UA")
+
+    assert [
+        (
+            "16:9 warning redundant-rule: features.chat.rules[occupied] never changes an outcome "
+            "from 2025-01-01: wherever it decides, another rule denies too (for UA-43 (Avtonomna "
+            "Respublika Krym, Ukraine) from 2022-02-21, 'ua' would decide)"
+        )
+    ] == _lint(tmp_path, text, since=SINCE)
+
+
+def test_expired_rule_on_a_jurisdiction_of_subdivisions(tmp_path):
+    """A rule that decided only regions, and ended: expired-rule says where it last decided."""
+    text = OCCUPIED + HEAD + _rule("occupied", "deny", "OCCUPIED-UA", "        until: 2023-12-31\n")
+
+    assert [
+        (
+            "12:9 warning expired-rule: features.chat.rules[occupied] ended on 2023-12-31, "
+            "before 2026-01-01: it last decided for UA-43 (Avtonomna Respublika Krym, Ukraine) "
+            "from 2022-02-21 until 2023-12-31"
+        )
+    ] == _lint(tmp_path, text, expired_before=dt.date(2026, 1, 1))
+
+
+def test_shadowed_subdivision_rule(tmp_path):
+    """An allow for US-IL under a hard_deny of the US never decides."""
+    text = HEAD + _rule("us", "hard_deny", "US") + _rule("il", "allow", "US-IL")
+
+    assert [
+        (
+            "10:9 warning shadowed-rule: features.chat.rules[il] decides no location on any date "
+            "from 2025-01-01: where it applies, other rules win (for US-IL (Illinois, United "
+            "States) on every date, 'us' decides)"
+        )
+    ] == _lint(tmp_path, text, since=SINCE)
+
+
+PARTIAL_ALLOW = (
+    "features:\n  chat:\n    owner: ml\n    default: allow\n    partial: allow\n    rules:\n"
+)
+
+
+def test_hard_deny_inside_a_split_country_is_needed(tmp_path):
+    """With partial: allow, the hard_deny on UA-43 is what denies a request naming only UA:
+    removing it changes that decision, even though crimea would still deny UA-43 itself."""
+    text = (
+        PARTIAL_ALLOW
+        + _rule("sanctions", "hard_deny", "UA-43")
+        + _rule("crimea", "deny", "UA-43")
+        + _rule("il", "deny", "US-IL")
+    )
+
+    assert [
+        (
+            "11:9 warning shadowed-rule: features.chat.rules[crimea] decides no location on any "
+            "date from 2025-01-01: where it applies, other rules win (for UA-43 (Avtonomna "
+            "Respublika Krym, Ukraine) on every date, 'sanctions' decides)"
+        )
+    ] == _lint(tmp_path, text, since=SINCE)
+
+
+def test_partial_without_effect(tmp_path):
+    """partial: allow where no place is split: the setting never decides."""
+    text = PARTIAL_ALLOW + _rule("eu", "deny", "EU")
+
+    assert [
+        (
+            "2:3 warning partial-without-effect: the feature 'chat' says 'partial: allow', but "
+            "it never decides a request on any date from 2025-01-01: no rule decides "
+            "differently inside a country (or a subdivision)"
+        )
+    ] == _lint(tmp_path, text, since=SINCE)
+
+
+def test_partial_without_effect_under_a_hard_deny(tmp_path):
+    """partial: allow where only a hard_deny splits places: those requests are denied anyway."""
+    text = OCCUPIED + PARTIAL_ALLOW + _rule("sanctions", "hard_deny", "OCCUPIED-UA")
+
+    assert [
+        (
+            "8:3 warning partial-without-effect: the feature 'chat' says 'partial: allow', but "
+            "it never decides a request on any date from 2025-01-01: wherever a place is split, "
+            "a hard_deny rule decides inside it (sanctions), so the request is denied whatever "
+            "'partial' says"
+        )
+    ] == _lint(tmp_path, text, since=SINCE)
+
+
+def test_partial_with_effect(tmp_path):
+    """partial: allow where US-IL splits the US, or where a split ended after the horizon."""
+    text = PARTIAL_ALLOW + _rule("il", "deny", "US-IL")
+    ended = PARTIAL_ALLOW + _rule("il", "deny", "US-IL", "        until: 2025-06-30\n")
+
+    assert [] == _lint(tmp_path, text, since=SINCE)
+    assert [] == _lint(tmp_path, ended, since=SINCE)
+    assert ["partial-without-effect"] == [
+        line.split()[2].rstrip(":") for line in _lint(tmp_path, ended, since=dt.date(2025, 7, 1))
+    ]
+
+
+def test_empty_jurisdiction_of_subdivisions(tmp_path):
+    """A jurisdiction whose only member, a region, joins after the rule's window ends."""
+    text = (
+        "jurisdictions:\n  DNR:\n    - {code: UA-14, from: 2022-02-21}\n"
+        + HEAD
+        + _rule("dnr", "deny", "DNR", "        until: 2021-12-31\n")
+    )
+
+    assert [
+        (
+            "10:16 warning empty-jurisdiction: features.chat.rules[dnr] names the jurisdiction "
+            "'DNR', which has no member until 2021-12-31, while the rule is in force; its first "
+            "member joined on 2022-02-21"
+        )
+    ] == _lint(tmp_path, text)
+
+
+def test_hard_deny_that_agrees_with_the_rest_of_a_split_country_is_needed(tmp_path):
+    """Default deny, a pilot in Kyiv, UA-43 hard-denied (and denied by crimea too): the
+    hard_deny is what denies a request naming only UA, though UA-43 is denied like the rest
+    (partial: allow decides a request naming only US)."""
+    text = (
+        "features:\n  chat:\n    owner: ml\n    default: deny\n    partial: allow\n    rules:\n"
+        + _rule("kyiv", "allow", "UA-30")
+        + _rule("sanctions", "hard_deny", "UA-43")
+        + _rule("crimea", "deny", "UA-43")
+        + _rule("california", "allow", "US-CA")
+    )
+
+    assert [
+        (
+            "15:9 warning shadowed-rule: features.chat.rules[crimea] decides no location on any "
+            "date from 2025-01-01: where it applies, other rules win (for UA-43 (Avtonomna "
+            "Respublika Krym, Ukraine) on every date, 'sanctions' decides)"
+        )
+    ] == _lint(tmp_path, text, since=SINCE)

@@ -27,12 +27,13 @@ from starlette.testclient import TestClient
 import geogate._engine
 import geogate._gate
 import geogate._jurisdictions
-from geogate import Gate, PolicyError, Target
+from geogate import Effect, Gate, PolicyError, Target
 from geogate._countries import (
     SUBDIVISIONS_WITH_COUNTRY_CODE,
     _subdivision_index,
     subdivisions_of,
 )
+from geogate._explain import explain
 from geogate._policy import Member
 from geogate.asgi import GeogateMiddleware
 from geogate.ofrep import create_app
@@ -575,6 +576,10 @@ def test_was_a_bug_a_domicile_is_decided_on_the_region_a_code_implies(tmp_path):
     spain = gate.evaluate("f", domicile="ES", at=DAY)
     assert ("ES", "ES") == (canary.domicile, spain.domicile)
     assert (False, False) == (canary.allowed, spain.allowed)
+    # `geogate explain` reads the domicile the same way.
+    explained = explain(gate.policy, "f", domicile="IC", at=DAY)
+    assert [Effect.DENY] == [chain.effect for chain in explained.chains]
+    assert explained.decision.explanation == canary.explanation
 
 
 def test_a_subdivision_target_is_refused_for_a_domicile_feature(tmp_path):

@@ -110,7 +110,7 @@ unknown-feature.yaml:2:14: error: cases[0].feature names the feature 'llama-3.2-
 """,
     "unknown-jurisdiction.yaml": r"""
 unknown-jurisdiction.yaml:3:12: error: unknown jurisdiction 'EUROPE' in cases[0].deny[0] [unknown-jurisdiction]
-  hint: Define it under 'jurisdictions:', or use ISO country and subdivision codes; `geogate jurisdictions` lists the names.
+  hint: did you mean 'EUROZONE'? Define it under 'jurisdictions:', or use ISO country and subdivision codes; `geogate jurisdictions` lists the names.
 """,
     "unknown-key.yaml": r"""
 unknown-key.yaml:3:5: error: unknown key 'contry' in cases[0] [unknown-key]
@@ -312,7 +312,7 @@ def test_failure_message_has_the_chain(policy, gate, monkeypatch):
     assert results[0].message == (
         "expected allow, got deny by rule eu-multimodal-withheld\n"
         "  1. Location: FR (France), from country 'FR'.\n"
-        "  2. Jurisdictions: on 2026-01-01, FR is in EU, EEA, WORLD.\n"
+        "  2. Jurisdictions: on 2026-01-01, FR is in EUROZONE, SCHENGEN, EU, EEA, WORLD.\n"
         "  3. Rule eu-multimodal-withheld (deny EU, from 2024-09-25) won: its target EU contains FR (France), and it is the only candidate.\n"
         "  4. Rule uk-multimodal-offered (allow UK, from 2024-09-25) is not a candidate: its targets (UK) do not contain FR (France) on 2026-01-01.\n"
         f"  5. Result: DENIED. {results[0].decision.explanation}"
@@ -379,3 +379,129 @@ def test_empty_selection_gives_no_cases(policy, tmp_path):
     cases, diagnostics = load_cases([tmp_path], policy)
 
     assert ([], ()) == (cases, diagnostics)
+
+
+# Places below the country: subdivisions, split countries, jurisdictions of regions.
+
+FACE = HERE / "data" / "face"
+
+
+@pytest.fixture(scope="module")
+def face():
+    return load_policies(FACE / "face.yaml")
+
+
+def test_face_cases_read_subdivisions_and_jurisdictions_of_regions(face):
+    """A jurisdiction of regions under 'country:' or in a table gives subdivision cases: its
+    members on the case's date (Crimea and Sevastopol only, before 2022-02-21)."""
+    cases, diagnostics = load_cases([FACE / "tests"], face)
+
+    located = [(c.feature, c.country, c.subdivision, c.at.isoformat(), c.rule) for c in cases]
+    assert () == diagnostics
+    assert [
+        ("face-match", None, "UA-40", "2021-06-01", "face-sanctions"),
+        ("face-match", None, "UA-43", "2021-06-01", "face-sanctions"),
+    ] == [row for row in located if row[3] == "2021-06-01"]
+    assert {"UA-09", "UA-14", "UA-40", "UA-43"} <= {row[2] for row in located}
+    assert all(row[1] is None or "-" not in row[1] for row in located)
+    assert all(r.passed for r in run_cases(Gate(face), cases))
+
+
+def test_coverage_counts_subdivisions_and_the_partial_setting(face):
+    """A rule deciding only US-IL and US-TX is covered by cases naming them; a case naming only
+    US is decided by the partial setting, not a rule nor the default; a case in UA-43 exercises
+    OCCUPIED-UA."""
+    cases, _ = load_cases([FACE / "tests"], face)
+
+    report = coverage(face, run_cases(Gate(face), cases), today=dt.date(2026, 6, 1))
+
+    match, pilot = report.features
+    assert ("face-bipa", "face-sanctions") == match.decided
+    assert ("default", "partial") == match.fallbacks
+    assert ("OCCUPIED-UA",) == match.jurisdictions_exercised
+    assert {"UA-09", "UA-14", "UA-40", "UA-43", "US-IL", "US-TX"} <= set(match.places)
+    assert ("UA-09", "UA-14", "UA-40", "UA-43", "US-IL", "US-TX") == match.places_exercised
+    assert (("pilot-scotland",), ("default", "partial"), ("GB-SCT",)) == (
+        pilot.decided,
+        pilot.fallbacks,
+        pilot.places_exercised,
+    )
+    assert [
+        "- {feature: face-match, country: AT, at: 2026-06-01, expect: deny, rule: face-eu}"
+    ] == [s.case for s in match.suggestions]
+
+
+def test_country_only_case_is_partial_not_default(face):
+    """One case naming only US: the partial setting decided it, so no fallback 'default'."""
+    case = Case(id="c", path="p", line=1, feature="face-match", country="US", at=DAY, expect="deny")
+
+    report = coverage(face, [run_case(Gate(face), case)], today=DAY)
+
+    assert ((), ("partial",)) == (report.features[0].decided, report.features[0].fallbacks)
+
+
+def test_suggestions_name_subdivisions_where_the_rule_decides(face):
+    """No case at all: each rule gets a case it would decide, in the subdivision it decides
+    (and on a date in its window), checked with the gate."""
+    report = coverage(face, [], today=dt.date(2026, 12, 1))
+
+    assert [
+        "- {feature: face-match, subdivision: US-IL, at: 2026-12-01, expect: deny, rule: face-bipa}",
+        "- {feature: face-match, subdivision: UA-09, at: 2026-12-01, expect: deny, rule: face-sanctions}",
+        "- {feature: face-match, country: AT, at: 2026-12-01, expect: deny, rule: face-eu}",
+        "- {feature: scot-pilot, subdivision: GB-SCT, at: 2026-06-01, expect: allow, rule: pilot-scotland}",
+    ] == [s.case for f in report.features for s in f.suggestions]
+    gate = Gate(face)
+    for feature in report.features:
+        for s in feature.suggestions:
+            decision = gate.evaluate(
+                s.feature, country=s.country, subdivision=s.subdivision, at=s.at
+            )
+            assert (s.rule, s.expect) == (decision.rule, str(decision.effect))
+
+
+def test_suggestion_for_a_country_rule_in_a_split_country(tmp_path):
+    """deny: [US] with an exception for US-CA: a case naming only US gets the partial setting,
+    so the suggestion names a subdivision of the rest of the US; a domicile rule gets a
+    country; a rule that never decides gets none."""
+    (tmp_path / "p.yaml").write_text(
+        "features:\n"
+        "  f:\n    default: allow\n    partial: allow\n    rules:\n"
+        "      - {id: us, deny: [US], reason: R.}\n"
+        "      - {id: ca, allow: [US-CA], overrides: us, reason: R.}\n"
+        "  d:\n    default: allow\n    basis: domicile\n    rules:\n"
+        "      - {id: sanctioned, deny: [OFAC-COMPREHENSIVE], reason: R.}\n"
+        "  h:\n    default: allow\n    rules:\n"
+        "      - {id: hard, hard_deny: [FR], reason: R.}\n"
+        "      - {id: pilot, allow: [FR], reason: R.}\n",
+        encoding="utf-8",
+    )
+    policy = load_policies(tmp_path)
+
+    report = coverage(policy, [], today=DAY)
+
+    assert [
+        "- {feature: d, domicile: CU, at: 2026-01-01, expect: deny, rule: sanctioned}",
+        "- {feature: f, subdivision: US-AK, at: 2026-01-01, expect: deny, rule: us}",
+        "- {feature: f, subdivision: US-CA, at: 2026-01-01, expect: allow, rule: ca}",
+        "- {feature: h, country: FR, at: 2026-01-01, expect: deny, rule: hard}",
+    ] == [s.case for f in report.features for s in f.suggestions]
+
+
+def test_domicile_of_a_jurisdiction_of_regions_is_its_countries(tmp_path):
+    """A domicile is a country: OFAC-COMPREHENSIVE as a domicile stands for CU, IR, KP."""
+    (tmp_path / "p.yaml").write_text(
+        "features:\n  d:\n    default: allow\n    basis: domicile\n    rules:\n"
+        "      - {id: sanctioned, deny: [OFAC-COMPREHENSIVE], reason: R.}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "t.yaml").write_text(
+        "cases:\n  - feature: d\n    at: 2026-01-01\n    deny: [OFAC-COMPREHENSIVE]\n",
+        encoding="utf-8",
+    )
+    policy = load_policies(tmp_path / "p.yaml")
+
+    cases, diagnostics = load_cases([tmp_path / "t.yaml"], policy)
+
+    assert () == diagnostics
+    assert ["CU", "IR", "KP"] == [case.domicile for case in cases]

@@ -11,8 +11,14 @@ decisions only change on the days a rule window or a jurisdiction's
 membership starts or stops, and on one such day every country that no rule
 names and that lies in the same named jurisdictions is decided alike. So one
 probe per (segment of dates, class of countries), per country a rule names
-and per subdivision a rule names covers every location and date, and each
-warning names one of them as its evidence.
+and per subdivision a rule names, directly or through a jurisdiction that
+holds it (with its parents), covers every place and date, and each warning
+names one of them as its evidence. A rule decides a place when it decides a
+request naming that place, before the place's insides are looked at (a rule
+on ``US-IL`` decides ``US-IL``; a request naming only ``US`` may get the
+feature's ``partial`` setting instead, see `geogate._splits`): removing a
+rule also counts as changing an outcome when it changes what a request
+naming only a split place gets.
 """
 
 from __future__ import annotations
@@ -23,11 +29,22 @@ from typing import TYPE_CHECKING
 
 from ._analysis import _describe_segments
 from ._audit import _Classes, _Rules
-from ._countries import LocationStatus, subdivision_chain
+from ._countries import LocationStatus
 from ._decision import describe_place
-from ._engine import CompiledRule, Location, OutcomeKind, change_days, decide
+from ._engine import (
+    CompiledRule,
+    Location,
+    OutcomeKind,
+    change_days,
+    decide,
+    decide_place,
+    inner_places,
+    place_of,
+    places_inside,
+)
 from ._fields import Reader
-from ._policy import Effect, TargetKind
+from ._policy import Effect, RuleKind, TargetKind
+from ._splits import feature_splits
 
 if TYPE_CHECKING:
     from ._diagnostics import Diagnostic
@@ -45,6 +62,7 @@ LINT_CODES: dict[str, str] = {
     "missing-source": "The rule has no source for its reason.",
     "missing-owner": "The feature has no owner.",
     "empty-jurisdiction": "A rule names a jurisdiction with no member while the rule is in force.",
+    "partial-without-effect": "The feature says 'partial: allow', but no place is ever split.",
 }
 
 #: Reasons that say nothing, compared in lower case without punctuation.
@@ -157,8 +175,10 @@ def _lint_texts(feature: Feature, reader: Reader) -> None:
             )
 
 
-def _probes(rules: _Rules, day: dt.date, classes: _Classes) -> list[Location]:
-    """One location per class of countries, per named country and per named subdivision."""
+def _probes(
+    rules: _Rules, day: dt.date, classes: _Classes, inside: frozenset[str]
+) -> list[Location]:
+    """One location per class of countries, per named country and per place inside a country."""
     seen: set[tuple[str, ...]] = set()
     probes: list[Location] = []
     for names, codes in classes.groups(day).items():
@@ -168,11 +188,7 @@ def _probes(rules: _Rules, day: dt.date, classes: _Classes) -> list[Location]:
             seen.add(key)
             probes.append(Location(LocationStatus.KNOWN, sample))
     probes.extend(Location(LocationStatus.KNOWN, code) for code in sorted(rules.countries))
-    subdivisions = sorted({code for c in rules.rules for code in c.subdivisions})
-    probes.extend(
-        Location(LocationStatus.KNOWN, code.partition("-")[0], subdivision_chain(code))
-        for code in subdivisions
-    )
+    probes.extend(place_of(code) for code in sorted(inside))
     return probes
 
 
@@ -180,6 +196,7 @@ def _lint_rules(feature: Feature, classes: _Classes, reader: Reader, since: dt.d
                 expired_before: dt.date | None) -> None:  # fmt: skip
     table = classes.table
     rules = _Rules.of(feature)
+    inside = inner_places(rules.rules, table)
     days = change_days(rules.rules, table)
     # Evidence is the last probe found: the most recent dates read best.
     decided: dict[str, _Evidence] = {}  # rule id -> where it decides
@@ -189,11 +206,11 @@ def _lint_rules(feature: Feature, classes: _Classes, reader: Reader, since: dt.d
     for index, day in enumerate(days):
         if index + 1 < len(days) and days[index + 1] <= since:
             continue  # the segment ends before the horizon
-        for location in _probes(rules, day, classes):
+        for location in _probes(rules, day, classes, inside):
             matched = [c for c in rules.rules if c.matches(location, day, table)]
             if not matched:
                 continue
-            outcome = decide(feature, matched, location, day, table)
+            outcome = decide_place(feature, matched, location, day, table)
             winner = outcome.rule
             if winner is None:  # pragma: no cover (ambiguity is a load error)
                 continue
@@ -204,11 +221,12 @@ def _lint_rules(feature: Feature, classes: _Classes, reader: Reader, since: dt.d
             if winner.id in needed:
                 continue
             rest = [c for c in matched if c.rule.id != winner.id]
-            instead = decide(feature, rest, location, day, table)
+            instead = decide_place(feature, rest, location, day, table)
             if instead.kind is not OutcomeKind.RULE or instead.effect is not outcome.effect:
                 needed.add(winner.id)
             elif instead.rule is not None:
                 alike[winner.id] = (location, index, instead.rule.id)
+        _needed_for_splits(feature, rules.rules, inside, day, table, needed, alike)
     for compiled in rules.rules:
         rule = compiled.rule
         _empty_targets(compiled, table, reader)
@@ -254,6 +272,82 @@ def _lint_rules(feature: Feature, classes: _Classes, reader: Reader, since: dt.d
                 "if it should still apply",
                 severity="warning",
             )
+    _partial_without_effect(feature, rules.rules, table, reader, since)
+
+
+def _needed_for_splits(
+    feature: Feature,
+    rules: tuple[CompiledRule, ...],
+    inside: frozenset[str],
+    day: dt.date,
+    table: JurisdictionTable,
+    needed: set[str],
+    alike: dict[str, tuple[Location, int, str]],
+) -> None:
+    """
+    Mark as needed the hard_deny rules that decide what a request naming a split place gets.
+
+    Where every place keeps its effect without a rule, only one thing about a
+    split place can change: whether a hard_deny rule decides inside it (then
+    the request is denied whatever ``partial`` says), which also depends on
+    whether one decides the place itself. So only the hard_deny rules in
+    force, not yet needed, are taken out to see, at each split place.
+    """
+    if not inside or feature.partial is Effect.DENY:
+        return  # without 'partial: allow', a split place is denied either way
+    hard = [
+        c.rule.id
+        for c in rules
+        if c.rule.kind is RuleKind.HARD_DENY and c.rule.id not in needed and c.rule.active(day)
+    ]
+    if not hard:
+        return
+    holders = {code.partition("-")[0] for code in inside} | set(inside)
+    for code in sorted(holders):
+        location = place_of(code)
+        if not places_inside(location, inside):
+            continue
+        outcome = decide(feature, rules, location, day, table, inside)
+        if outcome.kind is not OutcomeKind.PARTIAL:
+            continue  # only a change of effect somewhere could split it: needed already
+        for rule_id in hard:
+            if rule_id in needed:
+                continue
+            rest = [c for c in rules if c.rule.id != rule_id]
+            if decide(feature, rest, location, day, table, inside).effect is not outcome.effect:
+                needed.add(rule_id)
+                alike.pop(rule_id, None)
+
+
+def _partial_without_effect(
+    feature: Feature,
+    rules: tuple[CompiledRule, ...],
+    table: JurisdictionTable,
+    reader: Reader,
+    since: dt.date,
+) -> None:
+    """Report ``partial: allow`` on a feature where it never decides from *since* on."""
+    if feature.partial is not Effect.ALLOW:
+        return
+    splits = feature_splits(feature, table, rules)
+    if any(not s.hard_deny and (s.end is None or s.end >= since) for s in splits):
+        return
+    hard = sorted({rule for s in splits for rule in s.hard_deny})
+    why = (
+        f"wherever a place is split, a hard_deny rule decides inside it ({', '.join(hard)}), "
+        "so the request is denied whatever 'partial' says"
+        if hard
+        else "no rule decides differently inside a country (or a subdivision)"
+    )
+    reader.diagnose(
+        feature.position,
+        "partial-without-effect",
+        f"the feature {feature.id!r} says 'partial: allow', but it never decides a request on "
+        f"any date from {since.isoformat()}: {why}",
+        hint="remove 'partial: allow'; it only decides a request that names a place the rules "
+        "split, such as 'US' when a rule denies 'US-IL'",
+        severity="warning",
+    )
 
 
 def _empty_targets(compiled: CompiledRule, table: JurisdictionTable, reader: Reader) -> None:
@@ -288,7 +382,7 @@ def _report_empty(rule: Rule, target: Target, boundaries: tuple[dt.date, ...],
         "empty-jurisdiction",
         f"{_where(rule)} names the jurisdiction {target.code!r}, which has no member "
         f"{window}{when}",
-        hint="fix the rule's 'from'/'until', or name the countries meant",
+        hint="fix the rule's 'from'/'until', or name the countries or subdivisions meant",
         severity="warning",
     )
 

@@ -204,8 +204,9 @@ class FileParser:
                     varied = "subdivision" if "-" in code else "country"
                     fields["domicile" if signal == "domicile" else varied] = [(code, position)]
                     line, written = position.line, position if was_written else None
-                for country, subdivision, domicile, ip in itertools.product(
-                    fields["country"], fields["subdivision"], fields["domicile"], fields["ip"]
+                locations = _locations(fields["country"], fields["subdivision"])
+                for (country, subdivision), domicile, ip in itertools.product(
+                    locations, fields["domicile"], fields["ip"]
                 ):
                     case = self._make(
                         feature.id,
@@ -470,6 +471,25 @@ for _name in ("country", "subdivision", "domicile"):
         f"the rows of the table give the {'domicile' if _name == 'domicile' else 'location'}; "
         f"remove {_name!r}, or set 'signal:' to vary the other one"
     )
+
+
+def _locations(
+    countries: Sequence[_Option | None], subdivisions: Sequence[_Option | None]
+) -> list[tuple[_Option | None, _Option | None]]:
+    """
+    Pair the values of ``country`` and ``subdivision``.
+
+    A jurisdiction under ``country:`` stands for its members, and the
+    subdivisions among them (``UA-43`` of ``OCCUPIED-UA``) are subdivisions
+    of the case, not countries.
+    """
+    pairs: list[tuple[_Option | None, _Option | None]] = []
+    for country in countries:
+        if country is not None and "-" in country[0]:
+            pairs.append((None, country))
+        else:
+            pairs.extend((country, subdivision) for subdivision in subdivisions)
+    return pairs
 
 
 def _expectation(text: str) -> Expectation:

@@ -37,8 +37,10 @@ def read_places(
 
     *field* is ``country``, ``subdivision``, ``domicile`` or ``location``
     (a table row: a country, a subdivision or a jurisdiction). A
-    jurisdiction name stands for its members on *day* (written False); a
-    pseudo-code such as ``XX`` stands for an unknown place. Returns None, after
+    jurisdiction name stands for its members on *day* (written False): the
+    subdivisions it holds as well (``OCCUPIED-UA`` gives ``UA-43``), except
+    for a domicile, which is a country; a pseudo-code such as ``XX`` stands
+    for an unknown place. Returns None, after
     saying why through *reader*, when the place cannot be read.
     """
     kinds = _FIELD_KINDS[field]
@@ -66,11 +68,15 @@ def read_places(
     if target.kind is not TargetKind.JURISDICTION:
         return [(target.code, node.position, True)]
     members = sorted(table.members_at(target.code, day))
+    if field == "domicile":
+        # A domicile is a country: the regions a jurisdiction holds are not domiciles.
+        members = [code for code in members if "-" not in code]
     if not members:
+        what = "countries" if field == "domicile" else "members"
         reader.diagnose(
             node.position,
             "empty-jurisdiction",
-            f"the jurisdiction {target.code!r} in {where} has no members on {day}, "
+            f"the jurisdiction {target.code!r} in {where} has no {what} on {day}, "
             "so it tests nothing",
             hint="name a date on which it has members, or list countries",
         )

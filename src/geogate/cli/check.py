@@ -12,6 +12,7 @@ import click
 from geogate import __version__
 from geogate._lints import LINT_CODES, lint_policy
 from geogate._loader import check_paths
+from geogate._splits import find_splits
 
 from ._common import (
     DATE,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from geogate._diagnostics import Diagnostic
+    from geogate._splits import SplitPlace
 
 __all__ = ["check"]
 
@@ -86,10 +88,18 @@ def check(
     ./policies. Exit 0 when clean, 1 when errors were found (or warnings, with
     --strict, or a revision other than --expect-revision), 3 when a path
     cannot be read. docs/diagnostics.md explains every code.
+
+    It also lists each split place of each feature, with its dates: a country
+    (or subdivision) that rules decide differently inside, where a request
+    naming only that place gets the feature's `partial` setting (or deny, when
+    a hard_deny rule decides inside). That is information, not a finding: it
+    never changes the exit code.
     """
     given = list(paths) or [default_policies()]
     policy, diagnostics = check_paths(given)
+    splits: list[SplitPlace] = []
     if policy is not None:
+        splits = find_splits(policy)
         mismatch = revision_findings(", ".join(given), policy, expect_revision)
         lints = (*mismatch, *lint_policy(policy, since=since, expired_before=expired_before))
         diagnostics = tuple(sorted((*diagnostics, *lints), key=lambda d: (d.position, d.code)))
@@ -108,6 +118,7 @@ def check(
                 "errors": errors,
                 "warnings": warnings,
                 "diagnostics": [d.to_dict() for d in diagnostics],
+                "splits": [split.to_dict() for split in splits],
             }
         )
         sys.exit(code)
@@ -119,6 +130,7 @@ def check(
             click.echo(github_annotation(diagnostic))
     else:
         print_diagnostics(diagnostics)
+    _print_splits(splits)
     if policy is not None:
         click.echo(
             f"{len(policy.files)} file(s), {len(policy.features)} feature(s), "
@@ -128,6 +140,19 @@ def check(
     else:
         click.echo(f"{errors} error(s), {warnings} warning(s); nothing was loaded")
     sys.exit(code)
+
+
+def _print_splits(splits: Sequence[SplitPlace]) -> None:
+    """List the split places under a heading that says what they mean (nothing when none)."""
+    if not splits:
+        return
+    click.echo(
+        click.style("Split places", bold=True)
+        + ": rules decide differently inside them; a request naming only the place gets the "
+        "feature's partial setting, or deny where a hard_deny rule decides inside"
+    )
+    for split in splits:
+        click.echo(f"  {split.describe()}")
 
 
 def _escape(text: str, *, property_value: bool = False) -> str:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from geogate._jurisdictions import JurisdictionTable
+from geogate._countries import country_name, subdivision_name
+from geogate._jurisdictions import Jurisdiction, JurisdictionTable, Span
 
 from ._common import (
     DATE,
@@ -29,13 +30,18 @@ __all__ = ["jurisdictions"]
     "--at", type=DATE, default=None, help="Membership on this date [default: today, UTC]."
 )
 @policies_option
-@format_option("text", "json", help="Output format; json is {NAME: [CC, ...]}.")
+@format_option(
+    "text", "json", help="Output format; json is {NAME: [CODE, ...]}, subdivisions included."
+)
 def jurisdictions(name: str | None, at: dt.date | None, policies: str | None, output: str) -> None:
     """
     List the built-in and custom jurisdictions and their members on a date.
 
     Custom jurisdictions come from the loaded policies; when --policies is not
-    given and ./policies does not exist, only the built-in ones are listed.
+    given and ./policies does not exist, only the built-in ones are listed. A
+    jurisdiction that holds subdivisions (OFAC-COMPREHENSIVE holds UA-43,
+    Crimea) lists each member on its own line, with its name and the dates of
+    its membership, then the members of other dates.
     """
     day = at or dt.datetime.now(dt.UTC).date()
     if policies is None and not Path(default_policies()).exists():
@@ -61,5 +67,41 @@ def jurisdictions(name: str | None, at: dt.date | None, policies: str | None, ou
         click.echo(click.style(f"{n}", bold=True) + f"  ({kind}, {len(members)} on {day})")
         click.echo(textwrap.fill(jurisdiction.description, 96, initial_indent="  ",
                                  subsequent_indent="  "))  # fmt: skip
+        if jurisdiction.subdivisions:
+            _echo_members(jurisdiction, members, day)
+            continue
         click.echo(textwrap.fill(" ".join(members) or "(none)", 96, initial_indent="  ",
                                  subsequent_indent="  "))  # fmt: skip
+
+
+def _echo_members(jurisdiction: Jurisdiction, members: list[str], day: dt.date) -> None:
+    """One line per member on *day*: code, name and membership dates; then other dates' members."""
+    width = max((len(code) for code in jurisdiction.members), default=2)
+    for code in members:
+        spans = jurisdiction.members[code]
+        current = next((span for span in spans if span.contains(day)), spans[0])
+        dates = _dates(current)
+        click.echo(f"  {code.ljust(width)}  {_name(code)}" + (f" ({dates})" if dates else ""))
+    others = [
+        f"{code} ({'; '.join(_dates(span) for span in jurisdiction.members[code])})"
+        for code in sorted(jurisdiction.members)
+        if code not in members
+    ]
+    if others:
+        text = f"Members on other dates: {', '.join(others)}"
+        click.echo(textwrap.fill(text, 96, initial_indent="  ", subsequent_indent="    "))
+
+
+def _name(code: str) -> str:
+    """``Cuba``, or ``Avtonomna Respublika Krym, Ukraine`` for a subdivision."""
+    if "-" not in code:
+        return country_name(code)
+    return f"{subdivision_name(code)}, {country_name(code.partition('-')[0])}"
+
+
+def _dates(span: Span) -> str:
+    """``from 2022-02-21``, ``until 2025-06-30``, both, or nothing for an open span."""
+    parts = ([f"from {span.start}"] if span.start else []) + (
+        [f"until {span.end}"] if span.end else []
+    )
+    return " ".join(parts)

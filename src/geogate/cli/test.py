@@ -107,7 +107,7 @@ def test_command(
         sys.exit(ExitCode.USAGE)
     gate = Gate(policy, geoip=open_geoip(geoip_db))
     results = run_cases(gate, cases)
-    report = coverage(policy, results)
+    report = coverage(policy, results, today=at)
     if output == "json":
         data: dict[str, object] = {
             "revision": policy.revision,
@@ -199,6 +199,10 @@ def _coverage_table(report: Coverage) -> None:
         )
         if feature.undecided:
             click.echo(f"    never decided: {', '.join(feature.undecided)}")
+        if feature.suggestions:
+            click.echo("    cases that they would decide:")
+            for suggestion in feature.suggestions:
+                click.echo(f"      {suggestion.case}")
         if feature.fallbacks:
             click.echo(f"    fallbacks exercised: {', '.join(feature.fallbacks)}")
         if feature.jurisdictions:
@@ -212,9 +216,13 @@ def _coverage_table(report: Coverage) -> None:
                 click.echo(f"    jurisdictions never exercised: {', '.join(missed)}")
         if feature.places:
             click.echo(
-                f"    target countries exercised: {len(feature.places_exercised)}/"
+                f"    target places exercised: {len(feature.places_exercised)}/"
                 f"{len(feature.places)}"
             )
+            missed_places = [p for p in feature.places if p not in feature.places_exercised]
+            below = [p for p in missed_places if "-" in p]
+            if below:
+                click.echo(f"    target subdivisions never exercised: {', '.join(below)}")
 
 
 def _junit(results: Sequence[CaseResult], revision: str) -> str:
