@@ -7,10 +7,14 @@ Two shapes, sharing the rule generator and writer:
   that place features in files themselves (rule and file order, in
   `test_properties.py`);
 - `policy_specs`: a whole policy set, a `PolicySpec` (a custom jurisdiction
-  built from other jurisdictions, one to three features, each with a basis,
-  rules with windows, and ``overrides:`` declarations), for the laws in
-  `test_laws.py`. `policy_pairs` draws two sets, either independent or the
-  second a mutation of the first, so that diffs are both large and small.
+  built from other jurisdictions, a custom jurisdiction REGIONS holding
+  subdivisions and perhaps a country, some of them members for a window
+  only, one to three features, each with a basis, rules with windows that
+  target countries, subdivisions and jurisdictions, and ``overrides:``
+  declarations; with ``partials=True`` also the ``partial`` setting), for the
+  laws in `test_laws.py`. `policy_pairs` draws two sets, either independent
+  or the second a mutation of the first, so that diffs are both large and
+  small.
 
 A rule is ``(kind, targets, start, length)``: ``from: start`` and ``until:
 start + length`` days when both are given; a rule with only a length ends
@@ -35,6 +39,7 @@ __all__ = [
     "BASES",
     "FEATURE_IDS",
     "JURISDICTIONS",
+    "REGION_MEMBERS",
     "SET_TARGETS",
     "TARGETS",
     "FeatureSpec",
@@ -145,9 +150,24 @@ def load(folder, files):
 
 # Whole policy sets.
 
-#: The targets of whole sets: `TARGETS`, the custom jurisdiction BLOC, RE (EU territory
-#: with its own code), US, and subdivisions nested in others (GB-BFS in GB-NIR).
-SET_TARGETS = [*TARGETS, "BLOC", "RE", "US", "GB-BFS", "ES-CN"]
+#: The targets of whole sets: `TARGETS`, the custom jurisdictions BLOC and REGIONS, RE (EU
+#: territory with its own code), US and UA, subdivisions nested in others (GB-BFS in
+#: GB-NIR), and subdivisions that split a country (US-IL, US-TX, GB-SCT, UA-43).
+SET_TARGETS = [
+    *TARGETS, "BLOC", "REGIONS", "RE", "US", "UA", "GB-BFS", "ES-CN", "US-IL", "US-TX", "GB-SCT",
+    "UA-43",
+]  # fmt: skip
+#: What REGIONS may hold: subdivisions (some of them inside others, or inside places other
+#: targets name) and one country, each perhaps for a window only.
+REGION_MEMBERS = ["UA-43", "UA-40", "UA-14", "UA-09", "US-IL", "GB-SCT", "GB-NIR", "FR-IDF",
+                  "ES-CN", "CH"]  # fmt: skip
+#: REGIONS when a set does not draw its own: the regions of issue 12, two of them dated.
+DEFAULT_REGIONS = (
+    ("UA-43", None, None),
+    ("UA-40", None, None),
+    ("UA-14", dt.date(2022, 2, 21), None),
+    ("UA-09", dt.date(2022, 2, 21), None),
+)
 #: What BLOC may be made of: countries, built-in and custom jurisdictions.
 BLOC_MEMBERS = ["AT", "CH", "PL", "US", "RE", "EU", "EFTA", "NORDIC", "UK"]
 FEATURE_IDS = ("f", "g", "h")
@@ -165,6 +185,7 @@ class FeatureSpec:
         basis: One of `BASES`.
         rules: ``(kind, targets, start, length)`` tuples; rule ``i`` is ``<feature>-ri``.
         overrides: Per rule, the index of the rule it declares to override, or None.
+        partial: ``allow`` or ``deny`` (the default, and then not written).
     """
 
     default: str
@@ -172,10 +193,13 @@ class FeatureSpec:
     basis: str
     rules: tuple[tuple[str, tuple[str, ...], dt.date | None, int | None], ...]
     overrides: tuple[int | None, ...]
+    partial: str = "deny"
 
     def yaml(self, name, order):
         """The feature under ``features:``, its rules in *order*."""
         lines = [f"  {name}:", f"    default: {self.default}", f"    unknown: {self.unknown}"]
+        if self.partial != "deny":
+            lines.append(f"    partial: {self.partial}")
         if self.basis != "location":
             lines.append(f"    basis: {self.basis}")
         lines.append("    rules:" if self.rules else "    rules: []")
@@ -191,10 +215,13 @@ class PolicySpec:
     Attributes:
         bloc: The members of the custom jurisdiction BLOC (NORDIC is always defined too).
         features: Feature id -> its spec, sorted by id.
+        regions: The members of the custom jurisdiction REGIONS, each ``(code, from,
+            until)`` (both inclusive, None: open).
     """
 
     bloc: tuple[str, ...]
     features: tuple[tuple[str, FeatureSpec], ...]
+    regions: tuple[tuple[str, dt.date | None, dt.date | None], ...] = DEFAULT_REGIONS
 
     def feature(self, name):
         """The spec of feature *name*, or None."""
@@ -202,7 +229,20 @@ class PolicySpec:
 
     def jurisdictions_yaml(self):
         """The ``jurisdictions:`` section."""
-        return JURISDICTIONS + f"  BLOC: [{', '.join(self.bloc)}]\n"
+        regions = []
+        for code, start, end in self.regions:
+            if start is None and end is None:
+                regions.append(code)
+                continue
+            parts = [f"code: {code}"]
+            parts += [f"from: {start.isoformat()}"] if start is not None else []
+            parts += [f"until: {end.isoformat()}"] if end is not None else []
+            regions.append("{" + ", ".join(parts) + "}")
+        return (
+            JURISDICTIONS
+            + f"  BLOC: [{', '.join(self.bloc)}]\n"
+            + f"  REGIONS: [{', '.join(regions)}]\n"
+        )
 
 
 def policy_files(spec, orders=None, *, split=False):
@@ -235,11 +275,31 @@ def load_spec(spec, orders=None, *, split=False):
 _BASIS = st.sampled_from(["location", "location", "location", "domicile", "location+domicile"])
 _EFFECT = st.sampled_from(["allow", "deny"])
 _BLOCS = st.lists(st.sampled_from(BLOC_MEMBERS), min_size=1, max_size=4, unique=True).map(tuple)
+_REGION_DAYS = st.dates(dt.date(2005, 1, 1), dt.date(2030, 12, 31))
 
 
 @st.composite
-def feature_specs(draw):
-    """A feature for a whole set; a domicile feature targets no subdivision (a load error)."""
+def _region(draw, code):
+    """A member of REGIONS: always, from a day, until a day, or for a window."""
+    start = draw(st.none() | _REGION_DAYS)
+    end = draw(st.none() | _REGION_DAYS)
+    if start is not None and end is not None and end < start:
+        start, end = end, start
+    return code, start, end
+
+
+_REGIONS = st.lists(st.sampled_from(REGION_MEMBERS), min_size=1, max_size=4, unique=True).flatmap(
+    lambda codes: st.tuples(*(_region(code) for code in codes))
+)
+
+
+@st.composite
+def feature_specs(draw, partials=False):
+    """
+    A feature for a whole set; a domicile feature targets no subdivision (a load error).
+
+    With *partials*, the ``partial`` setting is drawn too (else it is the default, deny).
+    """
     basis = draw(_BASIS)
     pool = [t for t in SET_TARGETS if basis != "domicile" or "-" not in t]
     rules = draw(
@@ -259,15 +319,18 @@ def feature_specs(draw):
         # Declaring an override of itself or of a hard_deny is a load error: never drawn.
         valid = other is not None and other != index and rules[other][0] != "hard_deny"
         overrides.append(other if valid else None)
-    return FeatureSpec(draw(_EFFECT), draw(_EFFECT), basis, tuple(rules), tuple(overrides))
+    partial = draw(_EFFECT) if partials else "deny"
+    return FeatureSpec(draw(_EFFECT), draw(_EFFECT), basis, tuple(rules), tuple(overrides), partial)
 
 
 @st.composite
-def policy_specs(draw):
-    """A whole policy set: BLOC and one to three features."""
+def policy_specs(draw, partials=False):
+    """A whole policy set: BLOC, REGIONS and one to three features (*partials*: drawn)."""
     bloc = draw(_BLOCS)
+    regions = draw(st.just(DEFAULT_REGIONS) | _REGIONS)
     ids = draw(st.lists(st.sampled_from(FEATURE_IDS), min_size=1, max_size=3, unique=True))
-    return PolicySpec(bloc, tuple((name, draw(feature_specs())) for name in sorted(ids)))
+    features = tuple((name, draw(feature_specs(partials))) for name in sorted(ids))
+    return PolicySpec(bloc, features, regions)
 
 
 def _flip(effect):
@@ -276,10 +339,13 @@ def _flip(effect):
 
 @st.composite
 def _mutation(draw, spec):
-    """*spec* with each feature kept, changed, dropped or redrawn, and perhaps another BLOC."""
+    """*spec* with features kept, changed, dropped or redrawn, perhaps another BLOC or REGIONS."""
     bloc = spec.bloc
     if draw(st.booleans()):
         bloc = draw(_BLOCS)
+    regions = spec.regions
+    if draw(st.integers(0, 3)) == 0:
+        regions = draw(_REGIONS)
     features = []
     for name in FEATURE_IDS:
         old = spec.feature(name)
@@ -301,7 +367,7 @@ def _mutation(draw, spec):
             features.append((name, attrs.evolve(old, rules=old.rules[:last], overrides=overrides)))
         elif how == "rule":
             features.append((name, old))
-    return PolicySpec(bloc, tuple(features)) if features else spec
+    return PolicySpec(bloc, tuple(features), regions) if features else spec
 
 
 @st.composite

@@ -87,27 +87,43 @@ def test_audit_cells_agree_with_eval(at):
         assert 250 == len(fa.cells)
         for code, cell in fa.cells.items():
             decision = gate.evaluate(fid, country=code, domicile=code, at=at)
-            assert (str(decision.effect), decision.rule) == tuple(cell)
+            assert (str(decision.effect), decision.rule) == (cell.effect, cell.rule)
             assert decision == fa.decisions[code]
 
 
 def test_audit_agrees_with_eval_on_every_change_date_of_a_generated_set(tmp_path):
-    """The benchmark's set (custom jurisdictions, subdivisions, domicile): no disagreement."""
+    """
+    The benchmark's set (custom jurisdictions, one of regions with dated members,
+    subdivision rules, domicile): no disagreement, subdivision cells included.
+    """
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        from bench_load import generate  # noqa: PLC0415 (the benchmark's generator)
+        from bench_audit import generate  # noqa: PLC0415 (the benchmark's generator)
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
     generate(tmp_path, 8)
     policy = load_policies(tmp_path)
     gate = Gate(policy)
     start, end = dt.date(2024, 1, 1), dt.date(2028, 1, 1)
+    split = 0
     for fid in policy.features:
         for day in [start, *change_dates(policy, fid, start, end)]:
-            cells = audit(policy, at=day, features=[fid]).features[fid].cells
-            for code, cell in cells.items():
-                decision = gate.evaluate(fid, country=code, domicile=code, at=day)
-                assert (str(decision.effect), decision.rule) == tuple(cell), (fid, code, day)
+            found = audit(policy, at=day, features=[fid]).features[fid]
+            places = [(code, None, cell) for code, cell in found.cells.items()]
+            places += [(code[:2], code, cell) for code, cell in found.subdivisions.items()]
+            for country, subdivision, cell in places:
+                decision = gate.evaluate(
+                    fid, country=country, subdivision=subdivision, domicile=country, at=day
+                )
+                assert (str(decision.effect), decision.rule) == (cell.effect, cell.rule), (
+                    fid,
+                    subdivision or country,
+                    day,
+                )
+            split += len(found.split)
+            if policy.features[fid].basis != "domicile":
+                assert {"UA-09", "UA-14", "UA-40", "UA-43"} <= set(found.subdivisions)
+    assert split
 
 
 def test_audit_unknown_feature_raises():
@@ -122,9 +138,11 @@ def test_audit_json_contract_unchanged(run):
 
     assert ["revision", "as_of", "features"] == list(data)
     cell = data["features"]["llama-3.2-vision"]
-    assert ["countries", "unknown"] == list(cell)
+    assert ["countries", "unknown", "basis", "partial"] == list(cell)
     assert {"effect": "deny", "rule": "eu-multimodal-withheld"} == cell["countries"]["FR"]
     assert {"effect": "allow", "rule": None} == cell["countries"]["US"]
+    assert ("location", "deny") == (cell["basis"], cell["partial"])
+    assert "domicile" == data["features"]["llama-3.2-vision-license"]["basis"]
 
 
 def test_audit_csv(run, small):
@@ -132,11 +150,17 @@ def test_audit_csv(run, small):
     result = run("audit", "--policies", str(small), "--at", "2026-01-01", "--format", "csv")
 
     rows = list(csv.reader(io.StringIO(result.output)))
-    assert ["feature", "country", "name", "effect", "rule", "jurisdictions"] == rows[0]
+    assert [
+        "feature", "country", "name", "effect", "rule", "jurisdictions", "subdivision",
+        "subdivision_name", "partial", "rest_effect", "rest_rule",
+    ] == rows[0]  # fmt: skip
     assert 1 + 250 == len(rows)
-    by_code = {row[1]: row for row in rows[1:]}
-    assert ["chat", "FR", "France", "deny", "eu-withheld", "EU EEA WORLD"] == by_code["FR"]
-    assert ["chat", "IE", "Ireland", "allow", "ie-pilot", "EU EEA WORLD"] == by_code["IE"]
+    by_code = {row[1]: row[:6] for row in rows[1:]}
+    assert {("", "", "false", "", "")} == {tuple(row[6:]) for row in rows[1:]}
+    assert ["chat", "FR", "France", "deny", "eu-withheld", "EUROZONE SCHENGEN EU EEA WORLD"] == (
+        by_code["FR"]
+    )
+    assert ["chat", "IE", "Ireland", "allow", "ie-pilot", "EUROZONE EU EEA WORLD"] == by_code["IE"]
     assert ["chat", "GB", "United Kingdom", "allow", "", "UK WORLD"] == by_code["GB"]
     assert ["chat", "US", "United States", "allow", "", "WORLD"] == by_code["US"]
 
@@ -162,14 +186,15 @@ def test_audit_markdown(run, small):
         "Allowed in 217 of 250 countries and territories, denied in 33; unknown locations: "
         "deny; decided on location.\n"
         "\n"
-        "| Decision | Rule | Where | Countries |\n"
+        "| Decision | Rule | Where | Places |\n"
         "|---|---|---|---|\n"
         f"| **denied** | `eu-withheld` | EU (33) | {eu} |\n"
         "| allowed | `ie-pilot` | countries (1) | IE |\n"
         "| allowed | default | EFTA (4) | CH IS LI NO |\n"
+        "| allowed | default | OFAC-COMPREHENSIVE (3) | CU IR KP |\n"
         "| allowed | default | UK-CROWN-DEPENDENCIES (3) | GG IM JE |\n"
         "| allowed | default | UK (1) | GB |\n"
-        "| allowed | default | elsewhere (208) | every other country and territory "
+        "| allowed | default | elsewhere (205) | every other country and territory "
         "(all not listed above) |\n"
         "\n"
         "Rules:\n"
@@ -307,7 +332,13 @@ def test_timeline_cli_json(run, brexit):
 
     data = json.loads(result.output)
     assert ["revision", "from", "to", "features"] == list(data)
-    (change,) = data["features"]["chat"]["changes"]
+    feature = data["features"]["chat"]
+    assert (214, [], []) == (
+        feature["allowed_at_start"],
+        feature["split_at_start"],
+        feature["subdivisions"],
+    )
+    (change,) = feature["changes"]
     assert {
         "date": "2020-02-01",
         "rules_started": [],
@@ -323,12 +354,14 @@ def test_timeline_cli_json(run, brexit):
                 "after": {"effect": "allow", "rule": None},
             },
         },
+        "subdivisions": {},
         "groups": [
             {
                 "change": "gained",
                 "before": {"effect": "deny", "rule": "eu-withheld"},
                 "after": {"effect": "allow", "rule": None},
                 "countries": {"EU": ["GB", "GI"]},
+                "subdivisions": {},
             }
         ],
     } == change
@@ -366,6 +399,7 @@ def test_timeline_cli_markdown_and_csv(run, brexit):
     )
     assert [
         "chat", "2020-02-01", "GB", "United Kingdom", "gained", "deny", "eu-withheld", "allow", "",
+        "", "false", "false",
     ] == rows[1]  # fmt: skip
     assert 3 == len(rows)
 

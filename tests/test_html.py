@@ -72,7 +72,11 @@ def test_colours_match_the_decisions(shipped):
         decision = report.features[fid].decisions[attrs["data-country"]]
         assert str(decision.effect) == attrs["data-effect"], (fid, attrs)
         if tag in {"use", "circle"}:
-            assert COLOURS[str(decision.effect)] == attrs["fill"], (fid, attrs)
+            effect = str(decision.effect)
+            split = report.features[fid].cells[attrs["data-country"]].partial
+            assert split == (attrs.get("data-split") == "true"), (fid, attrs)
+            expected = f"url(#split-{effect})" if split else COLOURS[effect]
+            assert expected == attrs["fill"], (fid, attrs)
             checked += 1
     assert checked > len(report.features) * 200
 
@@ -113,7 +117,12 @@ def test_page_is_self_contained(shipped):
     assert set(parsed.links) <= sources
     assert parsed.links
     assert re.findall(r'(?:href|src)="(?!#)([^"]*)"', page) == parsed.links
-    assert set(re.findall(r"url\(([^)]*)\)", page)) <= {"#hatch-none", "#clip-sphere"}
+    assert set(re.findall(r"url\(([^)]*)\)", page)) <= {
+        "#hatch-none",
+        "#clip-sphere",
+        "#split-allow",
+        "#split-deny",
+    }
     assert "@import" not in page
     assert "http://www.w3.org" not in page
 

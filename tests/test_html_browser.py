@@ -35,12 +35,9 @@ def _rgb(colour: str) -> tuple[int, int, int]:
     return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
 
 
-@pytest.fixture(scope="module")
-def screenshot(tmp_path_factory):
-    """Render the shipped policies' report, screenshot it, and find each map's top left corner."""
-    work = tmp_path_factory.mktemp("browser")
-    policy = load_policies(POLICIES)
-    report = audit(policy, at=AT)
+def _shoot(work, policy, at, window=WINDOW):
+    """Render *policy*'s report on *at*, screenshot it, and find each map's top left corner."""
+    report = audit(policy, at=at)
     page = work / "report.html"
     page.write_text(render_html(report, policy), encoding="utf-8")
     shot = work / "report.png"
@@ -59,7 +56,7 @@ def screenshot(tmp_path_factory):
         "--hide-scrollbars",
         "--force-device-scale-factor=1",
         "--force-color-profile=srgb",
-        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        f"--window-size={window[0]},{window[1]}",
         f"--screenshot={shot}",
         page.as_uri(),
     ]
@@ -69,6 +66,12 @@ def screenshot(tmp_path_factory):
     corners = _map_corners(image)
     assert len(report.features) == len(corners), "the window is too short for every map"
     return image, dict(zip(report.features, corners, strict=True))
+
+
+@pytest.fixture(scope="module")
+def screenshot(tmp_path_factory):
+    """Render the shipped policies' report, screenshot it, and find each map's top left corner."""
+    return _shoot(tmp_path_factory.mktemp("browser"), load_policies(POLICIES), AT)
 
 
 def _map_corners(image) -> list[tuple[int, int]]:
@@ -174,3 +177,51 @@ def test_ocean_is_neither_colour(screenshot):
         assert not _close(pixel, _rgb(COLOURS["allow"]))
         assert not _close(pixel, _rgb(COLOURS["deny"]))
         assert not _close(pixel, _rgb(FRAME))
+
+
+SPLIT = """\
+features:
+  face:
+    default: allow
+    rules:
+      - {id: face-bipa, deny: [US-IL, US-TX], reason: Illinois and Texas.}
+      - {id: face-eu, deny: [EU], reason: Not assessed.}
+"""
+
+
+@pytest.fixture(scope="module")
+def split_screenshot(tmp_path_factory):
+    """The report of a feature denied in two US states: the US is split (deny)."""
+    work = tmp_path_factory.mktemp("split")
+    (work / "face.yaml").write_text(SPLIT, encoding="utf-8")
+    image, corners = _shoot(work, load_policies(work), AT, window=(1100, 1600))
+    return image, corners["face"]
+
+
+def test_a_split_country_is_cross_hatched_not_solid(split_screenshot):
+    """
+    The US (split, denied to a request naming only the US) shows its colour under a white
+    cross-hatch: both appear inside it, away from its "split" label; no allowed colour. A
+    country that is not split (Brazil) is solid.
+    """
+    image, (left, top) = split_screenshot
+    geo = world_map()
+    centre = geo.label_point("US")
+    assert centre is not None
+    polygon = next(p for p in geo.shapes["US"] if _inside(centre, p[0]))
+    deny, allow, white = _rgb(COLOURS["deny"]), _rgb(COLOURS["allow"]), (255, 255, 255)
+    pixels = []
+    for dx in range(-60, 61, 3):
+        for dy in range(-30, 31, 3):
+            point = (centre[0] + dx, centre[1] + dy)
+            near_label = abs(dx) < 40 and abs(dy) < 10
+            if near_label or not _inside(point, polygon[0]):
+                continue
+            if _edge_distance(point, polygon[0]) <= EDGE_CLEARANCE:
+                continue
+            pixels.append(image.getpixel((round(left + point[0]), round(top + point[1]))))
+    assert len(pixels) > 50
+    assert not any(_close(pixel, allow, 40) for pixel in pixels)
+    assert any(_close(pixel, deny) for pixel in pixels)
+    assert any(_close(pixel, white, 60) for pixel in pixels)
+    assert all(_close(pixel, allow) for pixel in _samples(image, (left, top), "BR"))

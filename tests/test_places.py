@@ -346,3 +346,26 @@ def test_an_unrecognised_subdivision_beside_a_part_of_a_country(
 
     found = resolve_place(country, subdivision)
     assert (status, code, inner) == (found.status, found.code, found.subdivision)
+
+
+def test_the_audit_and_the_gate_share_the_split_step(tmp_path):
+    """
+    A hard_deny inside a split place that agrees with the rest (UA-43 denied, the
+    rest of UA denied by default, UA-30 allowed): the audit's UA cell is the gate's
+    deny, not the partial allow. The audit once carried its own copy of the step.
+    """
+    from geogate._audit import audit  # noqa: PLC0415
+
+    (tmp_path / "p.yaml").write_text(
+        "features:\n  f:\n    default: deny\n    partial: allow\n    rules:\n"
+        "      - {id: ua30, allow: [UA-30], reason: r}\n"
+        "      - {id: ofac, hard_deny: [OFAC-COMPREHENSIVE], reason: r}\n",
+        encoding="utf-8",
+    )
+    gate = Gate.from_path(tmp_path)
+    day = dt.date(2026, 6, 1)
+    cells = audit(gate.policy, at=day).to_dict()["features"]["f"]["countries"]  # type: ignore[index]
+    decision = gate.evaluate("f", country="UA", at=day)
+    assert ("deny", None, False) == (cells["UA"]["effect"], cells["UA"]["rule"], decision.allowed)
+    assert cells["UA"]["partial"] is True
+    assert {"effect": "deny", "rule": "ofac"} == cells["UA"]["subdivisions"]["UA-43"]

@@ -1,14 +1,30 @@
 """
-Audit and timeline: the decision of every feature for every country, on a date or over time.
+Audit and timeline: the decision of every feature for every place, on a date or over time.
 
-Countries are decided per equivalence class: on one date, two countries that
-no rule of a feature names directly and that are in the same jurisdictions
-(of those its rules name) are matched by the same rules through the same
-targets, so the engine's `decide` gives them the same outcome. One call per
-class and per named country replaces one per country, which is what makes a
-timeline of 1,000 features over every change date fast. The `Decision` of a
-cell is made by `Gate.evaluate` itself, on demand, so it is what ``geogate
-eval`` says by construction; the tests check that every cell agrees with it.
+The places of a feature are every ISO 3166-1 country and XK, plus every
+subdivision its rules name, directly or through jurisdictions, with their
+ISO parents (`geogate._engine.inner_places`). A country's cell is what a
+request naming only that country gets: for a country the rules decide
+differently inside on that date (a *split* country: ``US`` when ``US-IL`` is
+denied), that is the feature's ``partial`` setting, and the cell says so and
+what the rest of the country gets. Each subdivision in the space has a cell
+of its own. Features decided on domicile are audited on countries only: a
+domicile is a country.
+
+Countries with no place of the space inside them are decided per
+equivalence class: on one date, two such countries that no rule of a feature
+names directly and that are in the same jurisdictions (of those its rules
+name) are matched by the same rules through the same targets, so the
+engine's `decide` gives them the same outcome. One call per class, per named
+country and per country with subdivisions in the space replaces one per
+country, which is what makes a timeline of 1,000 features over every change
+date fast. The places of the space and the countries holding them are each
+decided on their own once (the engine's `decide_place`), and the engine's
+split step (`_split`, step 5 of `decide`) compares those decisions, rather
+than deciding every place inside again for each place around it. The
+`Decision` of a cell is made by `Gate.evaluate` itself, on demand, so it is
+what ``geogate eval`` says by construction; the tests check that every cell,
+subdivisions included, agrees with it.
 """
 
 from __future__ import annotations
@@ -21,20 +37,31 @@ import attrs
 
 from ._countries import LocationStatus, all_countries
 from ._decision import Decision
-from ._engine import CompiledRule, Location, change_days, decide
+from ._engine import (
+    CompiledRule,
+    Location,
+    Outcome,
+    OutcomeKind,
+    change_days,
+    decide_place,
+    inner_places,
+    place_of,
+    places_inside,
+    split_step,
+)
 from ._gate import Gate
-from ._policy import Effect, Feature, Rule, TargetKind
+from ._policy import Basis, Effect, Feature, Rule, TargetKind
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from ._engine import Outcome
     from ._jurisdictions import JurisdictionTable
     from ._policy import PolicySet
 
 __all__ = [
     "Audit",
     "Cell",
+    "ChangeGroup",
     "DayChange",
     "FeatureAudit",
     "FeatureTimeline",
@@ -42,47 +69,89 @@ __all__ = [
     "Timeline",
     "audit",
     "change_dates",
+    "country_of",
     "timeline",
 ]
 
 
 class Cell(NamedTuple):
-    """The effect (``allow`` or ``deny``) and the deciding rule id (None: the default)."""
+    """
+    The decision for one place: its effect, deciding rule, and whether the place is split.
+
+    Attributes:
+        effect: ``allow`` or ``deny``.
+        rule: The deciding rule id; None for the feature's default, an
+            ambiguity, or a split place.
+        partial: Whether the place is split on that date: rules decide places
+            inside it differently, so a request naming only it gets the
+            feature's ``partial`` setting (deny when a hard_deny decides inside).
+        rest: For a split place, what the place itself gets where no place
+            inside it is decided differently ("the rest of the country").
+    """
 
     effect: str
     rule: str | None
+    partial: bool = False
+    rest: Cell | None = None
 
-    def to_dict(self) -> dict[str, str | None]:
-        """Return ``{"effect", "rule"}``, as in the audit's JSON."""
-        return {"effect": self.effect, "rule": self.rule}
+    def to_dict(self) -> dict[str, object]:
+        """Return ``{"effect", "rule"}``, and ``"partial": true`` and ``"rest"`` when split."""
+        data: dict[str, object] = {"effect": self.effect, "rule": self.rule}
+        if self.partial and self.rest is not None:
+            data["partial"] = True
+            data["rest"] = self.rest.to_dict()
+        return data
+
+
+def country_of(code: str) -> str:
+    """Return the country of a country or subdivision code (``US-IL`` -> ``US``)."""
+    return code.partition("-")[0]
+
+
+#: Per-place labels that are not jurisdictions, in the order they are shown last.
+LABELS = ("split", "countries", "subdivisions", "elsewhere")
+
+Labelled = tuple[tuple[str, tuple[str, ...]], ...]
 
 
 @attrs.frozen
 class Group:
     """
-    Countries that share an effect and a deciding rule.
+    Places that share an effect and a deciding rule (or are split alike).
 
     Attributes:
         effect: ``allow`` or ``deny``.
-        rule: The deciding rule id, or None for the feature's default.
+        rule: The deciding rule id, or None for the feature's default or
+            (``partial``) its partial setting.
         reason: The rule's reason, or None.
-        by_jurisdiction: Label (a jurisdiction, ``countries`` or ``elsewhere``)
-            -> country codes, in the order they should be shown.
+        by_jurisdiction: Label (a jurisdiction, ``split``, ``countries`` or
+            ``elsewhere``) -> country codes, in the order they should be shown.
+        subdivisions: Label (a jurisdiction, ``split`` or ``subdivisions``) ->
+            subdivision codes decided so.
+        partial: Whether these places are split: a request naming only one
+            of them gets the feature's partial setting.
     """
 
     effect: str
     rule: str | None
     reason: str | None
-    by_jurisdiction: tuple[tuple[str, tuple[str, ...]], ...]
+    by_jurisdiction: Labelled
+    subdivisions: Labelled = ()
+    partial: bool = False
 
     @property
     def countries(self) -> tuple[str, ...]:
         """Every country in the group."""
         return tuple(code for _, codes in self.by_jurisdiction for code in codes)
 
+    @property
+    def places(self) -> tuple[str, ...]:
+        """Every country and subdivision in the group."""
+        return self.countries + tuple(code for _, codes in self.subdivisions for code in codes)
+
 
 class _Decisions(Mapping[str, "Decision"]):
-    """Country code -> the `Decision` of ``Gate.evaluate``, made on first access."""
+    """Place code -> the `Decision` of ``Gate.evaluate``, made on first access."""
 
     def __init__(self, evaluator: _Evaluator, feature: str, day: dt.date,
                  codes: tuple[str, ...]) -> None:  # fmt: skip
@@ -98,10 +167,16 @@ class _Decisions(Mapping[str, "Decision"]):
         if made is None:
             if code not in self._known:
                 raise KeyError(code)
-            # The same country as location and as domicile: "a request from X by
-            # an account domiciled in X", so domicile-based features are audited too.
+            # A request from the place by an account domiciled in its country:
+            # "from X, by an account domiciled in X", so domicile-based features
+            # are audited too.
+            country = country_of(code)
             made = self._evaluator.gate.evaluate(
-                self._feature, country=code, domicile=code, at=self._day
+                self._feature,
+                country=country,
+                subdivision=code if code != country else None,
+                domicile=country,
+                at=self._day,
             )
             self._made[code] = made
         return made
@@ -130,14 +205,19 @@ class _Evaluator:
 @attrs.frozen
 class FeatureAudit:
     """
-    One feature's decisions for every country.
+    One feature's decisions for every place.
 
     Attributes:
         feature: The feature.
         decisions: Country code -> decision (made by `Gate.evaluate` when read).
         unknown: The effect for an unknown location.
         groups: The decisions grouped by effect and rule, denials first.
-        cells: Country code -> effect and deciding rule id (cheap to read).
+        cells: Country code -> effect and deciding rule id (cheap to read): what
+            a request naming only that country gets.
+        subdivisions: Subdivision code -> its cell, for every subdivision in the
+            feature's place space, sorted (none for a feature decided on domicile).
+        subdivision_decisions: Subdivision code -> the decision of a request
+            from it by an account domiciled in its country (made when read).
     """
 
     feature: Feature
@@ -145,17 +225,48 @@ class FeatureAudit:
     unknown: str
     groups: tuple[Group, ...]
     cells: Mapping[str, Cell] = attrs.field(factory=dict)
+    subdivisions: Mapping[str, Cell] = attrs.field(factory=dict)
+    subdivision_decisions: Mapping[str, Decision] = attrs.field(factory=dict)
 
     @property
     def allowed(self) -> int:
-        """How many countries are allowed."""
+        """How many countries are allowed (a request naming only the country)."""
         return sum(cell.effect == "allow" for cell in self.cells.values())
+
+    @property
+    def split(self) -> tuple[str, ...]:
+        """The countries that are split on the date, sorted."""
+        return tuple(code for code, cell in sorted(self.cells.items()) if cell.partial)
+
+    def subdivisions_of(self, country: str) -> dict[str, Cell]:
+        """Return the cells of the subdivisions of *country* in the place space, sorted."""
+        return {
+            code: cell for code, cell in self.subdivisions.items() if country_of(code) == country
+        }
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the feature's part of the audit's JSON."""
+        inside: dict[str, dict[str, Cell]] = {}
+        for code, cell in self.subdivisions.items():
+            inside.setdefault(country_of(code), {})[code] = cell
+        countries: dict[str, object] = {}
+        for code, cell in sorted(self.cells.items()):
+            data = cell.to_dict()
+            if code in inside:
+                data["subdivisions"] = {sub: c.to_dict() for sub, c in inside[code].items()}
+            countries[code] = data
+        return {
+            "countries": countries,
+            "unknown": self.unknown,
+            "basis": str(self.feature.basis),
+            "partial": str(self.feature.partial),
+        }
 
 
 @attrs.frozen
 class Audit:
     """
-    Every selected feature, every country, one date.
+    Every selected feature, every place, one date.
 
     Attributes:
         revision: The policy revision.
@@ -172,34 +283,77 @@ class Audit:
         return {
             "revision": self.revision,
             "as_of": self.as_of.isoformat(),
-            "features": {
-                fid: {
-                    "countries": {code: cell.to_dict() for code, cell in sorted(fa.cells.items())},
-                    "unknown": fa.unknown,
-                }
-                for fid, fa in self.features.items()
-            },
+            "features": {fid: fa.to_dict() for fid, fa in self.features.items()},
         }
 
 
 @attrs.frozen
 class _Rules:
-    """A feature's rules, compiled, with the countries and jurisdictions they name."""
+    """
+    A feature's rules, compiled, with what they name.
+
+    Attributes:
+        feature: The feature.
+        rules: Its rules, compiled.
+        countries: The countries they name.
+        jurisdictions: The jurisdictions they name.
+        inside: `inner_places` of the rules, or None when built without a table.
+        subdivisions: The subdivisions that get cells of their own, sorted
+            (those of *inside*, unless the feature is decided on domicile).
+        split_candidates: The countries with places of *inside* in them.
+        places: (code, location) of the split candidates and of *inside*.
+        inner: Code of a place -> the codes of *inside* strictly inside it.
+    """
 
     feature: Feature
     rules: tuple[CompiledRule, ...]
     countries: frozenset[str]
     jurisdictions: frozenset[str]
+    inside: frozenset[str] | None = None
+    subdivisions: tuple[str, ...] = ()
+    split_candidates: frozenset[str] = frozenset()
+    places: tuple[tuple[str, Location], ...] = ()
+    inner: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
 
     @classmethod
-    def of(cls, feature: Feature) -> _Rules:
+    def of(cls, feature: Feature, table: JurisdictionTable | None = None) -> _Rules:
         rules = tuple(CompiledRule.from_rule(rule) for rule in feature.rules)
+        inside = None if table is None else inner_places(rules, table)
+        own = () if not inside or feature.basis is Basis.DOMICILE else tuple(sorted(inside))
+        split = frozenset(country_of(code) for code in inside or ())
+        places = tuple((code, place_of(code)) for code in sorted(split | (inside or set())))
+        inner = {
+            code: tuple(found)
+            for code, location in places
+            if (found := places_inside(location, inside or ()))
+        }
         return cls(
             feature,
             rules,
             frozenset(code for c in rules for code in c.countries),
             frozenset(name for c in rules for name in c.jurisdictions),
+            inside,
+            own,
+            split,
+            places,
+            inner,
         )
+
+
+_KNOWN = LocationStatus.KNOWN
+
+
+def _split(
+    feature: Feature, outcome: Outcome, inner: tuple[str, ...], own: Mapping[str, Outcome]
+) -> Outcome:
+    """The engine's step 5 (`split_step`), from decisions already made for each place."""
+    return split_step(feature, outcome, [(code, own[code]) for code in inner])
+
+
+def _cell(outcome: Outcome) -> Cell:
+    if outcome.kind is OutcomeKind.PARTIAL and outcome.rest is not None:
+        return Cell(str(outcome.effect), None, partial=True, rest=_cell(outcome.rest))
+    return Cell(str(outcome.effect), None if outcome.rule is None else outcome.rule.id)
 
 
 class _Classes:
@@ -210,6 +364,9 @@ class _Classes:
         self.countries = tuple(sorted(all_countries()))
         self._by_day: dict[dt.date, dict[str, tuple[str, ...]]] = {}
         self._groups: dict[dt.date, dict[tuple[str, ...], tuple[str, ...]]] = {}
+        self._samples: dict[
+            tuple[dt.date, frozenset[str], frozenset[str]], tuple[list[str], list[int]]
+        ] = {}
 
     def containing(self, day: dt.date) -> dict[str, tuple[str, ...]]:
         """Country code -> the names of the jurisdictions containing it on *day*."""
@@ -231,32 +388,88 @@ class _Classes:
         return found
 
     def cells(self, rules: _Rules, day: dt.date) -> dict[str, Cell]:
-        """Decide *rules* for every country on *day*, once per equivalence class."""
-        named = rules.countries
-        wanted = rules.jurisdictions
-        by_class: dict[tuple[str, ...], Cell] = {}
-        result: dict[str, Cell | None] = dict.fromkeys(self.countries)  # sorted order
-        for names, codes in self.groups(day).items():
-            key = tuple(j for j in names if j in wanted)
-            cell = by_class.get(key)
-            if cell is None:
-                sample = next((code for code in codes if code not in named), None)
-                if sample is None:
-                    continue
-                cell = by_class[key] = self._decide(rules, sample, day)
-            result.update(dict.fromkeys(codes, cell))
-        for code in named:
+        """Decide *rules* for every country on *day* (a request naming only the country)."""
+        return self.places(rules, day)[0]
+
+    def places(self, rules: _Rules, day: dt.date) -> tuple[dict[str, Cell], dict[str, Cell]]:
+        """
+        Decide *rules* for every country and every subdivision in their space on *day*.
+
+        Countries are decided once per equivalence class, except those the
+        rules name and those with places of the space inside them.
+        """
+        if rules.inside is None:  # built without the table: find the places inside
+            rules = _Rules.of(rules.feature, self.table)
+        split = rules.split_candidates
+        alone = rules.countries | split
+        samples, index = self._classes(day, rules.jurisdictions, alone)
+        feature, compiled, table = rules.feature, rules.rules, self.table
+        # A country with no place of the space inside it (every sample, most named
+        # countries) cannot be split: `decide` would add nothing to its own decision.
+        by_class = [
+            _cell(decide_place(feature, compiled, Location(_KNOWN, sample), day, table))
+            for sample in samples
+        ]
+        result = dict(zip(self.countries, [by_class[i] for i in index], strict=True))
+        # Each place with places of the space inside it, and each of those, is
+        # decided on its own once; the split step then compares them.
+        own = {
+            code: decide_place(feature, compiled, location, day, table)
+            for code, location in rules.places
+        }
+        outcomes: dict[str, Outcome] = {}
+        for code in alone:
             if code in result:
-                result[code] = self._decide(rules, code, day)
-        return result  # type: ignore[return-value]  # every country has a cell now
+                outcome = own.get(code) or decide_place(
+                    feature, compiled, Location(_KNOWN, code), day, table
+                )
+                if code in split:
+                    outcome = _split(feature, outcome, rules.inner[code], own)
+                outcomes[code] = outcome
+                result[code] = _cell(outcome)
+        subdivisions: dict[str, Cell] = {}
+        both = feature.basis is Basis.LOCATION_AND_DOMICILE
+        for code in rules.subdivisions:
+            outcome = _split(feature, own[code], rules.inner.get(code, ()), own)
+            home = outcomes.get(country_of(code))
+            if both and outcome.effect is not Effect.DENY and home is not None:
+                # The location allows: the domicile (its country) decides if it denies.
+                outcome = home if home.effect is Effect.DENY else outcome
+            subdivisions[code] = _cell(outcome)
+        return result, subdivisions
 
-    def _decide(self, rules: _Rules, code: str, day: dt.date) -> Cell:
-        location = Location(LocationStatus.KNOWN, code)
-        return _cell(decide(rules.feature, rules.rules, location, day, self.table))
+    def _classes(
+        self, day: dt.date, wanted: frozenset[str], alone: frozenset[str]
+    ) -> tuple[list[str], list[int]]:
+        """
+        Return one sample per class of countries, and each country's class (in `countries`).
 
-
-def _cell(outcome: Outcome) -> Cell:
-    return Cell(str(outcome.effect), None if outcome.rule is None else outcome.rule.id)
+        A class is the countries contained, on *day*, in the same jurisdictions
+        of *wanted*; the countries in *alone* are decided one by one, and their
+        index is that of any class (they are overwritten). Features with the
+        same jurisdictions and named countries share the answer.
+        """
+        key = (day, wanted, alone)
+        found = self._samples.get(key)
+        if found is None:
+            samples: list[str] = []
+            classes: dict[tuple[str, ...], int] = {}
+            of_country: dict[str, int] = {}
+            for names, codes in self.groups(day).items():
+                class_key = tuple(j for j in names if j in wanted)
+                number = classes.get(class_key)
+                if number is None:
+                    sample = next((code for code in codes if code not in alone), None)
+                    if sample is None:
+                        continue  # all decided one by one
+                    number = classes[class_key] = len(samples)
+                    samples.append(sample)
+                of_country.update(dict.fromkeys(codes, number))
+            index = [of_country.get(code, 0) for code in self.countries]
+            if not samples:  # every country is decided one by one: a placeholder class
+                samples.append(self.countries[0])
+            found = self._samples[key] = (samples, index)
+        return found
 
 
 def _select(policy: PolicySet, features: Iterable[str] | None) -> list[str]:
@@ -270,70 +483,107 @@ def _select(policy: PolicySet, features: Iterable[str] | None) -> list[str]:
 def audit(policy: PolicySet, *, at: dt.date | None = None,
           features: Iterable[str] | None = None) -> Audit:  # fmt: skip
     """
-    Decide every feature (or those named) for every ISO 3166-1 country and XK.
+    Decide every feature (or those named) for every ISO 3166-1 country, XK and subdivision.
+
+    The subdivisions are those in each feature's place space (the ones its
+    rules name, directly or through jurisdictions, and their parents).
 
     Raises:
         KeyError: naming a feature the policy set does not define.
     """
     day = at or dt.datetime.now(dt.UTC).date()
-    classes = _Classes(policy.jurisdictions)
+    table = policy.jurisdictions
+    classes = _Classes(table)
     evaluator = _Evaluator(policy)
     result: dict[str, FeatureAudit] = {}
     for fid in _select(policy, features):
         feature = policy.features[fid]
-        cells = classes.cells(_Rules.of(feature), day)
+        rules = _Rules.of(feature, table)
+        cells, subdivisions = classes.places(rules, day)
         result[fid] = FeatureAudit(
             feature=feature,
             decisions=_Decisions(evaluator, fid, day, classes.countries),
             unknown=str(feature.unknown),
-            groups=_groups(feature, cells, classes.containing(day)),
+            groups=_groups(feature, cells, subdivisions, classes, day),
             cells=cells,
+            subdivisions=subdivisions,
+            subdivision_decisions=_Decisions(evaluator, fid, day, tuple(subdivisions)),
         )
     return Audit(policy.revision, day, result)
 
 
 def _label(rule: Rule | None, containing: tuple[str, ...]) -> str | None:
-    """The jurisdiction through which *rule* matches a country (smallest first), if any."""
+    """The jurisdiction through which *rule* matches a place (smallest first), if any."""
     if rule is None:
         return None
     named = {t.code for t in rule.targets if t.kind is TargetKind.JURISDICTION}
     return next((j for j in containing if j in named), None)
 
 
-def _groups(feature: Feature, cells: Mapping[str, Cell],
-            containing: Mapping[str, tuple[str, ...]]) -> tuple[Group, ...]:  # fmt: skip
+def _subdivision_label(cell: Cell, rule: Rule | None, code: str, table: JurisdictionTable,
+                       day: dt.date) -> str:  # fmt: skip
+    """``split``, the jurisdiction through which *rule* matches, or ``subdivisions``."""
+    if cell.partial:
+        return "split"
+    place = place_of(code)
+    assert place.country is not None  # noqa: S101 (a code names its country)
+    if rule is None:
+        return "subdivisions"
+    return _label(rule, table.containing(place.country, day, place.chain)) or "subdivisions"
+
+
+def _groups(feature: Feature, cells: Mapping[str, Cell], subdivisions: Mapping[str, Cell],
+            classes: _Classes, day: dt.date) -> tuple[Group, ...]:  # fmt: skip
     rules = {rule.id: rule for rule in feature.rules}
+    containing = classes.containing(day)
     # Countries with the same decision and jurisdictions share a label: find it once.
     alike: dict[tuple[Cell, tuple[str, ...]], list[str]] = {}
     for code, cell in cells.items():
         alike.setdefault((cell, containing[code]), []).append(code)
-    buckets: dict[Cell, dict[str, list[str]]] = {}
+    Key = tuple[str, str | None, bool]  # noqa: N806 (a local type alias)
+    countries: dict[Key, dict[str, list[str]]] = {}
+    inside: dict[Key, dict[str, list[str]]] = {}
     for (cell, names), codes in alike.items():
         rule = rules.get(cell.rule) if cell.rule else None
-        if rule is not None:
+        if cell.partial:
+            label = "split"
+        elif rule is not None:
             label = _label(rule, names) or "countries"
         else:
             label = next((j for j in names if j != "WORLD"), "elsewhere")
-        buckets.setdefault(cell, {}).setdefault(label, []).extend(codes)
+        key = (cell.effect, cell.rule, cell.partial)
+        countries.setdefault(key, {}).setdefault(label, []).extend(codes)
+    for code, cell in subdivisions.items():
+        rule = rules.get(cell.rule) if cell.rule else None
+        label = _subdivision_label(cell, rule, code, classes.table, day)
+        key = (cell.effect, cell.rule, cell.partial)
+        inside.setdefault(key, {}).setdefault(label, []).append(code)
     groups = [
         Group(
             effect,
             rule_id,
             rules[rule_id].reason if rule_id in rules else None,
-            _ordered(by_label),
+            _ordered(countries.get((effect, rule_id, partial), {})),
+            _ordered(inside.get((effect, rule_id, partial), {})),
+            partial,
         )
-        for (effect, rule_id), by_label in buckets.items()
+        for effect, rule_id, partial in dict.fromkeys([*countries, *inside])
     ]
-    groups.sort(key=lambda g: (g.effect != "deny", g.rule is None, -len(g.countries)))
+    groups.sort(key=lambda g: (g.effect != "deny", _rank(g.rule, g.partial), -len(g.places)))
     return tuple(groups)
 
 
-def _ordered(by_label: dict[str, list[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Named jurisdictions first, the largest first; ``countries`` and ``elsewhere`` last."""
+def _rank(rule: str | None, partial: bool) -> int:
+    """Rules first, then the partial setting, then the default."""
+    return 0 if rule is not None else 1 if partial else 2
+
+
+def _ordered(by_label: Mapping[str, list[str]]) -> Labelled:
+    """Named jurisdictions first, the largest first; the other labels last."""
     return tuple(
         sorted(
             ((label, tuple(sorted(codes))) for label, codes in by_label.items()),
-            key=lambda pair: (pair[0] in {"countries", "elsewhere"}, -len(pair[1])),
+            key=lambda pair: (pair[0] in LABELS, -len(pair[1])),
         )
     )
 
@@ -343,8 +593,9 @@ def change_dates(policy: PolicySet, feature: str, start: dt.date, end: dt.date) 
     Return the days in ``(start, end]`` on which some decision of *feature* can change.
 
     A rule window opening or closing, or a change in the membership of a
-    jurisdiction the feature's rules name (the UK leaving the EU), counts.
-    Auditing *start* and each returned day covers every date in the range.
+    jurisdiction the feature's rules name (the UK leaving the EU, a region
+    added to a sanctions list), counts. Auditing *start* and each returned
+    day covers every date in the range, subdivisions included.
     """
     rules = [CompiledRule.from_rule(rule) for rule in policy.features[feature].rules]
     return [day for day in change_days(rules, policy.jurisdictions) if start < day <= end]
@@ -356,25 +607,41 @@ def change_dates(policy: PolicySet, feature: str, start: dt.date, end: dt.date) 
 @attrs.frozen
 class ChangeGroup:
     """
-    Countries whose decision changed the same way on one day.
+    Places whose decision changed the same way on one day.
 
     Attributes:
-        change: ``gained`` (deny to allow), ``lost`` (allow to deny) or
-            ``rule`` (the same effect, another deciding rule).
+        change: ``gained`` (deny to allow), ``lost`` (allow to deny),
+            ``split`` (the same effect, now by the partial setting of a split
+            place), ``unsplit`` (the same effect, no longer split) or ``rule``
+            (the same effect, another deciding rule, or another rest).
         before: The decision the day before.
         after: The decision from that day.
         by_jurisdiction: Label -> country codes, as in `Group`.
+        subdivisions: Label -> subdivision codes, as in `Group`.
     """
 
     change: str
     before: Cell
     after: Cell
-    by_jurisdiction: tuple[tuple[str, tuple[str, ...]], ...]
+    by_jurisdiction: Labelled
+    subdivisions: Labelled = ()
 
     @property
     def countries(self) -> tuple[str, ...]:
         """Every country in the group."""
         return tuple(code for _, codes in self.by_jurisdiction for code in codes)
+
+    @property
+    def places(self) -> tuple[str, ...]:
+        """Every country and subdivision in the group."""
+        return self.countries + tuple(code for _, codes in self.subdivisions for code in codes)
+
+
+def _changes_dict(cells: Mapping[str, tuple[Cell, Cell]]) -> dict[str, object]:
+    return {
+        code: {"before": before.to_dict(), "after": after.to_dict()}
+        for code, (before, after) in cells.items()
+    }
 
 
 @attrs.frozen
@@ -385,11 +652,13 @@ class DayChange:
     Attributes:
         day: The first day of the new decisions.
         cells: Country code -> (before, after), for the countries that changed.
-        groups: The same, grouped: access gained, access lost, rule changes.
+        groups: The same, grouped: access gained, access lost, splits, rule changes.
         started: Ids of the feature's rules whose window opens that day.
         ended: Ids of its rules whose window closed the day before.
         membership: (jurisdiction, joined, left) for each jurisdiction its
             rules name whose members change that day.
+        subdivisions: Subdivision code -> (before, after), for the
+            subdivisions of the place space that changed.
     """
 
     day: dt.date
@@ -398,6 +667,7 @@ class DayChange:
     started: tuple[str, ...] = ()
     ended: tuple[str, ...] = ()
     membership: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()
+    subdivisions: Mapping[str, tuple[Cell, Cell]] = attrs.field(factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         """Return JSON-ready data."""
@@ -409,16 +679,15 @@ class DayChange:
                 {"jurisdiction": name, "joined": list(joined), "left": list(left)}
                 for name, joined, left in self.membership
             ],
-            "countries": {
-                code: {"before": before.to_dict(), "after": after.to_dict()}
-                for code, (before, after) in self.cells.items()
-            },
+            "countries": _changes_dict(self.cells),
+            "subdivisions": _changes_dict(self.subdivisions),
             "groups": [
                 {
                     "change": group.change,
                     "before": group.before.to_dict(),
                     "after": group.after.to_dict(),
                     "countries": {label: list(codes) for label, codes in group.by_jurisdiction},
+                    "subdivisions": {label: list(codes) for label, codes in group.subdivisions},
                 }
                 for group in self.groups
             ],
@@ -433,12 +702,16 @@ class FeatureTimeline:
     Attributes:
         feature: The feature.
         allowed_at_start: How many countries are allowed on the first day.
-        changes: The days on which some country's decision changes, in order.
+        changes: The days on which some place's decision changes, in order.
+        subdivisions: The subdivisions in the feature's place space, sorted.
+        split_at_start: The countries split on the first day, sorted.
     """
 
     feature: Feature
     allowed_at_start: int
     changes: tuple[DayChange, ...]
+    subdivisions: tuple[str, ...] = ()
+    split_at_start: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -469,6 +742,8 @@ class Timeline:
             "features": {
                 fid: {
                     "allowed_at_start": ft.allowed_at_start,
+                    "split_at_start": list(ft.split_at_start),
+                    "subdivisions": list(ft.subdivisions),
                     "changes": [change.to_dict() for change in ft.changes],
                 }
                 for fid, ft in self.features.items()
@@ -481,9 +756,11 @@ def timeline(policy: PolicySet, start: dt.date, end: dt.date, *,
     """
     Find, for each feature, the days in ``(start, end]`` on which a decision changes.
 
-    A decision is a country's effect and deciding rule. Candidate days come
-    from `change_dates`; a day is reported only when some decision really
-    changes on it.
+    A decision is a place's cell: its effect, its deciding rule, and whether
+    it is split (and what its rest gets); the places are every country and
+    every subdivision in the feature's place space. Candidate days come from
+    `change_dates`; a day is reported only when some decision really changes
+    on it.
 
     Raises:
         KeyError: naming a feature the policy set does not define.
@@ -492,57 +769,86 @@ def timeline(policy: PolicySet, start: dt.date, end: dt.date, *,
     classes = _Classes(table)
     result: dict[str, FeatureTimeline] = {}
     for fid in _select(policy, features):
-        rules = _Rules.of(policy.features[fid])
-        before = classes.cells(rules, start)
+        rules = _Rules.of(policy.features[fid], table)
+        before, before_inside = classes.places(rules, start)
         allowed = sum(cell.effect == "allow" for cell in before.values())
+        split = tuple(code for code, cell in before.items() if cell.partial)
         changes: list[DayChange] = []
         for day in change_days(rules.rules, table):
             if not start < day <= end:
                 continue
-            after = classes.cells(rules, day)
-            if after != before:
+            after, after_inside = classes.places(rules, day)
+            if after != before or after_inside != before_inside:
                 changed = {
                     code: (cell, after[code])
                     for code, cell in before.items()
                     if cell != after[code]
                 }
-                changes.append(_day_change(rules, day, changed, classes))
-            before = after
-        result[fid] = FeatureTimeline(rules.feature, allowed, tuple(changes))
+                changed_inside = {
+                    code: (cell, after_inside[code])
+                    for code, cell in before_inside.items()
+                    if cell != after_inside[code]
+                }
+                changes.append(_day_change(rules, day, changed, changed_inside, classes))
+            before, before_inside = after, after_inside
+        result[fid] = FeatureTimeline(
+            rules.feature, allowed, tuple(changes), rules.subdivisions, split
+        )
     return Timeline(policy.revision, start, end, len(classes.countries), result)
 
 
 def _day_change(rules: _Rules, day: dt.date, changed: dict[str, tuple[Cell, Cell]],
+                changed_inside: dict[str, tuple[Cell, Cell]],
                 classes: _Classes) -> DayChange:  # fmt: skip
     previous = day - dt.timedelta(days=1)
     table = classes.table
     by_id = {rule.id: rule for rule in rules.feature.rules}
     now, then = classes.containing(day), classes.containing(previous)
-    buckets: dict[tuple[Cell, Cell], dict[str, list[str]]] = {}
+    Pair = tuple[Cell, Cell]  # noqa: N806 (a local type alias)
+    # Countries that change alike and are in the same jurisdictions share a label.
+    alike: dict[tuple[Cell, Cell, tuple[str, ...], tuple[str, ...]], list[str]] = {}
     for code, (before, after) in changed.items():
+        alike.setdefault((before, after, then[code], now[code]), []).append(code)
+    countries: dict[Pair, dict[str, list[str]]] = {}
+    for (before, after, was_in, is_in), codes in alike.items():
         # The smaller of the jurisdictions the two rules match through: the EU
         # rule that ended, rather than the WORLD rule that decides from now on.
         sides = [
             (name, len(table.members_at(name, when)))
             for name, when in (
-                (_label(by_id.get(after.rule or ""), now[code]), day),
-                (_label(by_id.get(before.rule or ""), then[code]), previous),
+                (_label(by_id.get(after.rule or ""), is_in), day),
+                (_label(by_id.get(before.rule or ""), was_in), previous),
             )
             if name is not None
         ]
+        if before.partial or after.partial:
+            label = "split"
+        elif sides:
+            label = min(sides, key=lambda side: side[1])[0]
+        else:
+            label = "countries" if before.rule or after.rule else "elsewhere"
+        countries.setdefault((before, after), {}).setdefault(label, []).extend(codes)
+    inside: dict[Pair, dict[str, list[str]]] = {}
+    for code, (before, after) in changed_inside.items():
         label = (
-            min(sides, key=lambda side: side[1])[0]
-            if sides
-            else ("countries" if before.rule or after.rule else "elsewhere")
+            _subdivision_label(after, by_id.get(after.rule or ""), code, table, day)
+            if after.rule or after.partial
+            else _subdivision_label(before, by_id.get(before.rule or ""), code, table, previous)
         )
-        buckets.setdefault((before, after), {}).setdefault(label, []).append(code)
-    order = {"gained": 0, "lost": 1, "rule": 2}
+        inside.setdefault((before, after), {}).setdefault(label, []).append(code)
+    order = {"gained": 0, "lost": 1, "split": 2, "unsplit": 3, "rule": 4}
     groups = sorted(
         (
-            ChangeGroup(_kind(before, after), before, after, _ordered(by_label))
-            for (before, after), by_label in buckets.items()
+            ChangeGroup(
+                _kind(before, after),
+                before,
+                after,
+                _ordered(countries.get((before, after), {})),
+                _ordered(inside.get((before, after), {})),
+            )
+            for before, after in dict.fromkeys([*countries, *inside])
         ),
-        key=lambda g: (order[g.change], -len(g.countries), g.after.rule or "", g.before.rule or ""),
+        key=lambda g: (order[g.change], -len(g.places), g.after.rule or "", g.before.rule or ""),
     )
     membership = []
     for name in sorted(rules.jurisdictions):
@@ -556,10 +862,13 @@ def _day_change(rules: _Rules, day: dt.date, changed: dict[str, tuple[Cell, Cell
         started=tuple(r.id for r in rules.feature.rules if r.start == day),
         ended=tuple(r.id for r in rules.feature.rules if r.end == previous),
         membership=tuple(membership),
+        subdivisions=changed_inside,
     )
 
 
 def _kind(before: Cell, after: Cell) -> str:
-    if before.effect == after.effect:
-        return "rule"
-    return "gained" if after.effect == Effect.ALLOW else "lost"
+    if before.effect != after.effect:
+        return "gained" if after.effect == Effect.ALLOW else "lost"
+    if before.partial != after.partial:
+        return "split" if after.partial else "unsplit"
+    return "rule"

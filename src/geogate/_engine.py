@@ -55,6 +55,7 @@ __all__ = [
     "place_of",
     "resolve_domicile",
     "resolve_location",
+    "split_step",
 ]
 
 
@@ -361,21 +362,37 @@ def decide(
         inside = inner_places(rules, table)
     if not inside:
         return outcome
+    found = [
+        (code, decide_place(feature, rules, place_of(code), at, table))
+        for code in places_inside(location, inside)
+    ]
+    return split_step(feature, outcome, found)
+
+
+def split_step(
+    feature: Feature, outcome: Outcome, inside: Iterable[tuple[str, Outcome]]
+) -> Outcome:
+    """
+    Step 5 of the procedure: the outcome for a place, given its own and those inside it.
+
+    *outcome* is `decide_place` for the place; *inside* pairs each place of
+    the space inside it with its own `decide_place` outcome. Callers that
+    decide many places (the audit) decide each once and call this.
+    """
     effect = outcome.effect
     differing = False
-    found_inside = []
-    for code in places_inside(location, inside):
-        found = decide_place(feature, rules, place_of(code), at, table)
+    kept = []
+    for code, found in inside:
         if found.effect is not effect:
             differing = True
-            found_inside.append((code, found))
+            kept.append((code, found))
         elif _hard(found) and not _hard(outcome):
             # Denied like the rest, but by a hard_deny: once the place is split,
             # it denies a request that names only the place, whatever partial says.
-            found_inside.append((code, found))
+            kept.append((code, found))
     if not differing:
         return outcome
-    split = Outcome(OutcomeKind.PARTIAL, feature.partial, inside=tuple(found_inside), rest=outcome)
+    split = Outcome(OutcomeKind.PARTIAL, feature.partial, inside=tuple(kept), rest=outcome)
     return attrs.evolve(split, effect=Effect.DENY) if split.hard_inside else split
 
 

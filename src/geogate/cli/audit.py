@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from geogate._audit import Audit, Cell, Timeline, audit, timeline
-from geogate._countries import all_countries, country_name
+from geogate._audit import Audit, Cell, Timeline, audit, country_of, timeline
+from geogate._countries import all_countries, country_name, subdivision_name
 from geogate._decision import short_revision
+from geogate._engine import place_of
 
 from ._common import (
     DATE,
@@ -25,9 +26,9 @@ from ._common import (
 )
 
 if TYPE_CHECKING:
-    from geogate._audit import ChangeGroup, DayChange
+    from geogate._audit import ChangeGroup, DayChange, FeatureAudit, Group
     from geogate._jurisdictions import JurisdictionTable
-    from geogate._policy import PolicySet
+    from geogate._policy import Feature, PolicySet
 
 __all__ = ["audit_command"]
 
@@ -91,10 +92,14 @@ def audit_command(
     """
     Show which countries get which feature, and by which rule.
 
-    Decides every feature for every ISO 3166-1 country (and XK) on the date,
-    with the same evaluation as `geogate eval`. With --timeline, lists the
-    days on which any country's decision (its effect or deciding rule)
-    changes, including changes of membership such as the UK leaving the EU.
+    Decides every feature for every ISO 3166-1 country (and XK), and every
+    subdivision its rules name, on the date, with the same evaluation as
+    `geogate eval`. A country the rules decide differently inside is split: a
+    request naming only that country gets the feature's partial setting, and
+    the audit says so and what the rest of the country gets. With --timeline,
+    lists the days on which any place's decision (its effect, deciding rule,
+    or whether it is split) changes, including changes of membership such as
+    the UK leaving the EU.
     """
     if not show_timeline and (start is not None or end is not None):
         msg = "--from and --to need --timeline (use --at for one date)"
@@ -157,7 +162,7 @@ def _render(report: Audit, policy: PolicySet, output: str) -> str:
 
 
 def audit_table(report: Audit, files: int) -> str:
-    """Return the terminal table: per feature, groups by rule and jurisdiction."""
+    """Return the terminal table: per feature, groups by rule and jurisdiction, subdivisions."""
     lines = [
         click.style("Which regions get which model", bold=True)
         + f" — as of {report.as_of}, policy {short_revision(report.revision)}"
@@ -176,19 +181,97 @@ def audit_table(report: Audit, files: int) -> str:
             f"{total - allowed}; unknown locations: {fa.unknown}; decided on {fa.feature.basis}"
         )
         lines.append(_fill(summary, "  ", "  "))
+        if fa.split:
+            lines.append(_fill(_split_summary(fa), "  ", "  "))
         shown: set[str] = set()
         for group in fa.groups:
             colour = "green" if group.effect == "allow" else "red"
             verdict = click.style("ALLOWED" if group.effect == "allow" else "DENIED", fg=colour)
-            how = f"by rule {group.rule}" if group.rule else "by default (no rule applies)"
-            lines.append(f"  {verdict} {how}: {len(group.countries)}")
+            lines.append(f"  {verdict} {_group_how(group)}: {_count(group)}")
             if group.reason:
                 lines.append(_fill(group.reason, "    ", "    "))
             for label, codes in group.by_jurisdiction:
                 head = f"    {label} ({len(codes)}): "
                 lines.append(_fill(_list(codes, total, shown), head, " " * 6))
                 shown.update(codes)
+            for label, codes in group.subdivisions:
+                lines.append(_fill(" ".join(codes), f"    {label} ({len(codes)}): ", " " * 6))
+        if fa.subdivisions:
+            lines.append("  Subdivisions, under their country:")
+            for country, inside in _by_country(fa).items():
+                cell = fa.cells[country]
+                head = f"    {country} {country_name(country)}: "
+                lines.append(_fill(_country_only(country, cell, fa.feature, report), head, " " * 6))
+                for code, sub in inside.items():
+                    text = f"{_past(sub.effect)} {_by(sub)}"
+                    if sub.partial and sub.rest is not None:
+                        text = f"split: {text}; the rest of {code} is {_past(sub.rest.effect)} "
+                        text += _by(sub.rest)
+                    lines.append(_fill(text, f"      {code} {subdivision_name(code)}: ", " " * 8))
     return "\n".join(lines)
+
+
+def _past(effect: str) -> str:
+    return "allowed" if effect == "allow" else "denied"
+
+
+def _by(cell: Cell) -> str:
+    """How a cell is decided: ``by rule X``, ``by default``, ``as split``."""
+    if cell.partial:
+        return "as split"
+    return f"by rule {cell.rule}" if cell.rule else "by default"
+
+
+def _count(group: Group) -> str:
+    """``34``, ``2 subdivisions``, or ``212 + 2 subdivisions``."""
+    subdivisions = sum(len(codes) for _, codes in group.subdivisions)
+    if not subdivisions:
+        return str(len(group.countries))
+    counted = f"{subdivisions} subdivision" + ("" if subdivisions == 1 else "s")
+    return f"{len(group.countries)} + {counted}" if group.countries else counted
+
+
+def _group_how(group: Group) -> str:
+    if group.rule:
+        return f"by rule {group.rule}"
+    if group.partial:
+        return "as split (a request naming only the place)"
+    return "by default (no rule applies)"
+
+
+def _why_split(cell: Cell, feature: Feature) -> str:
+    if cell.effect != str(feature.partial):
+        return "a hard-deny rule decides inside it, whatever the partial setting says"
+    return f"the feature's partial setting: {feature.partial}"
+
+
+def _split_summary(fa: FeatureAudit) -> str:
+    text = (
+        f"split ({len(fa.split)}): {' '.join(fa.split)}; a request naming only one of them "
+        f"gets the feature's partial setting ({fa.feature.partial})"
+    )
+    if str(fa.feature.partial) == "allow":
+        text += ", or deny where a hard-deny rule decides inside"
+    return text
+
+
+def _country_only(code: str, cell: Cell, feature: Feature, report: Audit) -> str:
+    """What a request naming only the country gets, and, when split, what the rest gets."""
+    if not cell.partial or cell.rest is None:
+        return f"not split; a request naming only {code} is {_past(cell.effect)} {_by(cell)}"
+    return (
+        f"split on {report.as_of}; a request naming only {code} is {_past(cell.effect)} "
+        f"({_why_split(cell, feature)}); the rest of {code} is {_past(cell.rest.effect)} "
+        f"{_by(cell.rest)}"
+    )
+
+
+def _by_country(fa: FeatureAudit) -> dict[str, dict[str, Cell]]:
+    """Country -> its subdivisions in the place space, with their cells, sorted."""
+    found: dict[str, dict[str, Cell]] = {}
+    for code, cell in fa.subdivisions.items():
+        found.setdefault(country_of(code), {})[code] = cell
+    return dict(sorted(found.items()))
 
 
 def _fill(text: str, first: str, rest: str) -> str:
@@ -206,16 +289,38 @@ def _list(codes: tuple[str, ...], total: int, shown: set[str]) -> str:
 
 
 def audit_csv(report: Audit, table: JurisdictionTable) -> str:
-    """Return one row per feature and country: its name, effect, rule and jurisdictions."""
+    """
+    Return one row per feature and place: its name, effect, rule and jurisdictions.
+
+    Each country's row (a request naming only it) is followed by the rows of
+    its subdivisions in the place space; ``partial`` says whether a place is
+    split, and ``rest_effect`` and ``rest_rule`` what the rest of it gets.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["feature", "country", "name", "effect", "rule", "jurisdictions"])
+    writer.writerow(["feature", "country", "name", "effect", "rule", "jurisdictions",
+                     "subdivision", "subdivision_name", "partial", "rest_effect",
+                     "rest_rule"])  # fmt: skip
+    day = report.as_of
     for fid, fa in report.features.items():
+        inside = _by_country(fa)
         for code, cell in fa.cells.items():
-            names = table.containing(code, report.as_of)  # as in the code's Decision
+            names = table.containing(code, day)  # as in the code's Decision
             writer.writerow([fid, code, country_name(code), cell.effect, cell.rule or "",
-                             " ".join(names)])  # fmt: skip
+                             " ".join(names), "", "", *_split_columns(cell)])  # fmt: skip
+            for sub, found in inside.get(code, {}).items():
+                place = place_of(sub)
+                names = table.containing(code, day, place.chain)
+                writer.writerow([fid, code, country_name(code), found.effect, found.rule or "",
+                                 " ".join(names), sub, subdivision_name(sub),
+                                 *_split_columns(found)])  # fmt: skip
     return buffer.getvalue()
+
+
+def _split_columns(cell: Cell) -> list[str]:
+    if not cell.partial or cell.rest is None:
+        return ["false", "", ""]
+    return ["true", cell.rest.effect, cell.rest.rule or ""]
 
 
 def _md(text: str) -> str:
@@ -224,7 +329,7 @@ def _md(text: str) -> str:
 
 
 def audit_markdown(report: Audit, files: int) -> str:
-    """Return the audit as Markdown: a table of groups per feature, then its rules."""
+    """Return the audit as Markdown: a table of groups per feature, its subdivisions, its rules."""
     out = [
         "# Which regions get which model",
         "",
@@ -239,26 +344,33 @@ def audit_markdown(report: Audit, files: int) -> str:
         out += ["", f"## {fid}", ""]
         if fa.feature.description:
             out += [fa.feature.description, ""]
+        summary = (
+            f"Allowed in {allowed} of {total} countries and territories, denied in "
+            f"{total - allowed}; unknown locations: {fa.unknown}; decided on "
+            f"{fa.feature.basis}."
+        )
+        if fa.split:
+            summary += " " + _split_summary(fa)[0].upper() + _split_summary(fa)[1:] + "."
         out += [
-            (
-                f"Allowed in {allowed} of {total} countries and territories, denied in "
-                f"{total - allowed}; unknown locations: {fa.unknown}; decided on "
-                f"{fa.feature.basis}."
-            ),
+            summary,
             "",
-            "| Decision | Rule | Where | Countries |",
+            "| Decision | Rule | Where | Places |",
             "|---|---|---|---|",
         ]
         shown: set[str] = set()
         for group in fa.groups:
             verdict = "**denied**" if group.effect == "deny" else "allowed"
-            rule = f"`{group.rule}`" if group.rule else "default"
+            rule = f"`{group.rule}`" if group.rule else "split" if group.partial else "default"
             for label, codes in group.by_jurisdiction:
                 out.append(
                     f"| {verdict} | {rule} | {label} ({len(codes)}) | "
                     f"{_list(codes, total, shown)} |"
                 )
                 shown.update(codes)
+            for label, codes in group.subdivisions:
+                out.append(f"| {verdict} | {rule} | {label} ({len(codes)}) | {' '.join(codes)} |")
+        if fa.subdivisions:
+            out += _markdown_subdivisions(fa, report)
         if fa.feature.rules:
             out += ["", "Rules:", ""]
             for item in fa.feature.rules:
@@ -269,6 +381,28 @@ def audit_markdown(report: Audit, files: int) -> str:
                     line += f" Source: {_md(item.source)}"
                 out.append(line)
     return "\n".join(out) + "\n"
+
+
+def _markdown_subdivisions(fa: FeatureAudit, report: Audit) -> list[str]:
+    out = [
+        "",
+        "Subdivisions, under their country (a country's row is a request naming only it):",
+        "",
+        "| Country | Subdivision | Decision | How |",
+        "|---|---|---|---|",
+    ]
+    for country, inside in _by_country(fa).items():
+        cell = fa.cells[country]
+        verdict = "**denied**" if cell.effect == "deny" else "allowed"
+        how = _md(_country_only(country, cell, fa.feature, report))
+        out.append(f"| {country} ({_md(country_name(country))}) | — | {verdict} | {how} |")
+        for code, sub in inside.items():
+            verdict = "**denied**" if sub.effect == "deny" else "allowed"
+            how = f"rule `{sub.rule}`" if sub.rule else "split" if sub.partial else "default"
+            if sub.partial and sub.rest is not None:
+                how += f"; the rest of {code} is {_past(sub.rest.effect)} {_by(sub.rest)}"
+            out.append(f"|  | {code} ({_md(subdivision_name(code))}) | {verdict} | {how} |")
+    return out
 
 
 # Over time.
@@ -284,11 +418,20 @@ def _render_timeline(found: Timeline, output: str) -> str:
     return timeline_table(found)
 
 
-_VERBS = {"gained": "gain access", "lost": "lose access", "rule": "change rule"}
+_VERBS = {
+    "gained": "gain access",
+    "lost": "lose access",
+    "split": "become split",
+    "unsplit": "stop being split",
+    "rule": "change rule",
+}
 
 
-def _rule(cell: Cell) -> str:
-    return f"rule {cell.rule}" if cell.rule else "the default"
+def _how(cell: Cell) -> str:
+    """``deny by rule X``, ``allow by the default``, ``deny as split (the rest: ...)``."""
+    if cell.partial and cell.rest is not None:
+        return f"{cell.effect} as split (the rest: {_how(cell.rest)})"
+    return f"{cell.effect} by " + (f"rule {cell.rule}" if cell.rule else "the default")
 
 
 def _causes(change: DayChange) -> list[str]:
@@ -304,9 +447,13 @@ def _causes(change: DayChange) -> list[str]:
 
 def _describe_group(group: ChangeGroup) -> str:
     return (
-        f"{len(group.countries)} {_VERBS[group.change]} ({group.before.effect} by "
-        f"{_rule(group.before)} -> {group.after.effect} by {_rule(group.after)})"
+        f"{len(group.places)} {_VERBS[group.change]} ({_how(group.before)} -> {_how(group.after)})"
     )
+
+
+def _start(allowed: int, split: tuple[str, ...], countries: int) -> str:
+    text = f"allowed in {allowed} of {countries} countries and territories"
+    return text + (f"; split: {' '.join(split)}" if split else "")
 
 
 def timeline_table(found: Timeline) -> str:
@@ -318,10 +465,10 @@ def timeline_table(found: Timeline) -> str:
     ]
     for fid, ft in found.features.items():
         lines += ["", click.style(fid, bold=True)]
-        lines.append(
-            f"  on {found.start}: allowed in {ft.allowed_at_start} of {found.countries} "
-            "countries and territories"
-        )
+        start = _start(ft.allowed_at_start, ft.split_at_start, found.countries)
+        lines.append(_fill(f"on {found.start}: {start}", "  ", "    "))
+        if ft.subdivisions:
+            lines.append(_fill(f"subdivisions: {' '.join(ft.subdivisions)}", "  ", "    "))
         if not ft.changes:
             lines.append(f"  no change after {found.start} until {found.end}")
         for change in ft.changes:
@@ -330,11 +477,16 @@ def timeline_table(found: Timeline) -> str:
             lines.append(_fill(head, "", "    "))
             for group in change.groups:
                 colour = {"gained": "green", "lost": "red"}.get(group.change)
-                lines.append("    " + click.style(_describe_group(group), fg=colour))
+                lines.append(
+                    _fill(click.style(_describe_group(group), fg=colour), "    ", "      ")
+                )
                 shown: set[str] = set()
                 for label, codes in group.by_jurisdiction:
                     head = f"      {label} ({len(codes)}): "
                     lines.append(_fill(_list(codes, found.countries, shown), head, " " * 8))
+                for label, codes in group.subdivisions:
+                    head = f"      {label} ({len(codes)}): "
+                    lines.append(_fill(" ".join(codes), head, " " * 8))
     return "\n".join(lines)
 
 
@@ -349,41 +501,45 @@ def timeline_markdown(found: Timeline) -> str:
         ),
     ]
     for fid, ft in found.features.items():
-        out += [
-            "",
-            f"## {fid}",
-            "",
-            (
-                f"On {found.start}: allowed in {ft.allowed_at_start} of {found.countries} "
-                "countries and territories."
-            ),
-            "",
-        ]
+        start = _start(ft.allowed_at_start, ft.split_at_start, found.countries)
+        out += ["", f"## {fid}", "", f"On {found.start}: {start}."]
+        if ft.subdivisions:
+            out.append(f"Subdivisions: {' '.join(ft.subdivisions)}.")
+        out.append("")
         if not ft.changes:
             out.append(f"No change after {found.start} until {found.end}.")
         for change in ft.changes:
             causes = _causes(change)
             out.append(f"- **{change.day}**" + (f" ({'; '.join(causes)})" if causes else ""))
             for group in change.groups:
-                where = "; ".join(
+                where = [
                     f"{label} ({len(codes)}): {_list(codes, found.countries, set())}"
                     for label, codes in group.by_jurisdiction
-                )
-                out.append(f"  - {_describe_group(group)}: {where}")
+                ]
+                where += [
+                    f"{label} ({len(codes)}): {' '.join(codes)}"
+                    for label, codes in group.subdivisions
+                ]
+                out.append(f"  - {_describe_group(group)}: {'; '.join(where)}")
     return "\n".join(out) + "\n"
 
 
 def timeline_csv(found: Timeline) -> str:
-    """Return one row per feature, day and country whose decision changed."""
+    """Return one row per feature, day and place whose decision changed."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["feature", "date", "country", "name", "change", "before_effect",
-                     "before_rule", "after_effect", "after_rule"])  # fmt: skip
+                     "before_rule", "after_effect", "after_rule", "subdivision",
+                     "before_partial", "after_partial"])  # fmt: skip
     for fid, ft in found.features.items():
         for change in ft.changes:
             for group in change.groups:
-                for code in sorted(group.countries):
-                    writer.writerow([fid, change.day.isoformat(), code, country_name(code),
-                                     group.change, group.before.effect, group.before.rule or "",
-                                     group.after.effect, group.after.rule or ""])  # fmt: skip
+                before, after = group.before, group.after
+                flags = [str(before.partial).lower(), str(after.partial).lower()]
+                for code in sorted(group.places):
+                    country = country_of(code)
+                    writer.writerow([fid, change.day.isoformat(), country, country_name(country),
+                                     group.change, before.effect, before.rule or "",
+                                     after.effect, after.rule or "",
+                                     code if code != country else "", *flags])  # fmt: skip
     return buffer.getvalue()
