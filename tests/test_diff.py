@@ -387,6 +387,38 @@ def test_working_tree_against_a_revision(repo):
 
 
 @needs_git
+def test_git_revisions_compare_subdivisions(repo):
+    """
+    A commit that adds a GB-SCT pilot and drops US-CA from a deny rule fails the gate.
+
+    Both sides are read from git; both places are listed with their country.
+    """
+    text = (
+        "features:\n  face:\n    default: allow\n    rules:\n"
+        "      - {id: face-ccpa, deny: [US-CA, US-IL], reason: Biometric privacy laws.}\n"
+        "  pilot:\n    default: deny\n    rules: []\n"
+    )
+    (repo / "policies" / "policy.yaml").write_text(text, encoding="utf-8")
+    _git(repo, "commit", "--quiet", "-am", "subdivisions")
+    text = text.replace("US-CA, US-IL", "US-IL").replace(
+        "rules: []", "rules:\n      - {id: pilot-scotland, allow: [GB-SCT], reason: A pilot.}"
+    )
+    (repo / "policies" / "policy.yaml").write_text(text, encoding="utf-8")
+    _git(repo, "commit", "--quiet", "-am", "a pilot in Scotland; California dropped")
+
+    result = _run("git:HEAD~1", "git:HEAD", "--at", "2026-01-01", "--format", "json",
+                  "--fail-on-new-access")  # fmt: skip
+
+    data = json.loads(result.output)
+    assert ExitCode.FINDINGS == result.exit_code
+    assert {"face": [("US", "US-CA")], "pilot": [("GB", "GB-SCT")]} == {
+        fid: [(c["country"], c["subdivision"]) for c in f["gained"]]
+        for fid, f in data["features"].items()
+    }
+    assert _git(repo, "rev-parse", "HEAD~1").strip() == data["old"]["commit"]
+
+
+@needs_git
 def test_a_bad_revision_is_an_environment_error(repo):
     """A revision the repository lacks: exit 3 with a message that says what to write."""
     result = CliRunner().invoke(main, ["diff", "git:no-such-branch", "policies"])

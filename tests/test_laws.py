@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 import tempfile
 from pathlib import Path
 from typing import NamedTuple
@@ -24,6 +25,7 @@ import pycountry
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
+from _diffcheck import changes, check_day
 from _policygen import (
     FEATURE_IDS,
     examples,
@@ -34,15 +36,15 @@ from _policygen import (
     window,
 )
 from geogate import ErrorCode, LocationStatus, Reason, _analysis
-from geogate._audit import audit
+from geogate._audit import audit, change_dates, timeline
 from geogate._countries import PARTS_OF_COUNTRIES as PARTS
-from geogate._countries import subdivision_chain
+from geogate._countries import subdivision_chain, subdivisions_of
 from geogate._diff import diff_policies
 from geogate._loader import check_paths
 
 ISO_CODES = sorted({country.alpha_2 for country in pycountry.countries} | {"XK"})
 SUBDIVISION_CODES = frozenset(subdivision.code for subdivision in pycountry.subdivisions)
-JURISDICTION_NAMES = ("EU", "EEA", "EFTA", "UK", "WORLD", "NORDIC", "BLOC")
+JURISDICTION_NAMES = ("EU", "EEA", "EFTA", "UK", "WORLD", "NORDIC", "BLOC", "REGIONS")
 ANY_DAY = st.dates(dt.date(1960, 1, 1), dt.date(2045, 12, 31))
 
 #: Known places (country, subdivision): countries in and out of every generated
@@ -108,7 +110,8 @@ def _edge_days(spec, policy):
 def _contains(target, country, subdivision, day, table):
     """Tell whether *target* contains the place on *day*, as the README defines targets."""
     if target in JURISDICTION_NAMES:
-        return country in table.members_at(target, day)
+        chain = subdivision_chain(subdivision) if subdivision else ()
+        return table.contains(target, country, chain, day)
     if "-" in target:
         return subdivision is not None and target in subdivision_chain(subdivision)
     return target == country
@@ -245,8 +248,12 @@ def _names_a_country(text):
 
 
 def _could_name_a_subdivision(text):
+    """Whether *text* is a subdivision, or well formed enough to name its country alone."""
     upper = text.upper()
-    return text.isascii() and ("-" in text or upper in SHORT_SUBDIVISIONS or upper == "")
+    well_formed = re.fullmatch(r"[A-Z0-9]{1,3}", upper) is not None
+    return text.isascii() and (
+        "-" in text or upper in SHORT_SUBDIVISIONS or upper == "" or well_formed
+    )
 
 
 def _both_cases(values):
@@ -260,7 +267,7 @@ invalid_countries = st.sampled_from(
 ) | st.text(max_size=6).filter(lambda t: not _names_a_country(t) and t.upper() not in PSEUDO_CODES)
 invalid_subdivisions = st.text(min_size=1, max_size=6).filter(
     lambda t: not _could_name_a_subdivision(t)
-) | st.sampled_from(["GB-XYZ", "XX-01", "FR-", "-", "NIR-GB", "\uff27\uff22-NIR"])
+) | st.sampled_from(["GB-XYZW", "XX-01", "FR-", "-", "NIR-GB", "\uff27\uff22-NIR"])
 #: Subdivisions of other countries than the one given, none of them a country of its own.
 FOREIGN_SUBDIVISIONS = ["GB-NIR", "FR-IDF", "ES-CN", "DE-BY", "US-CA"]
 wrong_types = (
@@ -422,43 +429,188 @@ def test_unknown_or_invalid_input_never_fails_open(spec, batch, day):
 # 3. audit == eval.
 
 
+def _named_subdivisions(spec, name, table):
+    """
+    The subdivisions feature *name*'s rules name, directly or through REGIONS (any date),
+    with their ISO parents: the audit's place space below the country.
+    """
+    feature = spec.feature(name)
+    held = {code for code, _, _ in spec.regions if "-" in code}
+    codes = set()
+    for _, targets, _, _ in feature.rules:
+        for target in targets:
+            if "-" in target:
+                codes.add(target)
+            elif target == "REGIONS":
+                codes |= held
+            elif target in table:
+                codes |= table.held(target)
+    return {parent for code in codes for parent in subdivision_chain(code)}
+
+
+def _rest_probe(country, space):
+    """A subdivision of *country* with no place of *space* around or inside it, or None."""
+    for code in subdivisions_of(country):
+        chain = subdivision_chain(code)
+        if any(parent in space for parent in chain):
+            continue
+        if any(code in subdivision_chain(inner) for inner in space):
+            continue
+        return code
+    return None
+
+
 @examples(30)
-@given(spec=policy_specs(), data=st.data())
+@given(spec=policy_specs(partials=True), data=st.data())
 def test_every_audit_cell_is_what_eval_says(spec, data):
     """
-    audit == eval.
+    audit == eval, for every country and every subdivision in a feature's place space.
 
-    On any day, every cell of the audit of a set (every feature, every ISO 3166-1 code and
-    XK), as `audit()` gives it and as ``geogate audit --format json`` prints it, has the
-    effect and deciding rule of ``Gate.evaluate(feature, country=code, domicile=code,
-    at=day)``, the request the audit stands for; for a feature decided on location,
-    ``evaluate(feature, country=code, at=day)`` says the same. The audit's ``unknown`` is
-    the effect of a request with no location.
+    On any day, every country cell of the audit of a set (every feature, every ISO 3166-1
+    code and XK), as `audit()` gives it and as ``geogate audit --format json`` prints it,
+    has the effect and deciding rule of ``Gate.evaluate(feature, country=code,
+    domicile=code, at=day)``, the request naming only that country; for a feature
+    decided on location, ``evaluate(feature, country=code, at=day)`` says the same. A
+    country cell is ``partial`` exactly when that decision explains that the country is
+    split; for a feature decided on location its ``rest`` is what a subdivision of the
+    country with no named place around or inside it gets. The subdivision cells are
+    exactly the subdivisions the feature's rules name, directly or through a
+    jurisdiction on any date, with their parents (none for a feature decided on
+    domicile), printed under their country, and each has the effect and rule of
+    ``evaluate(feature, country=its country, subdivision=code, domicile=its country,
+    at=day)``. The audit's ``unknown`` is the effect of a request with no location; each
+    feature prints its ``basis`` and ``partial`` setting.
     """
     gate = _load(spec)
     policy = gate.policy
     edges = st.sampled_from(_edge_days(spec, policy))
-    days = data.draw(st.lists(edges | ANY_DAY, min_size=1, max_size=2))
+    days = data.draw(st.lists(edges | ANY_DAY, min_size=1, max_size=3))
     for day in sorted(set(days)):
         report = audit(policy, at=day)
         printed = report.to_dict()
         assert (policy.revision, day.isoformat()) == (printed["revision"], printed["as_of"])
         assert [name for name, _ in spec.features] == sorted(report.features)
         for name, feature in spec.features:
-            cells = report.features[name].cells
+            found = report.features[name]
+            shown = printed["features"][name]
+            assert (feature.basis, feature.partial) == (shown["basis"], shown["partial"])
+            cells = found.cells
             assert ISO_CODES == sorted(cells)
+            space = _named_subdivisions(spec, name, policy.jurisdictions)
+            expected_space = set() if feature.basis == "domicile" else space
+            assert sorted(expected_space) == list(found.subdivisions)
             for code in ISO_CODES:
                 decision = gate.evaluate(name, country=code, domicile=code, at=day)
                 expected = (decision.effect, decision.rule)
-                assert expected == tuple(cells[code]), (name, code, day)
-                assert {"effect": expected[0], "rule": expected[1]} == printed["features"][name][
-                    "countries"
-                ][code]
+                cell = cells[code]
+                assert expected == (cell.effect, cell.rule), (name, code, day)
+                assert cell.partial == (f"{code} is split on" in decision.explanation), (
+                    name,
+                    code,
+                    day,
+                )
+                assert cell.to_dict() == {
+                    key: value
+                    for key, value in shown["countries"][code].items()
+                    if key != "subdivisions"
+                }
+                assert {"effect": expected[0], "rule": expected[1]} == {
+                    key: shown["countries"][code][key] for key in ("effect", "rule")
+                }
                 if feature.basis == "location":
                     alone = gate.evaluate(name, country=code, at=day)
                     assert expected == (alone.effect, alone.rule), (name, code, day)
+                    probe = _rest_probe(code, space) if cell.partial else None
+                    if probe is not None:
+                        rest = gate.evaluate(name, country=code, subdivision=probe, at=day)
+                        assert (rest.effect, rest.rule) == cell.rest[:2], (name, code, day)
+                        event("the rest of a split country checked")
+            for code, cell in found.subdivisions.items():
+                country = code.partition("-")[0]
+                decision = gate.evaluate(
+                    name, country=country, subdivision=code, domicile=country, at=day
+                )
+                assert (decision.effect, decision.rule) == (cell.effect, cell.rule), (
+                    name,
+                    code,
+                    day,
+                )
+                assert cell.to_dict() == shown["countries"][country]["subdivisions"][code]
+                if feature.basis == "location":
+                    alone = gate.evaluate(name, country=country, subdivision=code, at=day)
+                    assert (alone.effect, alone.rule) == (cell.effect, cell.rule)
+            nested = {code.partition("-")[0] for code in found.subdivisions}
+            assert nested == {c for c, v in shown["countries"].items() if "subdivisions" in v}
+            if found.split:
+                event("a split country")
+            if found.subdivisions:
+                event("subdivision cells")
             unknown = gate.evaluate(name, at=day).effect
-            assert unknown == report.features[name].unknown == printed["features"][name]["unknown"]
+            assert unknown == found.unknown == shown["unknown"]
+
+
+@examples(20)
+@given(spec=policy_specs(partials=True), data=st.data())
+def test_timeline_lists_exactly_the_places_whose_cell_changes(spec, data):
+    """
+    The timeline is the difference of the audits on consecutive change days.
+
+    Over a range, the days the timeline of a feature lists are exactly the change days in
+    the range on which some cell (a country or a subdivision of the place space: effect,
+    rule, whether it is split and what its rest gets) differs from the audit of the day
+    before, and each lists exactly those places, with both cells, grouped by how they
+    changed (``gained``: deny to allow, ``lost``: allow to deny, ``split``/``unsplit``:
+    the same effect and the place becomes split or stops being so, ``rule``: otherwise).
+    """
+    gate = _load(spec)
+    policy = gate.policy
+    ends = st.sampled_from(_edge_days(spec, policy)) | st.dates(
+        dt.date(1995, 1, 1), dt.date(2035, 12, 31)
+    )
+    start, end = sorted([data.draw(ends), data.draw(ends)])
+    assume(start < end)
+    found = timeline(policy, start, end)
+    for name, _ in spec.features:
+        candidates = [start, *change_dates(policy, name, start, end)]
+        listed = {change.day: change for change in found.features[name].changes}
+        previous = audit(policy, at=start, features=[name]).features[name]
+        assert previous.allowed == found.features[name].allowed_at_start
+        assert previous.split == found.features[name].split_at_start
+        for day in candidates[1:]:
+            now = audit(policy, at=day, features=[name]).features[name]
+            countries = {
+                code: (cell, now.cells[code])
+                for code, cell in previous.cells.items()
+                if cell != now.cells[code]
+            }
+            inside = {
+                code: (cell, now.subdivisions[code])
+                for code, cell in previous.subdivisions.items()
+                if cell != now.subdivisions[code]
+            }
+            change = listed.pop(day, None)
+            if not countries and not inside:
+                assert change is None, (name, day)
+                continue
+            assert change is not None, (name, day)
+            assert (countries, inside) == (dict(change.cells), dict(change.subdivisions))
+            grouped = {}
+            for group in change.groups:
+                for code in group.places:
+                    grouped[code] = (group.change, group.before, group.after)
+            for code, (before, after) in {**countries, **inside}.items():
+                kind = (
+                    ("gained" if after.effect == "allow" else "lost")
+                    if before.effect != after.effect
+                    else ("split" if after.partial else "unsplit")
+                    if before.partial != after.partial
+                    else "rule"
+                )
+                assert (kind, before, after) == grouped.pop(code), (name, day, code)
+                event(f"a {kind} change in a {'subdivision' if '-' in code else 'country'}")
+            assert {} == grouped
+            previous = now
+        assert {} == listed, name
 
 
 # 4. diff(A, A) is empty.
@@ -488,37 +640,7 @@ def test_diff_of_a_set_with_itself_is_empty(spec, data):
         assert ({}, False, True) == (over.features, over.new_access, over.empty)
 
 
-# 5. diff(A, B) lists exactly the cells where audit(A) and audit(B) differ.
-
-
-def _cells(policy, day):
-    """(feature, location) -> (effect, rule) for every id of FEATURE_IDS; absent: deny."""
-    report = audit(policy, at=day).features
-    cells = {}
-    for name in FEATURE_IDS:
-        fa = report.get(name)
-        for code in ISO_CODES:
-            cells[name, code] = tuple(fa.cells[code]) if fa else ("deny", None)
-        cells[name, "unknown"] = (fa.unknown, None) if fa else ("deny", None)
-    return cells
-
-
-def _differences(old, new, day):
-    """(feature, location, old effect, new effect) -> (old rule, new rule), where effects differ."""
-    before, after = _cells(old, day), _cells(new, day)
-    return {
-        (*key, before[key][0], after[key][0]): (before[key][1], after[key][1])
-        for key in before
-        if before[key][0] != after[key][0]
-    }
-
-
-def _changes(result):
-    return [
-        (name, change)
-        for name, feature in result.features.items()
-        for change in (*feature.gained, *feature.lost, *feature.unknown)
-    ]
+# 5. diff(A, B) lists exactly the places where Gate.evaluate on A and on B differs.
 
 
 def _comparable(feature):
@@ -528,44 +650,42 @@ def _comparable(feature):
         for index, rule in enumerate(feature.rules)
         for kind, targets, _, _ in [rule]
     }
-    return feature.default, feature.unknown, feature.basis, rules
+    return feature.default, feature.unknown, feature.basis, rules, feature.partial
 
 
 @examples(25)
 @given(pair=policy_pairs(), day=ANY_DAY)
 def test_diff_on_a_day_lists_exactly_the_cells_audits_differ_on(pair, day):
     """
-    diff(A, B) on a day is the difference of the audits.
+    diff(A, B) on a day is the difference of ``Gate.evaluate`` on A and on B.
 
-    The cells diff lists (feature, country or ``unknown``, old effect, new effect, old and
-    new deciding rule) are exactly the cells whose effect differs between audit(A) and
-    audit(B) of that day, in both directions; a feature a side does not define counts as
-    deny everywhere, its unknown location included. Gains have the new effect allow,
-    losses deny; there is new access exactly when some cell goes from deny to allow. A
-    feature only B defines is listed as ``added``, one only A defines as ``removed``
-    (whether or not any cell differs); a feature both define is listed, as ``changed``,
-    exactly when a cell differs or its settings or rules (by id: kind, targets, window,
-    overrides) differ.
+    The places compared are every country (a request naming only it), every subdivision
+    either side's rules name (with parents), and the rest of each place with named places
+    inside; a request from a place is by an account domiciled in its country. Every place
+    (feature, location or ``unknown``, old effect, new effect, old and new deciding rule)
+    the diff lists differs so between ``Gate.evaluate`` on A and on B, in both directions,
+    and every place that differs is listed (`_diffcheck.check_day`); a feature a side does
+    not define counts as deny everywhere, its unknown location included. Gains have the
+    new effect allow, losses deny; there is new access exactly when some place goes from
+    deny to allow. A feature only B defines is listed as ``added``, one only A defines as
+    ``removed`` (whether or not any place differs); a feature both define is listed, as
+    ``changed``, exactly when a place differs or its settings or rules (by id: kind,
+    targets, window, overrides) differ.
     """
     spec_a, spec_b = pair
-    policy_a, policy_b = _load(spec_a).policy, _load(spec_b).policy
+    gate_a, gate_b = _load(spec_a), _load(spec_b)
     for (old, old_spec), (new, new_spec) in (
-        ((policy_a, spec_a), (policy_b, spec_b)),
-        ((policy_b, spec_b), (policy_a, spec_a)),
+        ((gate_a, spec_a), (gate_b, spec_b)),
+        ((gate_b, spec_b), (gate_a, spec_a)),
     ):
-        result = diff_policies(old, new, at=day)
-        expected = _differences(old, new, day)
-        listed = {
-            (name, c.location, c.old, c.new): (c.old_rule, c.new_rule)
-            for name, c in _changes(result)
-        }
-        assert expected == listed
+        result = diff_policies(old.policy, new.policy, at=day)
+        listed = check_day(result, old, new, day, FEATURE_IDS)
         for feature in result.features.values():
             assert all(c.new == "allow" for c in feature.gained)
             assert all(c.new == "deny" for c in feature.lost)
             assert all(c.location == "unknown" for c in feature.unknown)
-        assert all(((day, day),) == c.periods for _, c in _changes(result))
-        assert any(cell[3] == "allow" for cell in expected) == result.new_access
+        assert all(((day, day),) == c.periods for _, c in changes(result))
+        assert any(key[4] == "allow" for key in listed) == result.new_access
         for name in FEATURE_IDS:
             before, after = old_spec.feature(name), new_spec.feature(name)
             shown = result.features.get(name)
@@ -574,7 +694,7 @@ def test_diff_on_a_day_lists_exactly_the_cells_audits_differ_on(pair, day):
                 assert status == (shown and shown.status)
                 continue
             differs = _comparable(before) != _comparable(after) or any(
-                cell[0] == name for cell in expected
+                key[0] == name for key in listed
             )
             assert differs == (shown is not None), name
             if shown is not None:
@@ -584,7 +704,9 @@ def test_diff_on_a_day_lists_exactly_the_cells_audits_differ_on(pair, day):
                 assert {f"{name}-{i}" for i in ids[0] - ids[1]} == {
                     r.id for r in shown.rules_removed
                 }
-        event("cells differ" if expected else "no cell differs")
+        event("places differ" if listed else "no place differs")
+        if any(key[1] != "unknown" and ("-" in key[1] or key[2]) for key in listed):
+            event("a subdivision or the rest of a place differs")
 
 
 @examples(20)
@@ -593,35 +715,30 @@ def test_diff_over_a_range_is_the_union_of_daily_differences(pair, data):
     """
     diff(A, B) over a range is the union of the daily differences.
 
-    Over [start, end], a cell (feature, location, old effect, new effect) is listed as
-    differing on a day (one of its periods contains it) exactly when audit(A) and audit(B)
-    of that day differ so: checked on start, end, a random day, and every day in the range
-    on which a decision of either set can change (a rule window opens or closes, a
-    jurisdiction's membership changes) and the day before each. The cells listed are the
-    union of those daily differences, and their periods are disjoint, in order, and inside
-    [start, end].
+    Over [start, end], a place (feature, location, old effect, new effect) is listed as
+    differing on a day (one of its periods contains it) exactly when ``Gate.evaluate`` on
+    A and on B differs so that day (`_diffcheck.check_day`): checked on start, end, a
+    random day, and every day in the range on which a decision of either set can change (a
+    rule window opens or closes, a jurisdiction's membership changes) and the day before
+    each. The places listed are the union of those daily differences, and their periods
+    are disjoint, in order, and inside [start, end].
     """
     spec_a, spec_b = pair
-    policy_a, policy_b = _load(spec_a).policy, _load(spec_b).policy
-    changes = _change_days([spec_a, spec_b], [policy_a, policy_b])
-    recent = sorted(day for day in changes if day.year >= 1995)
+    gate_a, gate_b = _load(spec_a), _load(spec_b)
+    policy_a, policy_b = gate_a.policy, gate_b.policy
+    edges = _change_days([spec_a, spec_b], [policy_a, policy_b])
+    recent = sorted(day for day in edges if day.year >= 1995)
     ends = st.sampled_from(recent) | st.dates(dt.date(1995, 1, 1), dt.date(2045, 12, 31))
     start, end = sorted([data.draw(ends), data.draw(ends)])
     result = diff_policies(policy_a, policy_b, start=start, end=end)
     probes = {start, end, data.draw(st.dates(start, end))}
-    probes |= {d + dt.timedelta(days=k) for d in changes for k in (-1, 0) if start < d <= end}
+    probes |= {d + dt.timedelta(days=k) for d in edges for k in (-1, 0) if start < d <= end}
     union = set()
     for day in sorted(probes):
-        expected = set(_differences(policy_a, policy_b, day))
-        union |= expected
-        listed = {
-            (name, c.location, c.old, c.new)
-            for name, c in _changes(result)
-            if any(first <= day <= last for first, last in c.periods)
-        }
-        assert expected == listed, day
-    assert union == {(name, c.location, c.old, c.new) for name, c in _changes(result)}
-    for _, change in _changes(result):
+        union |= check_day(result, gate_a, gate_b, day, FEATURE_IDS)
+    assert union == {(name, c.location, c.rest, c.old, c.new) for name, c in changes(result)}
+    assert any(key[4] == "allow" for key in union) == result.new_access
+    for _, change in changes(result):
         bounds = [day for period in change.periods for day in period]
         assert bounds == sorted(bounds)
         assert start <= bounds[0]

@@ -4,9 +4,18 @@ Diff: what a policy change does to who gets which feature.
 Each side is loaded by `geogate._sources.load_side`: a path, or a revision
 of the current git repository.
 
-The comparison is the audit of both sides, cell by cell: a country gains
-access where the old side denies and the new side allows. A feature that a
-side does not define denies everywhere, as `geogate.Gate.evaluate` does.
+The places compared are every ISO 3166-1 country and XK, every subdivision
+that either side's rules name, directly or through a jurisdiction, with its
+parents (`geogate._engine.inner_places`, each side with its own
+jurisdictions), and, for a place that rules name places inside, *the rest*
+of it: a request naming a subdivision there that no rule names. Each place
+is decided on both sides by the engine, as `geogate.Gate.evaluate` decides
+a request naming it (a request naming only a country of a split one gets
+the feature's ``partial`` setting; for features decided on domicile, the
+account is domiciled in the place's country), on the first day and on
+every day either side's decisions can change. A place gains access where
+the old side denies and the new side allows. A feature that a side does
+not define denies everywhere, as `Gate.evaluate` does.
 """
 
 from __future__ import annotations
@@ -16,20 +25,31 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ._audit import FeatureAudit, audit, change_dates
-from ._countries import all_countries
+from ._diffcells import (
+    ABSENT,
+    HARD_INSIDE,
+    UNDEFINED,
+    Cell,
+    Classes,
+    FeatureSide,
+    Place,
+    Places,
+    same_as_container,
+)
+from ._engine import OutcomeKind
 from ._policy import Feature, Rule, TargetKind
 from ._sources import Side
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
 
-    from ._decision import Decision
     from ._policy import PolicySet
 
 __all__ = [
+    "Change",
     "ChangeGroup",
     "FeatureDiff",
+    "PlaceGroup",
     "PolicyDiff",
     "RuleChange",
     "diff_policies",
@@ -39,6 +59,10 @@ __all__ = [
 Period = tuple[dt.date, dt.date]
 _ALLOW, _DENY = "allow", "deny"
 _UNLABELLED = frozenset({"countries", "elsewhere"})
+#: The causes that mean "this place is split inside".
+_SPLIT = frozenset({OutcomeKind.PARTIAL.value, HARD_INSIDE})
+#: Scopes in the order they are shown within a country.
+_SCOPES = ("country", "subdivision", "rest")
 
 
 # -- the result ----------------------------------------------------------------------------------
@@ -47,23 +71,33 @@ _UNLABELLED = frozenset({"countries", "elsewhere"})
 @attrs.frozen(kw_only=True)
 class Change:
     """
-    One cell whose effect differs: a country (or the unknown location) of one feature.
+    One cell whose effect differs: a place (or the unknown location) of one feature.
 
     Attributes:
-        location: The country code, or ``unknown``.
+        location: The country or subdivision code, or ``unknown``.
+        rest: True for the rest of *location*: a request naming a subdivision
+            inside it that no rule of either side names.
         old: The old effect (``deny`` where the old side lacks the feature).
         new: The new effect.
         old_rule: The old deciding rule on the first day it differs, or None.
         new_rule: The new deciding rule on that day, or None.
+        old_by: What decided the old effect on that day: ``rule``,
+            ``default``, ``partial`` (a place split inside, by the feature's
+            partial setting), ``hard-inside`` (split, with a hard-deny rule
+            inside), ``ambiguous``, ``unknown`` or ``undefined`` (no feature).
+        new_by: What decides the new effect on that day.
         label: The jurisdiction to show it under, as the audit groups countries.
         periods: The days (first and last, inclusive) on which it differs so.
     """
 
     location: str
+    rest: bool = False
     old: str
     new: str
     old_rule: str | None
     new_rule: str | None
+    old_by: str
+    new_by: str
     label: str
     periods: tuple[Period, ...]
 
@@ -72,13 +106,40 @@ class Change:
         """The first day it differs."""
         return self.periods[0][0]
 
+    @property
+    def country(self) -> str | None:
+        """The country of the place, None for the unknown location."""
+        return None if self.location == "unknown" else self.location.partition("-")[0]
+
+    @property
+    def subdivision(self) -> str | None:
+        """The subdivision the place is or lies in, if any."""
+        return self.location if "-" in self.location else None
+
+    @property
+    def scope(self) -> str:
+        """``country`` (a request naming only it), ``subdivision``, ``rest`` or ``unknown``."""
+        if self.rest:
+            return "rest"
+        if self.location == "unknown":
+            return "unknown"
+        return "subdivision" if "-" in self.location else "country"
+
+    @property
+    def split(self) -> bool:
+        """Tell whether a side finds the place split inside (its partial setting decides)."""
+        return self.old_by in _SPLIT or self.new_by in _SPLIT
+
     def to_dict(self) -> dict[str, object]:
         """Return JSON-ready data."""
         return {
             "location": self.location,
+            "country": self.country,
+            "subdivision": self.subdivision,
+            "rest": self.rest,
             "jurisdiction": self.label,
-            "old": {"effect": self.old, "rule": self.old_rule},
-            "new": {"effect": self.new, "rule": self.new_rule},
+            "old": {"effect": self.old, "rule": self.old_rule, "by": self.old_by},
+            "new": {"effect": self.new, "rule": self.new_rule, "by": self.new_by},
             "since": self.since.isoformat(),
             "periods": [[a.isoformat(), b.isoformat()] for a, b in self.periods],
         }
@@ -98,6 +159,37 @@ class ChangeGroup:
     label: str
     periods: tuple[Period, ...]
     countries: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class PlaceGroup:
+    """
+    Places in one country whose access changes alike: same causes, same days.
+
+    Attributes:
+        country: The country.
+        scope: ``country`` (a request naming only the country),
+            ``subdivision``, or ``rest`` (the rest of each place in *places*).
+        places: The codes, sorted.
+        old: The old effect.
+        new: The new effect.
+        old_by: What decided the old effect (see `Change`).
+        new_by: What decides the new effect.
+        old_rule: The old deciding rule, or None.
+        new_rule: The new deciding rule, or None.
+        periods: The days on which they differ so.
+    """
+
+    country: str
+    scope: str
+    places: tuple[str, ...]
+    old: str
+    new: str
+    old_by: str
+    new_by: str
+    old_rule: str | None
+    new_rule: str | None
+    periods: tuple[Period, ...]
 
 
 @attrs.frozen(kw_only=True)
@@ -133,10 +225,11 @@ class FeatureDiff:
     Attributes:
         feature: The feature id.
         status: ``added``, ``removed`` or ``changed``.
-        gained: Countries that gain access (deny -> allow), sorted.
-        lost: Countries that lose access (allow -> deny), sorted.
+        gained: Places that gain access (deny -> allow): by country, the
+            country itself, then its subdivisions, then the rest of it.
+        lost: Places that lose access (allow -> deny), in the same order.
         unknown: The unknown location, when its effect differs.
-        settings: (field, old, new) for ``default``, ``unknown`` and ``basis``.
+        settings: (field, old, new) for ``default``, ``unknown``, ``partial`` and ``basis``.
         rules_added: Rules only the new side has.
         rules_removed: Rules only the old side has.
         rules_changed: Rules on both sides that differ.
@@ -154,18 +247,34 @@ class FeatureDiff:
 
     @property
     def new_access(self) -> bool:
-        """Tell whether a country or the unknown location gains access on some day."""
+        """Tell whether a place or the unknown location gains access on some day."""
         return bool(self.gained) or any(c.new == _ALLOW for c in self.unknown)
 
     @property
     def gained_groups(self) -> tuple[ChangeGroup, ...]:
-        """The countries that gain access, by jurisdiction and days."""
+        """The whole countries that gain access, by jurisdiction and days (see `gained_places`)."""
         return _group(self.gained)
 
     @property
     def lost_groups(self) -> tuple[ChangeGroup, ...]:
-        """The countries that lose access, by jurisdiction and days."""
+        """The whole countries that lose access, by jurisdiction and days."""
         return _group(self.lost)
+
+    @property
+    def gained_places(self) -> tuple[PlaceGroup, ...]:
+        """
+        The places that gain access in countries divided by rules, by country.
+
+        A country is divided when some subdivision, or the rest of some
+        place, in it gains access, or when the country is split on a side;
+        every other country that gains access is in `gained_groups`.
+        """
+        return _by_country(self.gained)
+
+    @property
+    def lost_places(self) -> tuple[PlaceGroup, ...]:
+        """The places that lose access in countries divided by rules, by country."""
+        return _by_country(self.lost)
 
     def to_dict(self) -> dict[str, object]:
         """Return JSON-ready data."""
@@ -219,7 +328,7 @@ class PolicyDiff:
 
     @property
     def new_access(self) -> bool:
-        """Tell whether any country or the unknown location gains access anywhere."""
+        """Tell whether any place or the unknown location gains access anywhere."""
         return any(f.new_access for f in self.features.values())
 
     def to_dict(self) -> dict[str, object]:
@@ -255,7 +364,7 @@ def diff_policies(
     """
     Compare two policy sets on one day (*at*, default today) or every day from *start* to *end*.
 
-    Over a range, both sides are audited on *start* and on every day either
+    Over a range, both sides are decided on *start* and on every day either
     side's decisions can change, so every day in the range is covered.
 
     Raises:
@@ -275,13 +384,13 @@ def diff_policies(
     missing = [f for f in ids if f not in old.features and f not in new.features]
     if missing:
         raise KeyError(missing[0])
-    days = {fid: _days(old, new, fid, start, end) for fid in ids}
-    audits = _audits(old, new, days)
+    classes = (Classes(old.jurisdictions), Classes(new.jurisdictions))
     result: dict[str, FeatureDiff] = {}
     for fid in ids:
-        found = _feature_diff(
-            old.features.get(fid), new.features.get(fid), days[fid], end, audits, fid
-        )
+        if _unchanged(old, new, fid):
+            continue
+        sides = (FeatureSide(old, fid, classes[0]), FeatureSide(new, fid, classes[1]))
+        found = _feature_diff(fid, sides, start, end)
         if found is not None:
             result[fid] = found
     return PolicyDiff(
@@ -294,84 +403,85 @@ def diff_policies(
     )
 
 
-def _days(old: PolicySet, new: PolicySet, fid: str, start: dt.date, end: dt.date) -> list[dt.date]:
-    days = {start}
-    for policy in (old, new):
-        if fid in policy.features:
-            days.update(change_dates(policy, fid, start, end))
-    return sorted(days)
+def _unchanged(old: PolicySet, new: PolicySet, fid: str) -> bool:
+    """
+    Tell whether *fid* is the same on both sides, rules and the jurisdictions they name.
 
-
-_Audits = dict[tuple[int, dt.date], dict[str, FeatureAudit]]
-
-
-def _audits(old: PolicySet, new: PolicySet, days: Mapping[str, list[dt.date]]) -> _Audits:
-    """Audit each side once per day, for the features that need that day."""
-    by_day: dict[dt.date, list[str]] = {}
-    for fid, fid_days in days.items():
-        for day in fid_days:
-            by_day.setdefault(day, []).append(fid)
-    audits: _Audits = {}
-    for day, fids in by_day.items():
-        for index, policy in enumerate((old, new)):
-            present = [f for f in fids if f in policy.features]
-            audits[index, day] = audit(policy, at=day, features=present).features
-    return audits
+    Then every place is decided alike on every day and no rule or setting
+    differs: there is nothing to compare (the usual case in a pull request).
+    """
+    before, after = old.features.get(fid), new.features.get(fid)
+    if before is None or before != after:
+        return False
+    names = {
+        t.code for rule in before.rules for t in rule.targets if t.kind is TargetKind.JURISDICTION
+    }
+    tables = old.jurisdictions.jurisdictions, new.jurisdictions.jurisdictions
+    return all(tables[0][name].members == tables[1][name].members for name in names)
 
 
 def _feature_diff(
-    old: Feature | None,
-    new: Feature | None,
-    days: list[dt.date],
-    end: dt.date,
-    audits: _Audits,
-    fid: str,
+    fid: str, sides: tuple[FeatureSide, FeatureSide], start: dt.date, end: dt.date
 ) -> FeatureDiff | None:
-    old_rules = {r.id: r for r in old.rules} if old else {}
-    new_rules = {r.id: r for r in new.rules} if new else {}
-    # (location, old effect, new effect) -> (label, old rule, new rule, [periods]) in day order.
-    found: dict[tuple[str, str, str], tuple[str, str | None, str | None, list[Period]]] = {}
-    countries = sorted(all_countries())
+    before_side, after_side = sides
+    old, new = before_side.feature, after_side.feature
+    places = Places.of(before_side.inside | after_side.inside)
+    days = sorted(
+        {start} | before_side.change_days(start, end) | after_side.change_days(start, end)
+    )
+    # (place, old effect, new effect) -> (label, old cell, new cell, [periods]) in day order.
+    found: dict[tuple[Place, str, str], tuple[str, Cell, Cell, list[Period]]] = {}
     for index, day in enumerate(days):
         last = days[index + 1] - dt.timedelta(days=1) if index + 1 < len(days) else end
-        before = audits[0, day].get(fid)
-        after = audits[1, day].get(fid)
-        # Decisions are only read for the cells that differ.
-        cells = [(code, _effect(before, code), _effect(after, code)) for code in countries]
+        before = before_side.cells(day, places)
+        after = after_side.cells(day, places)
         unknown = (
-            before.unknown if before is not None else _DENY,
-            after.unknown if after is not None else _DENY,
+            (old.unknown.value, OutcomeKind.UNKNOWN.value, None, False) if old else ABSENT,
+            (new.unknown.value, OutcomeKind.UNKNOWN.value, None, False) if new else ABSENT,
         )
-        cells.append(("unknown", *unknown))
-        for code, old_effect, new_effect in cells:
-            if old_effect == new_effect:
-                continue
-            key = (code, old_effect, new_effect)
+        differing = [
+            (place, was, now)
+            for place, was in before.items()
+            if was[0] != (now := after[place])[0]
+            and not same_as_container(place, was, now, before, after)
+        ]
+        if unknown[0][0] != unknown[1][0]:
+            differing.append((("unknown", False), *unknown))
+        for place, was, now in differing:
+            key = (place, was[0], now[0])
             if key not in found:
-                was = _decision(before, code) if code != "unknown" else None
-                now = _decision(after, code) if code != "unknown" else None
-                label = "unknown" if code == "unknown" else _label(was, now, old_rules, new_rules)
-                old_rule = was.rule if was is not None else None
-                new_rule = now.rule if now is not None else None
-                found[key] = (label, old_rule, new_rule, [])
+                label = (
+                    "unknown"
+                    if place[0] == "unknown"
+                    else _label(place, was, now, sides, day, places)
+                )
+                found[key] = (label, was, now, [])
             periods = found[key][3]
             if periods and periods[-1][1] + dt.timedelta(days=1) == day:
                 periods[-1] = (periods[-1][0], last)
             else:
                 periods.append((day, last))
-    changes = [
-        Change(
-            location=code,
-            old=o,
-            new=n,
-            old_rule=orule,
-            new_rule=nrule,
-            label=label,
-            periods=tuple(periods),
-        )
-        for (code, o, n), (label, orule, nrule, periods) in sorted(found.items())
-    ]
+    changes = sorted(
+        (
+            Change(
+                location=code,
+                rest=rest,
+                old=old_effect,
+                new=new_effect,
+                old_rule=was[2],
+                new_rule=now[2],
+                old_by=was[1],
+                new_by=now[1],
+                label=label,
+                periods=tuple(periods),
+            )
+            for ((code, rest), old_effect, new_effect), (label, was, now, periods) in found.items()
+        ),
+        key=_order,
+    )
     located = [c for c in changes if c.location != "unknown"]
+    old_rules = before_side.by_id
+    new_rules = after_side.by_id
     diff = FeatureDiff(
         feature=fid,
         status="added" if old is None else "removed" if new is None else "changed",
@@ -392,34 +502,42 @@ def _feature_diff(
     return diff
 
 
-def _decision(fa: FeatureAudit | None, code: str) -> Decision | None:
-    return fa.decisions[code] if fa is not None else None
-
-
-def _effect(fa: FeatureAudit | None, code: str) -> str:
-    return str(fa.decisions[code].effect) if fa is not None else _DENY
+def _order(change: Change) -> tuple[str, int, str, str, str]:
+    """By country; in a country, the country itself, its subdivisions, then rests."""
+    return (
+        change.country or "~",
+        _SCOPES.index(change.scope) if change.scope in _SCOPES else 0,
+        change.location,
+        change.old,
+        change.new,
+    )
 
 
 def _label(
-    was: Decision | None,
-    now: Decision | None,
-    old_rules: Mapping[str, Rule],
-    new_rules: Mapping[str, Rule],
+    place: Place,
+    was: Cell,
+    now: Cell,
+    sides: tuple[FeatureSide, FeatureSide],
+    day: dt.date,
+    places: Places,
 ) -> str:
     """
-    Name the jurisdiction to show a country under, as the audit does.
+    Name the jurisdiction to show a place under, as the audit does.
 
     The most specific jurisdiction that a deciding rule (new, else old) names
-    and that contains the country; ``countries`` when the deciding rules name
-    the country itself; else the most specific jurisdiction containing it.
+    and that contains the place; ``countries`` when the deciding rules name
+    the place itself; else the most specific jurisdiction containing it.
     """
-    # Not `now or was`: a denying Decision is falsy.
-    present = now if now is not None else was
-    jurisdictions = present.jurisdictions if present is not None else ()
+    present, table = (now, sides[1].table) if now[1] != UNDEFINED else (was, sides[0].table)
+    code = place[0]
+    # The location decided on: the place, or its country when the domicile decided.
+    location = places.locations[code.partition("-")[0] if present[3] else code]
+    assert location.country is not None  # noqa: S101 (a known place)
+    jurisdictions = table.containing(location.country, day, location.chain)
     named: set[str] = set()
     ruled = False
-    for decision, rules in ((now, new_rules), (was, old_rules)):
-        rule = rules.get(decision.rule) if decision is not None and decision.rule else None
+    for cell, side in ((now, sides[1]), (was, sides[0])):
+        rule = side.by_id.get(cell[2]) if cell[2] else None
         if rule is not None:
             ruled = True
             named.update(t.code for t in rule.targets if t.kind is TargetKind.JURISDICTION)
@@ -437,6 +555,7 @@ def _settings(old: Feature | None, new: Feature | None) -> tuple[tuple[str, str,
     pairs = (
         ("default", old.default, new.default),
         ("unknown", old.unknown, new.unknown),
+        ("partial", old.partial, new.partial),
         ("basis", old.basis, new.basis),
     )
     return tuple((name, str(a), str(b)) for name, a, b in pairs if a != b)
@@ -468,14 +587,47 @@ def _rule_change(old: Rule, new: Rule) -> RuleChange | None:
     )
 
 
-def _group(changes: Iterable[Change]) -> tuple[ChangeGroup, ...]:
-    """Group countries by label and days; named jurisdictions first, larger groups first."""
+def _divided(changes: Iterable[Change]) -> frozenset[str]:
+    """The countries of *changes* shown place by place: split, or with places inside changing."""
+    return frozenset(
+        change.country
+        for change in changes
+        if change.country is not None and (change.scope != "country" or change.split)
+    )
+
+
+def _group(changes: tuple[Change, ...]) -> tuple[ChangeGroup, ...]:
+    """Group whole countries by label and days; named jurisdictions first, larger groups first."""
+    divided = _divided(changes)
     buckets: dict[tuple[str, tuple[Period, ...]], list[str]] = {}
     for change in changes:
-        buckets.setdefault((change.label, change.periods), []).append(change.location)
+        if change.scope == "country" and change.location not in divided:
+            buckets.setdefault((change.label, change.periods), []).append(change.location)
     groups = [
         ChangeGroup(label, periods, tuple(sorted(codes)))
         for (label, periods), codes in buckets.items()
     ]
     groups.sort(key=lambda g: (g.label in _UNLABELLED, g.periods, -len(g.countries), g.label))
     return tuple(groups)
+
+
+def _by_country(changes: tuple[Change, ...]) -> tuple[PlaceGroup, ...]:
+    """Group the places of divided countries: by country, scope, causes and days."""
+    divided = _divided(changes)
+    buckets: dict[PlaceGroup, list[str]] = {}
+    for change in changes:  # already by country, then scope, then code
+        if change.country in divided:
+            key = PlaceGroup(
+                country=change.country,
+                scope=change.scope,
+                places=(),
+                old=change.old,
+                new=change.new,
+                old_by=change.old_by,
+                new_by=change.new_by,
+                old_rule=change.old_rule,
+                new_rule=change.new_rule,
+                periods=change.periods,
+            )
+            buckets.setdefault(key, []).append(change.location)
+    return tuple(attrs.evolve(key, places=tuple(codes)) for key, codes in buckets.items())

@@ -10,6 +10,7 @@ import click
 
 from geogate._decision import short_revision
 from geogate._diff import diff_policies
+from geogate._diffcells import HARD_INSIDE, UNDEFINED
 from geogate._sources import load_side
 from geogate.exceptions import PolicySourceError
 
@@ -27,7 +28,15 @@ if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Iterable
 
-    from geogate._diff import ChangeGroup, FeatureDiff, Period, PolicyDiff, RuleChange
+    from geogate._diff import (
+        Change,
+        ChangeGroup,
+        FeatureDiff,
+        Period,
+        PlaceGroup,
+        PolicyDiff,
+        RuleChange,
+    )
     from geogate._policy import PolicySet, Rule
     from geogate._sources import Side
 
@@ -46,7 +55,7 @@ _WIDTH = 100
 @click.option(
     "--fail-on-new-access",
     is_flag=True,
-    help="Exit 1 when a country or the unknown location gains access (a CI gate).",
+    help="Exit 1 when a country, a subdivision or the unknown location gains access (a CI gate).",
 )
 @format_option(
     "text",
@@ -65,13 +74,16 @@ def diff(
     output: str,
 ) -> None:
     """
-    Show which countries gain or lose access between two policy sets.
+    Show which countries and subdivisions gain or lose access between two policy sets.
 
     OLD and NEW are each a policy file or directory, or git:REV[:PATH]: the
     policies at a revision of the git repository around the current directory
     (PATH defaults to `policies`), e.g. `geogate diff git:origin/main policies`.
-    Also lists features and rules added, removed or changed. Exit 0; 1 with
-    --fail-on-new-access when any country (or the unknown location) gains
+    Places compared: every country (a request naming only it), every
+    subdivision either side's rules name, and the rest of a country that
+    rules name places inside; those are listed by country. Also lists
+    features and rules added, removed or changed. Exit 0; 1 with
+    --fail-on-new-access when any place (or the unknown location) gains
     access for any feature on any date compared, or when a side does not
     load; 3 when git, the repository, a revision or a path is missing.
     """
@@ -142,20 +154,76 @@ def _when(result: PolicyDiff) -> str:
 
 
 def summary(result: PolicyDiff) -> str:
-    """One sentence: how many countries gain and lose access, in how many features."""
+    """One sentence: how many places gain and lose access, in how many features."""
     if result.empty:
         return f"No differences: every feature decides every country the same way, {_when(result)}."
-    gained = sum(len(f.gained) for f in result.features.values())
-    lost = sum(len(f.lost) for f in result.features.values())
-    unknown = sum(any(c.new == "allow" for c in f.unknown) for f in result.features.values())
-    text = (
-        f"{_plural(gained, 'country gains', 'countries gain')} access and "
-        f"{_plural(lost, 'country loses', 'countries lose')} access"
-    )
+    features = result.features.values()
+    gained = [c for f in features for c in f.gained]
+    lost = [c for f in features for c in f.lost]
+    unknown = sum(any(c.new == "allow" for c in f.unknown) for f in features)
+    if all(c.scope == "country" for c in (*gained, *lost)):
+        text = (
+            f"{_plural(len(gained), 'country gains', 'countries gain')} access and "
+            f"{_plural(len(lost), 'country loses', 'countries lose')} access"
+        )
+    else:
+        text = f"{_count_places(gained, 'gain')} access and {_count_places(lost, 'lose')} access"
     if unknown:
         text += f", and unknown locations gain access in {_plural(unknown, 'feature', 'features')}"
-    features = _plural(len(result.features), "feature differs", "features differ")
-    return f"{text}; {features}, {_when(result)}."
+    differ = _plural(len(result.features), "feature differs", "features differ")
+    return f"{text}; {differ}, {_when(result)}."
+
+
+def _count_places(changes: list[Change], verb: str) -> str:
+    """``1 country and 2 places inside countries gain``, ``no place loses``."""
+    countries = sum(c.scope == "country" for c in changes)
+    inside = len(changes) - countries
+    parts = []
+    if countries:
+        parts.append(_plural(countries, "country", "countries"))
+    if inside:
+        parts.append(_plural(inside, "place inside a country", "places inside countries"))
+    if not parts:
+        return f"no place {verb}s"
+    one = len(changes) == 1
+    return f"{' and '.join(parts)} {verb}{'s' if one else ''}"
+
+
+#: How each cause of a cell is named: "was denied by rule face-ccpa".
+_CAUSES = {
+    "default": "the default",
+    "partial": "the partial setting",
+    HARD_INSIDE: "a hard-deny rule inside",
+    "ambiguous": "rules that disagree",
+    "unknown": "the setting for unknown locations",
+}
+
+
+def _cause(when: str, effect: str, by: str, rule: str | None) -> str:
+    """``was denied by rule face-ccpa``, ``now allowed by the default``."""
+    past = "allowed" if effect == "allow" else "denied"
+    if by == UNDEFINED:
+        return f"{when} {past} (no such feature)"
+    return f"{when} {past} by {f'rule {rule}' if by == 'rule' else _CAUSES.get(by, by)}"
+
+
+def _causes(group: PlaceGroup) -> str:
+    was = _cause("was", group.old, group.old_by, group.old_rule)
+    return f"{was}; {_cause('now', group.new, group.new_by, group.new_rule)}"
+
+
+def _places(group: PlaceGroup) -> str:
+    """What a place group is about: ``US-CA, US-NY``, ``the rest of US``."""
+    if group.scope == "country":
+        return f"requests naming only {group.country}"
+    if group.scope == "rest":
+        return "the rest of " + " and of ".join(group.places)
+    return ", ".join(group.places)
+
+
+def _place_line(group: PlaceGroup) -> str:
+    """``GB: GB-SCT (was denied by the default; now allowed by rule pilot-scotland)``."""
+    return f"{group.country}: {_places(group)} ({_causes(group)})"
 
 
 def _periods(periods: Iterable[Period]) -> str:
@@ -214,8 +282,12 @@ def _print_text(result: PolicyDiff) -> None:
     for fid, feature in result.features.items():
         click.echo()
         click.echo(click.style(fid, bold=True) + f"  ({feature.status})")
-        _print_groups("GAINS ACCESS", "green", feature.gained_groups, result.ranged)
-        _print_groups("LOSES ACCESS", "red", feature.lost_groups, result.ranged)
+        _print_groups(
+            "GAINS ACCESS", "green", feature.gained_groups, feature.gained_places, result.ranged
+        )
+        _print_groups(
+            "LOSES ACCESS", "red", feature.lost_groups, feature.lost_places, result.ranged
+        )
         for change in feature.unknown:
             note = "  (new access)" if change.new == "allow" else ""
             days = f"  [{_periods(change.periods)}]" if result.ranged else ""
@@ -223,7 +295,7 @@ def _print_text(result: PolicyDiff) -> None:
         for name, before, after in feature.settings:
             click.echo(f"  setting {name}: {before} -> {after}")
         if not (feature.gained or feature.lost or feature.unknown):
-            click.echo("  no country gains or loses access")
+            click.echo("  no country or subdivision gains or loses access")
         for rule in feature.rules_added:
             _echo_wrapped(f"rule added: {rule.id} ({_describe_rule(rule)}): {rule.reason}")
         for rule in feature.rules_removed:
@@ -236,10 +308,17 @@ def _print_text(result: PolicyDiff) -> None:
         click.echo(f"New access: {'yes' if result.new_access else 'no'}.")
 
 
-def _print_groups(title: str, colour: str, groups: tuple[ChangeGroup, ...], ranged: bool) -> None:
-    if not groups:
+def _print_groups(
+    title: str,
+    colour: str,
+    groups: tuple[ChangeGroup, ...],
+    places: tuple[PlaceGroup, ...],
+    ranged: bool,
+) -> None:
+    """Print whole countries by jurisdiction, then the places of divided countries."""
+    if not groups and not places:
         return
-    total = sum(len(g.countries) for g in groups)
+    total = sum(len(g.countries) for g in groups) + sum(len(p.places) for p in places)
     click.echo(f"  {click.style(title, fg=colour)}: {total}")
     for group in groups:
         days = f"  [{_periods(group.periods)}]" if ranged else ""
@@ -248,6 +327,16 @@ def _print_groups(title: str, colour: str, groups: tuple[ChangeGroup, ...], rang
                 " ".join(group.countries) + days,
                 _WIDTH,
                 initial_indent=f"    {group.label} ({len(group.countries)}): ",
+                subsequent_indent=" " * 6,
+            )
+        )
+    for place in places:
+        days = f"  [{_periods(place.periods)}]" if ranged else ""
+        click.echo(
+            textwrap.fill(
+                _place_line(place) + days,
+                _WIDTH,
+                initial_indent="    ",
                 subsequent_indent=" " * 6,
             )
         )
@@ -280,7 +369,11 @@ def markdown(result: PolicyDiff) -> str:
 
 def _markdown_table(feature: FeatureDiff, ranged: bool) -> list[str]:
     rows: list[list[str]] = []
-    for access, groups in (("gains", feature.gained_groups), ("loses", feature.lost_groups)):
+    divided = bool(feature.gained_places or feature.lost_places)
+    for access, groups, places in (
+        ("gains", feature.gained_groups, feature.gained_places),
+        ("loses", feature.lost_groups, feature.lost_places),
+    ):
         rows.extend(
             [
                 f"**{access}**" if access == "gains" else access,
@@ -289,6 +382,15 @@ def _markdown_table(feature: FeatureDiff, ranged: bool) -> list[str]:
                 _periods(g.periods),
             ]
             for g in groups
+        )
+        rows.extend(
+            [
+                f"**{access}**" if access == "gains" else access,
+                p.country,
+                f"{_places(p)} ({_causes(p)})",
+                _periods(p.periods),
+            ]
+            for p in places
         )
     rows.extend(
         [
@@ -300,8 +402,8 @@ def _markdown_table(feature: FeatureDiff, ranged: bool) -> list[str]:
         for c in feature.unknown
     )
     if not rows:
-        return ["No country gains or loses access.", ""]
-    head = ["Access", "Where", "Countries", "Days"]
+        return ["No country or subdivision gains or loses access.", ""]
+    head = ["Access", "Where", "Places" if divided else "Countries", "Days"]
     width = len(head) if ranged else len(head) - 1
     table = [head[:width], ["---"] * width, *(row[:width] for row in rows)]
     return [*("| " + " | ".join(cells) + " |" for cells in table), ""]
