@@ -214,19 +214,8 @@ def describe_split(
     no subdivision, so the feature's partial setting (deny) applies.``
     """
     code = location.subdivision or location.country
-    groups: dict[tuple[Effect, str], list[str]] = {}
-    for inner, found in outcome.inside:
-        groups.setdefault((found.effect, _by(found)), []).append(inner)
-    parts = []
-    for (effect, by), codes in groups.items():
-        named = ", ".join(codes[:_MAX_NAMED])
-        if len(codes) > _MAX_NAMED:
-            named += f" and {len(codes) - _MAX_NAMED} more"
-        verb = "is" if len(codes) == 1 else "are"
-        parts.append(f"{named} {verb} {_past(effect)} by {by}")
-    rest = outcome.rest
-    if rest is not None:
-        parts.append(f"the rest of {code} is {_past(rest.effect)} by {_by(rest)}")
+    assert code is not None  # noqa: S101 (a split place is known)
+    parts = describe_inside(outcome, code)
     if signal == "domicile":
         named = "a domicile names a country, not a subdivision"
     elif location.chain:
@@ -241,6 +230,29 @@ def describe_split(
     else:
         setting = f", so the feature's partial setting ({outcome.effect}) applies"
     return f"{code} is split on {at.isoformat()}: {'; '.join(parts)}; {named}{setting}."
+
+
+def describe_inside(outcome: Outcome, code: str) -> list[str]:
+    """
+    Say how a split place *code* is decided inside and elsewhere, one clause each.
+
+    ``["US-IL, US-TX are denied by rule face-bipa", "the rest of US is
+    allowed by the feature's default"]``
+    """
+    groups: dict[tuple[Effect, str], list[str]] = {}
+    for inner, found in outcome.inside:
+        groups.setdefault((found.effect, _by(found)), []).append(inner)
+    parts = []
+    for (effect, by), codes in groups.items():
+        named = ", ".join(codes[:_MAX_NAMED])
+        if len(codes) > _MAX_NAMED:
+            named += f" and {len(codes) - _MAX_NAMED} more"
+        verb = "is" if len(codes) == 1 else "are"
+        parts.append(f"{named} {verb} {_past(effect)} by {by}")
+    rest = outcome.rest
+    if rest is not None:
+        parts.append(f"the rest of {code} is {_past(rest.effect)} by {_by(rest)}")
+    return parts
 
 
 def _by(outcome: Outcome) -> str:

@@ -36,7 +36,7 @@ from ._jurisdictions import JurisdictionTable
 from ._nodes import Mapping, Node, Scalar
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Callable, Collection
 
     from ._fields import Reader
 
@@ -352,17 +352,8 @@ class Rule:
         reason = reader.text(get("reason"), f"{where}.reason", required=True)
         source = reader.text(get("source"), f"{where}.source")
         overrides = _overrides(get("overrides"), where, reader)
-        start = reader.date(get("from"), f"{where}.from")
-        end = reader.date(get("until"), f"{where}.until")
-        if start is not None and end is not None and end < start:
-            until = get("until")
-            assert until is not None  # noqa: S101 (end came from it)
-            reader.diagnose(
-                until.position,
-                "window-order",
-                f"{where} ends ({end}) before it starts ({start})",
-                hint="'from' and 'until' are both inclusive; swap them or fix the dates",
-            )
+        in_order, start, end = _window(get, where, reader)
+        if not in_order:
             return None
         if rule_id is None or kind is None or targets is None or reason is None:
             return None
@@ -380,6 +371,30 @@ class Rule:
             end=end,
             position=mapping.position,
         )
+
+
+def _window(
+    get: Callable[[str], Node | None], where: str, reader: Reader
+) -> tuple[bool, dt.date | None, dt.date | None]:
+    """
+    Read ``from`` and ``until`` (inclusive days) with *get*.
+
+    Returns whether they are in order (a ``window-order`` error when not), and
+    each date, None when absent or not a date (reported by the reader).
+    """
+    start = reader.date(get("from"), f"{where}.from")
+    end = reader.date(get("until"), f"{where}.until")
+    if start is not None and end is not None and end < start:
+        until = get("until")
+        assert until is not None  # noqa: S101 (end came from it)
+        reader.diagnose(
+            until.position,
+            "window-order",
+            f"{where} ends ({end}) before it starts ({start})",
+            hint="'from' and 'until' are both inclusive; swap them or fix the dates",
+        )
+        return False, start, end
+    return True, start, end
 
 
 def _rule_name(node: Node, feature: str) -> str | None:
@@ -623,17 +638,8 @@ def _member(
     code = get("code")
     assert code is not None  # noqa: S101 (required)
     target = Target.from_node(code, f"{where}.code", reader, jurisdictions)
-    start = reader.date(get("from"), f"{where}.from")
-    end = reader.date(get("until"), f"{where}.until")
-    if start is not None and end is not None and end < start:
-        until = get("until")
-        assert until is not None  # noqa: S101 (end came from it)
-        reader.diagnose(
-            until.position,
-            "window-order",
-            f"{where} ends ({end}) before it starts ({start})",
-            hint="'from' and 'until' are both inclusive; swap them or fix the dates",
-        )
+    in_order, start, end = _window(get, where, reader)
+    if not in_order:
         return None
     if target is None or (get("from") is not None and start is None):
         return None

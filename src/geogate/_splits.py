@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from ._decision import describe_inside
 from ._engine import (
     CompiledRule,
     Outcome,
@@ -41,9 +42,6 @@ if TYPE_CHECKING:
     from ._policy import Feature, PolicySet
 
 __all__ = ["SplitPlace", "feature_splits", "find_splits"]
-
-#: How many places inside a report names before "and N more".
-_MAX_NAMED = 8
 
 
 @attrs.frozen(kw_only=True)
@@ -107,19 +105,7 @@ class SplitPlace:
         rule face-bipa; the rest of US is allowed by the feature's default; a
         request naming only US is denied (partial: deny)``
         """
-        groups: dict[tuple[Effect, str], list[str]] = {}
-        for code, found in self.outcome.inside:
-            groups.setdefault((found.effect, _by(found)), []).append(code)
-        parts = []
-        for (effect, by), codes in groups.items():
-            named = ", ".join(codes[:_MAX_NAMED])
-            if len(codes) > _MAX_NAMED:
-                named += f" and {len(codes) - _MAX_NAMED} more"
-            verb = "is" if len(codes) == 1 else "are"
-            parts.append(f"{named} {verb} {_past(effect)} by {by}")
-        rest = self.outcome.rest
-        if rest is not None:
-            parts.append(f"the rest of {self.place} is {_past(rest.effect)} by {_by(rest)}")
+        parts = describe_inside(self.outcome, self.place)
         if self.basis is Basis.DOMICILE:
             request = f"a request domiciled in {self.place}"
         elif "-" in self.place:
@@ -265,13 +251,3 @@ def _signature(outcome: Outcome) -> tuple[object, ...]:
 
 def _past(effect: Effect) -> str:
     return "allowed" if effect is Effect.ALLOW else "denied"
-
-
-def _by(outcome: Outcome) -> str:
-    rule = outcome.rule
-    if outcome.kind is OutcomeKind.RULE and rule is not None:
-        kind = "hard-deny rule" if rule.kind is RuleKind.HARD_DENY else "rule"
-        return f"{kind} {rule.id}"
-    if outcome.kind is OutcomeKind.AMBIGUOUS:  # pragma: no cover (a load error)
-        return "rules that disagree (" + ", ".join(r.id for r in outcome.tied) + ")"
-    return "the feature's default"
