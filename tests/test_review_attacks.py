@@ -258,8 +258,8 @@ def test_audit_markdown_marks_a_hard_deny_inside_a_split_subdivision(tmp_path):
     code, out = cli("audit", "--policies", folder, "--at", "2026-07-15", "--format", "markdown")
     assert 0 == code
     assert (
-        "|  | GB-SCT (Scotland) | **denied** | split; the rest of GB-SCT is allowed by rule sct |"
-        in out
+        "|  | GB-SCT (Scotland) | **denied** | split (a hard-deny rule decides inside it, whatever "
+        "the partial setting says); the rest of GB-SCT is allowed by rule sct |" in out
     )
     assert "|  | GB-GLG (Glasgow City) | **denied** | rule `glg` |" in out
     assert not Gate.from_path(folder).is_allowed(

@@ -205,8 +205,11 @@ def audit_table(report: Audit, files: int) -> str:
                 for code, sub in inside.items():
                     text = f"{_past(sub.effect)} {_by(sub)}"
                     if sub.partial and sub.rest is not None:
-                        text = f"split: {text}; the rest of {code} is {_past(sub.rest.effect)} "
-                        text += _by(sub.rest)
+                        text = (
+                            f"split: a request naming only {code} is {_past(sub.effect)} "
+                            f"({_why_split(sub, fa.feature)}); the rest of {code} is "
+                            f"{_past(sub.rest.effect)} {_by(sub.rest)}"
+                        )
                     lines.append(_fill(text, f"      {code} {subdivision_name(code)}: ", " " * 8))
     return "\n".join(lines)
 
@@ -398,7 +401,9 @@ def _markdown_subdivisions(fa: FeatureAudit, report: Audit) -> list[str]:
         out.append(f"| {country} ({_md(country_name(country))}) | — | {verdict} | {how} |")
         for code, sub in inside.items():
             verdict = "**denied**" if sub.effect == "deny" else "allowed"
-            how = f"rule `{sub.rule}`" if sub.rule else "split" if sub.partial else "default"
+            how = f"rule `{sub.rule}`" if sub.rule else "default"
+            if sub.partial:
+                how = f"split ({_md(_why_split(sub, fa.feature))})"
             if sub.partial and sub.rest is not None:
                 how += f"; the rest of {code} is {_past(sub.rest.effect)} {_by(sub.rest)}"
             out.append(f"|  | {code} ({_md(subdivision_name(code))}) | {verdict} | {how} |")
