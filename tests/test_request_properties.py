@@ -231,3 +231,11 @@ def test_forwarded_client_is_the_real_one_or_unknown(prefix, client, hops):
     assert same_line in {str(expected), None}
     own_line = chosen.client_ip([("Forwarded", prefix), ("Forwarded", appended)], "10.0.0.2")
     assert str(expected) == own_line
+
+
+def test_an_unrecognised_subdivision_is_a_note_not_a_problem():
+    """Known locations have no problem; the note on an unrecognised subdivision is in the detail."""
+    found = resolver("x-forwarded-for").resolve(None, None, country="AC", subdivision="0")
+    check(found)
+    assert ("SH", "SH-AC") == (found.country, found.subdivision)
+    assert "the subdivision 'SH-0' is not one geogate recognises" in found.detail

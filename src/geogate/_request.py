@@ -439,4 +439,8 @@ def _explicit(country: object, subdivision: object, client: str | None) -> Reque
         )
 
     place = resolve_place(country, subdivision)
+    if place.status is LocationStatus.KNOWN:
+        if place.problem:  # a note (a subdivision geogate does not know), not a problem
+            detail += f"; {place.problem}"
+        return result(place.status, place.code, place.subdivision, None)
     return result(place.status, place.code, place.subdivision, place.problem)
