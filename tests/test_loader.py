@@ -174,7 +174,7 @@ json-duplicate-key.json:5:7: error: duplicate key 'default' (first defined at li
   hint: YAML keeps only the last of duplicate keys; remove one or merge them
 """,
     "json-syntax.json": r"""
-json-syntax.json:3:33: error: invalid JSON: Expecting property name enclosed in double quotes [json-syntax]
+json-syntax.json:3:32: error: invalid JSON: Illegal trailing comma before end of object [json-syntax]
 """,
     "json-unknown-country.json": r"""
 json-unknown-country.json:6:36: error: unknown country code 'GER' in features.chat.rules[germany].deny[0] [unknown-country]
@@ -672,3 +672,22 @@ def test_crlf_files_are_fine(tmp_path: Path) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_bytes(policy.read_bytes().replace(b"\n", b"\r\n"))
     assert load_policies(tmp_path).features
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "kind"),
+    [
+        ('{"features": {"chat": {"default": "allow",}}}', "1:42", "object"),
+        ('{"features": {"chat": {"default": "allow",\n  }\n}}', "1:42", "object"),
+        ('{"features": {"chat": {"default": "allow", "tags": ["a", "b",]}}}', "1:61", "array"),
+        ('{"features": {"chat": {"default": "allow", "tags": ["a",\n\n]}}}', "1:56", "array"),
+    ],
+)
+def test_a_trailing_comma_is_reported_at_the_comma_on_every_python(tmp_path, text, where, kind):
+    """Python 3.13 says "Illegal trailing comma" at the comma; 3.11 and 3.12 said otherwise."""
+    path = tmp_path / "p.json"
+    path.write_text(text, encoding="utf-8")
+    _, found = check_paths([path])
+    assert [f"{where}: error: invalid JSON: Illegal trailing comma before end of {kind}"] == [
+        f"{d.position.line}:{d.position.column}: {d.severity}: {d.message}" for d in found
+    ]

@@ -105,6 +105,32 @@ def hidden_line_breaks(text: str, path: str) -> list[Diagnostic]:
     return found
 
 
+#: What Python's ``json`` says at the end of an object or array after a comma,
+#: before 3.13 (which says "Illegal trailing comma before end of ...").
+_AFTER_COMMA = {
+    ("Expecting property name enclosed in double quotes", "}"): "object",
+    ("Expecting value", "]"): "array",
+}
+
+
+def _json_error(text: str, error: json.JSONDecodeError) -> tuple[int, int, str]:
+    """
+    Return the line, column and message of a JSON syntax error, the same on every Python.
+
+    A trailing comma is reported at the comma, as Python 3.13 does, on every version.
+    """
+    at = error.pos
+    closing = text[at] if at < len(text) else ""
+    kind = _AFTER_COMMA.get((error.msg, closing))
+    if kind is not None:
+        comma = len(text[:at].rstrip()) - 1
+        if comma >= 0 and text[comma] == ",":
+            line = text.count("\n", 0, comma) + 1
+            column = comma - text.rfind("\n", 0, comma)
+            return line, column, f"Illegal trailing comma before end of {kind}"
+    return error.lineno, error.colno, error.msg
+
+
 def parse_text(
     data: bytes, path: str, *, is_json: bool, report: Callable[[Diagnostic], None]
 ) -> Node | None:
@@ -127,12 +153,13 @@ def parse_text(
         try:
             json.loads(text, object_pairs_hook=_discard)
         except json.JSONDecodeError as exc:
+            line, column, message = _json_error(text, exc)
             report(
                 Diagnostic(
-                    position=Position(path, exc.lineno, exc.colno),
+                    position=Position(path, line, column),
                     severity="error",
                     code="json-syntax",
-                    message=f"invalid JSON: {exc.msg}",
+                    message=f"invalid JSON: {message}",
                 )
             )
             return None
