@@ -88,18 +88,22 @@ def test_eval_domicile(run):
     assert ("deny", "aup-eu-domicile", "DE") == (data["effect"], data["rule"], data["domicile"])
 
 
-def test_eval_unknown_feature_is_a_decision(run):
-    """An unknown feature denies with FLAG_NOT_FOUND (exit 0: a decision was made)."""
-    result = run("eval", "llama-3.2-visoin", "--country", "GB", "--format", "json")
+@pytest.mark.parametrize("command", ["eval", "explain"])
+def test_a_misspelt_feature_is_a_usage_error_for_every_command(run, command):
+    """
+    ``eval`` with a misspelt feature exited 0 with a FLAG_NOT_FOUND denial, while
+    ``explain`` and ``audit --feature`` exited 2: a typo in a script went unnoticed.
+    Every command now says what is wrong and suggests the id (exit 2); the library
+    still answers FLAG_NOT_FOUND, as OpenFeature expects.
+    """
+    result = run(command, "llama-3.2-visoin", "--country", "GB")
 
-    data = json.loads(result.output)
-    assert 0 == result.exit_code
-    assert ("ERROR", "FLAG_NOT_FOUND", False) == (
-        data["reason"],
-        data["error_code"],
-        data["allowed"],
+    assert ExitCode.USAGE == result.exit_code
+    assert "no feature 'llama-3.2-visoin' in the policies; did you mean 'llama-3.2-vision'?" in (
+        result.output
     )
-    assert "did you mean 'llama-3.2-vision'?" in data["explanation"]
+    audit = run("audit", "--feature", "llama-3.2-visoin")
+    assert ExitCode.USAGE == audit.exit_code
 
 
 def test_eval_bad_date_is_usage_error(run):

@@ -369,3 +369,22 @@ def test_the_audit_and_the_gate_share_the_split_step(tmp_path):
     assert ("deny", None, False) == (cells["UA"]["effect"], cells["UA"]["rule"], decision.allowed)
     assert cells["UA"]["partial"] is True
     assert {"effect": "deny", "rule": "ofac"} == cells["UA"]["subdivisions"]["UA-43"]
+
+
+def test_an_ambiguity_is_shown_where_it_still_holds(tmp_path):
+    """
+    ``allow: [EEA]`` and ``deny: [EFTA]`` disagree in Austria in 1994 and in Iceland
+    ever since: the error names Iceland, which a reader recognises today, not the
+    oldest overlap.
+    """
+    with pytest.raises(PolicyError) as caught:
+        feature_gate(
+            tmp_path,
+            """\
+            - {id: eea, allow: [EEA], reason: r}
+            - {id: efta, deny: [EFTA], reason: r}
+            """,
+            default="deny",
+        )
+    (found,) = caught.value.diagnostics
+    assert "disagree for IS (Iceland) from 1994-01-01, and neither" in found.message

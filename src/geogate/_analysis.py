@@ -139,8 +139,21 @@ class _Finding:
         self.places.setdefault(key, (location, []))[1].append(segment)
 
     def example(self, days: list[dt.date]) -> tuple[Location, str]:
-        """The first place found, and all the dates on which it shows there."""
-        location, segments = next(iter(self.places.values()))
+        """
+        A place a reader recognises today, and all the dates on which it shows there.
+
+        The place where the problem lasts into the last segment (so still holds
+        today, whatever today is after the last change), then the one where it
+        shows on most segments, then the first found: for ``allow: [EEA]`` and
+        ``deny: [EFTA]``, Iceland on every date rather than Austria in 1994.
+        """
+        last = len(days) - 1
+
+        def rank(item: tuple[int, tuple[Location, list[int]]]) -> tuple[bool, int, int]:
+            order, (_, segments) = item
+            return (last not in segments, -len(set(segments)), order)
+
+        _, (location, segments) = min(enumerate(self.places.values()), key=rank)
         return location, _describe_segments(sorted(set(segments)), days)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import enum
 import json
 import os
@@ -14,7 +15,7 @@ import click
 from geogate._loader import ENVIRONMENT_CODES, check_paths
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Collection, Iterable, Sequence
 
     from geogate._diagnostics import Diagnostic
     from geogate._policy import PolicySet
@@ -30,6 +31,7 @@ __all__ = [
     "load_or_exit",
     "policies_option",
     "print_diagnostics",
+    "require_features",
     "revision_findings",
 ]
 
@@ -174,6 +176,27 @@ def load_or_exit(policies: str | None, *, expect_revision: str | None = None) ->
         click.echo(f"geogate: the policies at {path!r} did not load ({errors} error(s))", err=True)
         sys.exit(exit_code_for(diagnostics))
     return policy
+
+
+def require_features(
+    features: Iterable[str],
+    known: Collection[str],
+    *,
+    param_hint: str,
+    where: str = "in the policies",
+) -> None:
+    """
+    Refuse (a usage error, exit 2) a feature id that is not one of *known*.
+
+    The message suggests the closest id, else lists the known ones.
+    """
+    for feature in features:
+        if feature not in known:
+            close = difflib.get_close_matches(feature, list(known), n=1)
+            names = ", ".join(known) or "(none)"
+            hint = f"did you mean {close[0]!r}?" if close else f"known features: {names}"
+            msg = f"no feature {feature!r} {where}; {hint}"
+            raise click.BadParameter(msg, param_hint=param_hint)
 
 
 def revision_findings(

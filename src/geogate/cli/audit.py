@@ -23,6 +23,7 @@ from ._common import (
     format_option,
     load_or_exit,
     policies_option,
+    require_features,
 )
 
 if TYPE_CHECKING:
@@ -111,11 +112,7 @@ def audit_command(
         msg = f"--timeline has no {output} format; use one of {', '.join(_TIMELINE_FORMATS)}"
         raise click.UsageError(msg)
     policy = load_or_exit(policies, expect_revision=expect_revision)
-    unknown = [f for f in features if f not in policy.features]
-    if unknown:
-        known = ", ".join(policy.features) or "(none)"
-        msg = f"no feature {unknown[0]!r} in the policies; known features: {known}"
-        raise click.BadParameter(msg, param_hint="--feature")
+    require_features(features, policy.features, param_hint="--feature")
     if show_timeline:
         end = end or dt.datetime.now(dt.UTC).date()
         start = start or _year_before(end)

@@ -15,6 +15,7 @@ from ._common import (
     format_option,
     load_or_exit,
     policies_option,
+    require_features,
 )
 from .resolve import open_geoip
 
@@ -53,9 +54,11 @@ def evaluate(
     Decide whether FEATURE may be offered, and explain why.
 
     Exit 0 whenever a decision was made, allowed or denied; 1 when the policies
-    do not load; 2 for a usage error; 3 when the policy path cannot be read.
+    do not load; 2 for a usage error, including an unknown FEATURE; 3 when the
+    policy path cannot be read.
     """
     policy = load_or_exit(policies, expect_revision=expect_revision)
+    require_features([feature], policy.features, param_hint="FEATURE")
     geoip = open_geoip(geoip_db)
     if ip is not None and geoip is None:
         msg = "--ip needs a GeoIP database: --geoip-db PATH or $GEOGATE_GEOIP_DB"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import textwrap
 from typing import TYPE_CHECKING
 
@@ -18,6 +17,7 @@ from ._common import (
     format_option,
     load_or_exit,
     policies_option,
+    require_features,
 )
 
 if TYPE_CHECKING:
@@ -59,12 +59,7 @@ def explain_command(
     policy path cannot be read.
     """
     policy = load_or_exit(policies, expect_revision=expect_revision)
-    if feature not in policy.features:
-        close = difflib.get_close_matches(feature, list(policy.features), n=1)
-        known = ", ".join(policy.features) or "(none)"
-        hint = f"did you mean {close[0]!r}?" if close else f"known features: {known}"
-        msg = f"no feature {feature!r} in the policies; {hint}"
-        raise click.BadParameter(msg, param_hint="FEATURE")
+    require_features([feature], policy.features, param_hint="FEATURE")
     result = explain(
         policy, feature, country=country, subdivision=subdivision, domicile=domicile, at=at
     )
