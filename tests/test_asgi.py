@@ -7,6 +7,7 @@ annotations at run time, and some name local dependencies.
 
 import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -350,3 +351,16 @@ def test_a_large_500_is_not_held_back(gate):
     response = client.get("/", headers={"CF-IPCountry": "FR"})
 
     assert (500, 2 * len(chunk)) == (response.status_code, len(response.content))
+
+
+def test_missing_starlette_names_the_extra_both_ways(monkeypatch):
+    """Without Starlette, require_feature says how to install the asgi extra."""
+    monkeypatch.setitem(sys.modules, "starlette.requests", None)
+
+    with pytest.raises(ImportError) as raised:
+        require_feature("llama-3.2-vision")
+
+    assert (
+        "geogate.asgi.require_feature needs Starlette; install the extra: "
+        "pip install 'geogate[asgi]' (from a checkout: pip install -e '.[asgi]')"
+    ) == str(raised.value)

@@ -310,3 +310,34 @@ def test_check_shipped_policies_have_no_split_places(run):
 
     assert "Split places" not in text
     assert [] == data["splits"]
+
+
+def test_check_takes_policies_like_the_other_commands(run, linted):
+    """--policies PATH checks that path, as the positional PATH does."""
+    by_option = run("check", "--policies", linted, "--since", "2025-01-01")
+    by_argument = run("check", linted, "--since", "2025-01-01")
+
+    assert 0 == by_option.exit_code
+    assert by_argument.output == by_option.output
+
+
+def test_check_policies_defaults_to_the_environment(run, tmp_path, monkeypatch):
+    """With neither PATH nor --policies, $GEOGATE_POLICIES is checked, as before."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GEOGATE_POLICIES", str(POLICIES))
+
+    result = run("check", "--format", "json")
+
+    assert 0 == result.exit_code
+    assert json.loads(result.output)["files"]
+
+
+def test_check_paths_and_policies_together_is_a_usage_error(run, linted):
+    """Both a positional PATH and --policies: exit 2, saying to give one of them."""
+    result = run("check", linted, "--policies", "other")
+
+    assert ExitCode.USAGE == result.exit_code
+    assert result.output.endswith(
+        "Error: give the policies either as PATH arguments (p.yaml) or with "
+        "--policies other, not both\n"
+    )

@@ -285,3 +285,37 @@ def test_coverage_lists_subdivisions_never_exercised(run, tmp_path):
         "    target subdivisions never exercised: UA-09, UA-14, UA-40, UA-43, US-IL, US-TX\n"
         in text
     )
+
+
+def test_quiet_prints_only_the_summary_when_all_pass(run):
+    """-q: no passing rows, no header; the summary line alone."""
+    result = run("--policies", str(POLICIES), "-q")
+
+    assert ExitCode.OK == result.exit_code, result.output
+    assert 1 == len(result.output.splitlines())
+    assert result.output.startswith("OK: 251 passed, 0 failed, 251 case(s), policy sha256:")
+
+
+def test_quiet_prints_failures_and_the_summary(run, monkeypatch):
+    """--quiet: the failing rows with their chains, no PASS row, the summary; exit 1."""
+    monkeypatch.chdir(DATA)
+
+    result = run("--policies", str(POLICIES), "failing.yaml", "--quiet")
+
+    assert ExitCode.FINDINGS == result.exit_code
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["RESULT", "CASE", "EXPECTED", "GOT", "RULE"]
+    assert 2 == sum(line.startswith("FAIL ") for line in lines)
+    assert not any(line.startswith("PASS") for line in lines)
+    assert "    expected allow, got deny by rule eu-multimodal-withheld\n" in result.output
+    assert lines[-1].startswith("FAILED: 1 passed, 2 failed, 3 case(s)")
+
+
+def test_quiet_still_prints_coverage(run):
+    """-q with --coverage: the summary line, then the coverage report."""
+    result = run("--policies", str(POLICIES), "-q", "--coverage")
+
+    assert ExitCode.OK == result.exit_code
+    lines = result.output.splitlines()
+    assert lines[0].startswith("OK: 251 passed, 0 failed, 251 case(s)")
+    assert "Coverage by decision: 9 of 9 rules decided a case (100.0%)" == lines[2]

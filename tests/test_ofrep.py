@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib
 import json
 import re
 import shutil
@@ -774,9 +775,24 @@ def test_serve_without_the_extra_says_how_to_install(monkeypatch):
 
     assert ExitCode.ENVIRONMENT == result.exit_code
     assert (
-        "geogate: geogate serve needs the serve extra: pip install 'geogate[serve]'\n"
+        "geogate: geogate serve needs the serve extra; install it: "
+        "pip install 'geogate[serve]' (from a checkout: pip install -e '.[serve]')\n"
         == result.output
     )
+
+
+def test_ofrep_without_starlette_says_how_to_install(monkeypatch):
+    """Without Starlette, importing geogate.ofrep names the extra both ways."""
+    monkeypatch.setitem(sys.modules, "starlette.exceptions", None)
+    monkeypatch.delitem(sys.modules, "geogate.ofrep")
+
+    with pytest.raises(ImportError) as raised:
+        importlib.import_module("geogate.ofrep")
+
+    assert (
+        "geogate.ofrep needs Starlette; install the extra: pip install 'geogate[serve]' "
+        "(from a checkout: pip install -e '.[serve]')"
+    ) == str(raised.value)
 
 
 @pytest.mark.parametrize(

@@ -124,7 +124,8 @@ def test_missing_sdk_gives_the_install_hint(monkeypatch):
 
     assert (
         "geogate.openfeature needs the OpenFeature SDK, which is not installed; "
-        "install it with: pip install 'geogate[openfeature]'"
+        "install the extra: pip install 'geogate[openfeature]' "
+        "(from a checkout: pip install -e '.[openfeature]')"
     ) == str(raised.value)
 
 

@@ -58,3 +58,22 @@ def test_every_diagnostic_code_is_documented(code):
     """Each diagnostic code has a section in docs/diagnostics.md (STYLE: bad and fixed example)."""
     docs = (ROOT / "docs" / "diagnostics.md").read_text(encoding="utf-8")
     assert f"`{code}`" in docs
+
+
+def test_fastapi_example_says_what_to_install():
+    """geogate[asgi] installs Starlette only; the install line names what else the FastAPI
+    example imports, and a server to run it, both from an index and from a checkout."""
+    block = re.search(r"```python\n(from typing import Annotated\n.*?)\n```", README, re.DOTALL)
+    assert block is not None
+    lines = re.findall(r"^(?:from|import) (\S+)", block[1], flags=re.MULTILINE)
+    imported = {name.split(".")[0] for name in lines}
+
+    assert {"fastapi", "geogate", "typing"} == imported
+    assert "`pip install 'geogate[asgi]' fastapi uvicorn`" in README
+    assert "`pip install -e '.[asgi]' fastapi uvicorn`" in README
+
+
+def test_install_lines_naming_extras_say_both_ways():
+    """Every `pip install 'geogate[...]'` is followed by its form for a checkout."""
+    for extra in re.findall(r"pip install 'geogate\[(\w+)\]'", README):
+        assert f"pip install -e '.[{extra}]" in README, extra

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,19 @@ def test_guard_without_middleware(gate):
     app.testing = True
     with pytest.raises(RuntimeError, match=r"needs geogate\.wsgi\.GeogateMiddleware"):
         app.test_client().get("/")
+
+
+def test_missing_werkzeug_names_the_extra_both_ways(gate, monkeypatch):
+    """Without Werkzeug, a denial's response says how to install the wsgi extra."""
+    from geogate.wsgi import FeatureDenied, problem_response  # noqa: PLC0415
+
+    monkeypatch.setitem(sys.modules, "werkzeug.wrappers", None)
+    denied = FeatureDenied(gate.evaluate(FEATURE, country="FR", at="2026-01-01"))
+
+    with pytest.raises(ImportError) as raised:
+        problem_response(denied)
+
+    assert (
+        "geogate.wsgi.require_feature needs Werkzeug; install the extra: "
+        "pip install 'geogate[wsgi]' (from a checkout: pip install -e '.[wsgi]')"
+    ) == str(raised.value)

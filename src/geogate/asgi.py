@@ -149,7 +149,10 @@ def require_feature(feature: str, *, gate: Gate | None = None) -> Callable[..., 
     try:
         from starlette.requests import HTTPConnection  # noqa: PLC0415 (optional extra)
     except ImportError as exc:  # pragma: no cover (the test extra installs it)
-        msg = "geogate.asgi.require_feature needs Starlette: pip install 'geogate[asgi]'"
+        msg = (
+            "geogate.asgi.require_feature needs Starlette; install the extra: "
+            "pip install 'geogate[asgi]' (from a checkout: pip install -e '.[asgi]')"
+        )
         raise ImportError(msg) from exc
 
     def dependency(request: HTTPConnection) -> Decision:

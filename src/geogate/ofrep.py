@@ -64,7 +64,8 @@ gets ``413``, a non-JSON content type ``415``, a slow body ``408``, an
 unexpected failure a ``500`` without a traceback. Any body the JSON parser
 accepts gets a ``200`` (a deny where the context is unusable) or a ``400``,
 never a ``500``: strings with lone surrogates, huge numbers and deep (but
-parseable) nesting included. Install with ``pip install 'geogate[serve]'``.
+parseable) nesting included. Install with ``pip install 'geogate[serve]'``
+(from a checkout: ``pip install -e '.[serve]'``).
 """
 
 from __future__ import annotations
@@ -96,7 +97,10 @@ try:
     from starlette.responses import Response
     from starlette.routing import Route
 except ImportError as exc:  # pragma: no cover (the test extra installs it)
-    msg = "geogate.ofrep needs Starlette: pip install 'geogate[serve]'"
+    msg = (
+        "geogate.ofrep needs Starlette; install the extra: pip install 'geogate[serve]' "
+        "(from a checkout: pip install -e '.[serve]')"
+    )
     raise ImportError(msg) from exc
 
 if TYPE_CHECKING:

@@ -69,7 +69,8 @@ try:
 except ImportError as error:  # pragma: no cover (the test extra installs the SDK)
     msg = (
         "geogate.openfeature needs the OpenFeature SDK, which is not installed; "
-        "install it with: pip install 'geogate[openfeature]'"
+        "install the extra: pip install 'geogate[openfeature]' "
+        "(from a checkout: pip install -e '.[openfeature]')"
     )
     raise ImportError(msg, name=error.name) from error
 

@@ -117,7 +117,10 @@ def problem_response(denied: FeatureDenied) -> Any:  # noqa: ANN401 (a werkzeug 
     try:
         from werkzeug.wrappers import Response  # noqa: PLC0415 (optional extra)
     except ImportError as exc:  # pragma: no cover (the test extra installs it)
-        msg = "geogate.wsgi.require_feature needs Werkzeug: pip install 'geogate[wsgi]'"
+        msg = (
+            "geogate.wsgi.require_feature needs Werkzeug; install the extra: "
+            "pip install 'geogate[wsgi]' (from a checkout: pip install -e '.[wsgi]')"
+        )
         raise ImportError(msg) from exc
     status, headers, body = problem(denied.decision)
     return Response(body, status=status, headers=headers)

@@ -22,6 +22,7 @@ from ._common import (
     exit_code_for,
     expect_revision_option,
     format_option,
+    policies_option,
     print_diagnostics,
     revision_findings,
 )
@@ -50,6 +51,7 @@ class _Day(click.ParamType):  # type: ignore[type-arg]
 
 @click.command()
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
+@policies_option
 @format_option(
     "text",
     "json",
@@ -74,6 +76,7 @@ class _Day(click.ParamType):  # type: ignore[type-arg]
 )
 def check(
     paths: tuple[str, ...],
+    policies: str | None,
     output: str,
     expect_revision: str | None,
     strict: bool,
@@ -84,10 +87,11 @@ def check(
     Validate policy files and directories, and lint what loads.
 
     Prints one line per problem, `path:line:col: error|warning: message [code]`,
-    with a hint where one helps. PATH defaults to $GEOGATE_POLICIES, else
-    ./policies. Exit 0 when clean, 1 when errors were found (or warnings, with
-    --strict, or a revision other than --expect-revision), 3 when a path
-    cannot be read. docs/diagnostics.md explains every code.
+    with a hint where one helps. Give the policies as PATH arguments or with
+    --policies PATH, as other commands take them (not both); the default is
+    $GEOGATE_POLICIES, else ./policies. Exit 0 when clean, 1 when errors were
+    found (or warnings, with --strict, or a revision other than
+    --expect-revision), 3 when a path cannot be read. docs/diagnostics.md explains every code.
 
     It also lists each split place of each feature, with its dates: a country
     (or subdivision) that rules decide differently inside, where a request
@@ -95,7 +99,13 @@ def check(
     a hard_deny rule decides inside). That is information, not a finding: it
     never changes the exit code.
     """
-    given = list(paths) or [default_policies()]
+    if paths and policies is not None:
+        msg = (
+            f"give the policies either as PATH arguments ({' '.join(paths)}) or with "
+            f"--policies {policies}, not both"
+        )
+        raise click.UsageError(msg)
+    given = list(paths) or [policies or default_policies()]
     policy, diagnostics = check_paths(given)
     splits: list[SplitPlace] = []
     if policy is not None:

@@ -70,7 +70,10 @@ __all__ = ["header_timeout_protocol", "serve", "worker_app"]
 
 #: How ``geogate serve --workers N`` hands its options to the worker processes.
 CONFIG_VARIABLE = "GEOGATE_SERVE_CONFIG"
-_INSTALL_HINT = "geogate serve needs the serve extra: pip install 'geogate[serve]'"
+_INSTALL_HINT = (
+    "geogate serve needs the serve extra; install it: pip install 'geogate[serve]' "
+    "(from a checkout: pip install -e '.[serve]')"
+)
 #: What a worker's uvicorn imports as its HTTP protocol (see `__getattr__`).
 _WORKER_PROTOCOL = "geogate.cli.serve:WorkerProtocol"
 _POSITIVE = click.FloatRange(min=0, min_open=True)

@@ -42,6 +42,12 @@ __all__ = ["test_command"]
 @policies_option
 @expect_revision_option
 @format_option("table", "json", "junit", help="Output format; junit is one testcase per case.")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Table format: print only failing cases and the summary line (and --coverage).",
+)
 @click.option("--coverage", "show_coverage", is_flag=True, help="Report rule coverage by decision.")
 @click.option(
     "--coverage-threshold",
@@ -61,6 +67,7 @@ def test_command(
     policies: str | None,
     expect_revision: str | None,
     output: str,
+    quiet: bool,
     show_coverage: bool,
     coverage_threshold: float | None,
     at: dt.date | None,
@@ -120,7 +127,7 @@ def test_command(
     elif output == "junit":
         click.echo(_junit(results, policy.revision))
     else:
-        _table(results, policy.revision)
+        _table(results, policy.revision, quiet=quiet)
         if show_coverage:
             _coverage_table(report)
     failed = sum(not result.passed for result in results)
@@ -151,8 +158,13 @@ def _by(result: CaseResult) -> str:
     return result.decision.rule or ("(error)" if result.decision.error_code else "(fallback)")
 
 
-def _table(results: Sequence[CaseResult], revision: str) -> None:
-    """Print ``RESULT CASE EXPECTED GOT RULE`` rows; failures get their chain below."""
+def _table(results: Sequence[CaseResult], revision: str, *, quiet: bool = False) -> None:
+    """
+    Print ``RESULT CASE EXPECTED GOT RULE`` rows; failures get their chain below.
+
+    With *quiet*, passing cases get no row (and, when every case passed, no header).
+    """
+    shown = [r for r in results if not (quiet and r.passed)]
     rows = [
         (
             "PASS" if r.passed else "FAIL",
@@ -161,7 +173,7 @@ def _table(results: Sequence[CaseResult], revision: str) -> None:
             str(r.decision.effect),
             _by(r),
         )
-        for r in results
+        for r in shown
     ]
     header = ("RESULT", "CASE", "EXPECTED", "GOT", "RULE")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
@@ -170,8 +182,9 @@ def _table(results: Sequence[CaseResult], revision: str) -> None:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         return "  ".join([*cells, row[-1]])
 
-    click.echo(click.style(line(header), bold=True))
-    for row, result in zip(rows, results, strict=True):
+    if rows:
+        click.echo(click.style(line(header), bold=True))
+    for row, result in zip(rows, shown, strict=True):
         text = line(row)
         colour = "green" if result.passed else "red"
         click.echo(click.style(text[:4], fg=colour, bold=True) + text[4:])
@@ -181,8 +194,9 @@ def _table(results: Sequence[CaseResult], revision: str) -> None:
                 click.echo(f"    {message_line}")
     summary = _summary(results)
     verdict = "FAILED" if summary["failed"] else "OK"
+    gap = "\n" if rows else ""
     click.echo(
-        f"\n{verdict}: {summary['passed']} passed, {summary['failed']} failed, "
+        f"{gap}{verdict}: {summary['passed']} passed, {summary['failed']} failed, "
         f"{summary['total']} case(s), policy {short_revision(revision)}"
     )
 
