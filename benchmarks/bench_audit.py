@@ -12,7 +12,7 @@ has subdivisions in its place space and split countries on some dates.
 
 It loads the set, checks that the audit agrees with ``Gate.evaluate`` for a
 sample of features on every change date, every country and every
-subdivision cell, then times ``geogate._audit.timeline``: every feature
+subdivision cell, then times ``geogate._review.audit.timeline``: every feature
 decided for every country (250) and every subdivision in its place space on
 the first day of the range and on every change date in it, keeping the days
 on which a decision changes. It also times ``audit`` on one date, as
@@ -41,7 +41,7 @@ from _machine import machine_info, markdown_machine
 from bench_load import generate as generate_countries
 
 import geogate
-from geogate._audit import audit, change_dates, timeline
+from geogate._review.audit import audit, change_dates, timeline
 
 TARGET_SECONDS = 2.0
 START = dt.date(2024, 1, 1)

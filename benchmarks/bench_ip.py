@@ -54,7 +54,7 @@ from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
 from geogate import Gate, GeoDatabase
-from geogate._countries import all_countries
+from geogate._world.countries import all_countries
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURE = "llama-3.2-vision"

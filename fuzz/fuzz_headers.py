@@ -23,11 +23,11 @@ import atheris
 from _common import run, small_database
 
 with atheris.instrument_imports():
-    from geogate._countries import LocationStatus
-    from geogate._geo import GeoDatabase
-    from geogate._headers import HeaderMap
-    from geogate._providers import PROVIDERS, provider
-    from geogate._request import RequestLocation, RequestResolver
+    from geogate._locate.geo import GeoDatabase
+    from geogate._locate.headers import HeaderMap
+    from geogate._locate.providers import PROVIDERS, provider
+    from geogate._locate.request import RequestLocation, RequestResolver
+    from geogate._world.countries import LocationStatus
 
 _DATABASE = GeoDatabase(small_database())
 _NAMES = [

@@ -21,8 +21,8 @@ import atheris
 from _common import run, small_database
 
 with atheris.instrument_imports():
-    from geogate._countries import LocationStatus
-    from geogate._geo import GeoDatabase, GeoResult, parse_address
+    from geogate._locate.geo import GeoDatabase, GeoResult, parse_address
+    from geogate._world.countries import LocationStatus
 
 _CITY = GeoDatabase(small_database(), cache_size=64)
 _COUNTRY = GeoDatabase(small_database(city=False), cache_size=0)

@@ -3,9 +3,9 @@ Fuzz the policy loader: bytes -> nodes (as YAML and as JSON) -> a policy set or 
 
 The only acceptable outcomes are a node tree, a policy set or diagnostics:
 any exception is a crash. Every document that libyaml's events build
-(`geogate._compose`) must also be built, with equal nodes and diagnostics,
+(`geogate._policy.compose`) must also be built, with equal nodes and diagnostics,
 by libyaml's own composer (PyYAML's unchanged safe loader, which read every
-file before the events) and geogate's conversion (`geogate._source`): a
+file before the events) and geogate's conversion (`geogate._policy.source`): a
 difference is a crash too.
 Every input is parsed as YAML and as JSON; inputs
 that parse to a mapping, and one in eight of the others, also go through a
@@ -29,12 +29,14 @@ import yaml
 from _common import run
 
 with atheris.instrument_imports():
-    from geogate import _compose, _source, check_paths
-    from geogate._nodes import Mapping
-    from geogate._source import parse_text
+    from geogate import check_paths
+    from geogate._policy import compose as _compose
+    from geogate._policy import source as _source
+    from geogate._policy.nodes import Mapping
+    from geogate._policy.source import parse_text
 
 if TYPE_CHECKING:
-    from geogate._diagnostics import Diagnostic
+    from geogate._policy.diagnostics import Diagnostic
 
 #: PyYAML's safe loader on libyaml, unchanged: the reference for the events.
 _REFERENCE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -8,8 +8,8 @@ subdivision tests (`test_diff_subdivisions.py`).
 
 from __future__ import annotations
 
-from geogate._countries import all_countries, subdivision_chain, subdivisions_of
-from geogate._engine import CompiledRule, inner_places
+from geogate._engine.decide import CompiledRule, inner_places
+from geogate._world.countries import all_countries, subdivision_chain, subdivisions_of
 
 __all__ = ["EXTRA_PROBES", "changes", "check_day", "evaluated", "listed"]
 

@@ -24,16 +24,16 @@ import pycountry
 import pytest
 from click.testing import CliRunner
 
-import geogate._loader
+import geogate._load.loader
 from geogate import Gate, PolicyError, check_paths
-from geogate._nodes import MAX_DEPTH
-from geogate._source import parse_text
+from geogate._policy.nodes import MAX_DEPTH
+from geogate._policy.source import parse_text
 from geogate.asgi import GeogateMiddleware as AsgiMiddleware
 from geogate.cli import main
 from geogate.wsgi import GeogateMiddleware as WsgiMiddleware
 
 if TYPE_CHECKING:
-    from geogate._diagnostics import Diagnostic
+    from geogate._policy.diagnostics import Diagnostic
 
 HERE = Path(__file__).parent
 POLICIES = HERE.parent / "policies"
@@ -89,7 +89,7 @@ def test_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
     """A (sparse) file one byte over MAX_FILE_BYTES gives file-too-large at once."""
     path = tmp_path / "huge.yaml"
     with path.open("wb") as file:
-        file.truncate(geogate._loader.MAX_FILE_BYTES + 1)
+        file.truncate(geogate._load.loader.MAX_FILE_BYTES + 1)
     start = time.perf_counter()
 
     policy, diagnostics = check_paths([path])
@@ -98,13 +98,13 @@ def test_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
     assert policy is None
     assert ["file-too-large"] == _codes(diagnostics)
     assert (1, 1) == (diagnostics[0].position.line, diagnostics[0].position.column)
-    limit = f"{geogate._loader.MAX_FILE_BYTES:,}"
+    limit = f"{geogate._load.loader.MAX_FILE_BYTES:,}"
     assert f"policy files may be at most {limit}" in diagnostics[0].message
 
 
 def test_file_at_the_size_limit_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The limit is inclusive: a file of exactly MAX_FILE_BYTES is read."""
-    monkeypatch.setattr(geogate._loader, "MAX_FILE_BYTES", len(GOOD))
+    monkeypatch.setattr(geogate._load.loader, "MAX_FILE_BYTES", len(GOOD))
     (tmp_path / "policy.yaml").write_bytes(GOOD)
 
     policy, diagnostics = check_paths([tmp_path / "policy.yaml"])

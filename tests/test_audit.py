@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from geogate import Gate, load_policies
-from geogate._audit import Cell, audit, change_dates, timeline
-from geogate._decision import short_revision
+from geogate._engine.decision import short_revision
+from geogate._review.audit import Cell, audit, change_dates, timeline
 from geogate.cli import ExitCode, main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -223,7 +223,7 @@ def test_audit_output_file(run, small, tmp_path):
 
 
 def test_audit_html_calls_the_renderer(run, small, tmp_path, monkeypatch):
-    """--format html hands the audit and the policy set to geogate._html.render_html."""
+    """--format html hands the audit and the policy set to geogate._review.html.render_html."""
     import types  # noqa: PLC0415
 
     seen = {}
@@ -233,7 +233,7 @@ def test_audit_html_calls_the_renderer(run, small, tmp_path, monkeypatch):
         return "<!doctype html><title>audit</title>\n"
 
     monkeypatch.setitem(
-        sys.modules, "geogate._html", types.SimpleNamespace(render_html=render_html)
+        sys.modules, "geogate._review.html", types.SimpleNamespace(render_html=render_html)
     )
     target = tmp_path / "report.html"
 

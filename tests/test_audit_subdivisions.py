@@ -21,8 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from geogate import Gate, load_policies
-from geogate._audit import Cell, Group, audit, change_dates, timeline
-from geogate._html import COLOURS, render_html
+from geogate._review.audit import Cell, Group, audit, change_dates, timeline
+from geogate._review.html import COLOURS, render_html
 from geogate.cli import main
 
 FACE = """\

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from geogate import Gate, load_policies
-from geogate._decision import short_revision
-from geogate._explain import explain
+from geogate._engine.decision import short_revision
+from geogate._review.explain import explain
 from geogate.cli import ExitCode, main
 
 ROOT = Path(__file__).resolve().parent.parent

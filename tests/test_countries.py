@@ -12,7 +12,7 @@ import pycountry
 import pytest
 
 from geogate import Gate
-from geogate._countries import (
+from geogate._world.countries import (
     PARTS_OF_COUNTRIES,
     SUBDIVISIONS_WITH_COUNTRY_CODE,
     LocationStatus,

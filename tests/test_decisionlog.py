@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-import geogate._gate
+import geogate._gate.gate
 from _mmdb import country_record, write_country_db
 from geogate import DecisionLog, FileSink, Gate, LoggerSink
-from geogate._decisionlog import PartialWriteError, process_path, truncate_ip
+from geogate._gate.decisionlog import PartialWriteError, process_path, truncate_ip
 from geogate.exceptions import DecisionLogError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +52,7 @@ def ids():
 @pytest.fixture
 def _fixed_clock(monkeypatch):
     """The gate's clock (its memo's expiry, and each logged decision's timestamp) stands still."""
-    monkeypatch.setattr(geogate._gate, "_now", lambda: NOON)
+    monkeypatch.setattr(geogate._gate.gate, "_now", lambda: NOON)
 
 
 @pytest.mark.usefixtures("_fixed_clock")
@@ -430,7 +430,7 @@ def test_a_second_file_sink_on_a_held_file_is_refused(tmp_path):
         f"the decision log {str(path)!r} is already written by another FileSink of this process "
         f"({os.getpid()}), which holds {str(tmp_path / 'd.jsonl.lock')!r}; a file has one writer "
         "(rotation renames it under any other). Give each process its own file, e.g. "
-        "FileSink(geogate._decisionlog.process_path(path, os.getpid())), "
+        "FileSink(geogate._gate.decisionlog.process_path(path, os.getpid())), "
         "or close the other FileSink first"
     ) == str(caught.value)
     assert (path, os.getpid()) == (caught.value.path, caught.value.holder)

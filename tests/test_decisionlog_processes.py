@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from geogate import DecisionLog, FileSink, Gate
-from geogate._decisionlog import process_path
+from geogate._gate.decisionlog import process_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -283,7 +283,7 @@ def test_a_second_process_cannot_write_a_held_file(tmp_path):
             f"the decision log {str(path)!r} is already written by process {os.getpid()}, which "
             f"holds {str(tmp_path / 'd.jsonl.lock')!r}; a file has one writer (rotation renames it "
             "under any other). Give each process its own file, e.g. "
-            "FileSink(geogate._decisionlog.process_path(path, os.getpid())), "
+            "FileSink(geogate._gate.decisionlog.process_path(path, os.getpid())), "
             "or close the other FileSink first"
         ),
     ] == refused.stdout.splitlines()

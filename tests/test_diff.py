@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from geogate._audit import audit
-from geogate._countries import all_countries
-from geogate._diff import diff_policies
-from geogate._loader import load_policies
-from geogate._sources import load_side
+from geogate._load.loader import load_policies
+from geogate._load.sources import load_side
+from geogate._review.audit import audit
+from geogate._review.diff import diff_policies
+from geogate._world.countries import all_countries
 from geogate.cli import ExitCode, main
 from geogate.exceptions import PolicySourceError
 

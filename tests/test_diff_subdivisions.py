@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from _diffcheck import changes, check_day
 from _policygen import examples
 from geogate import Gate, PolicyError
-from geogate._diff import diff_policies
-from geogate._engine import CompiledRule, change_days
-from geogate._loader import load_policies
+from geogate._engine.decide import CompiledRule, change_days
+from geogate._load.loader import load_policies
+from geogate._review.diff import diff_policies
 from geogate.cli import ExitCode, main
 
 DAY = dt.date(2026, 7, 1)
@@ -497,7 +497,7 @@ def _pairs(draw):
 
 
 def _change_days(gate):
-    """The days a decision of *gate* can change (`geogate._engine.change_days`)."""
+    """The days a decision of *gate* can change (`geogate._engine.decide.change_days`)."""
     table = gate.policy.jurisdictions
     return {
         day

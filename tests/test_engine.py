@@ -25,7 +25,7 @@ from geogate import (
     TargetKind,
     UnknownFeatureError,
 )
-from geogate._engine import CompiledRule, OutcomeKind, decide, resolve_location
+from geogate._engine.decide import CompiledRule, OutcomeKind, decide, resolve_location
 
 DAY = "2026-01-01"
 

@@ -9,9 +9,9 @@ import attrs
 import pytest
 
 from geogate import Gate, LocationStatus, load_policies
-from geogate._countries import all_countries
-from geogate._explain import Verdict, explain
-from geogate._policy import Basis, RuleKind
+from geogate._policy.model import Basis, RuleKind
+from geogate._review.explain import Verdict, explain
+from geogate._world.countries import all_countries
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"

@@ -14,7 +14,7 @@ import attrs
 import pytest
 
 from geogate import Decision, Effect, ErrorCode, Gate, LocationStatus, Reason
-from geogate._countries import all_countries
+from geogate._world.countries import all_countries
 
 ROOT = Path(__file__).parent.parent
 POLICIES = ROOT / "policies"
@@ -684,7 +684,7 @@ def test_gate_attributes_are_read_only():
 
 def test_memo_rolls_over_at_midnight_utc(tmp_path, monkeypatch):
     """A memoised decision for today is never served after midnight UTC."""
-    import geogate._gate  # noqa: PLC0415 (the module whose clock is replaced)
+    import geogate._gate.gate  # noqa: PLC0415 (the module whose clock is replaced)
 
     (tmp_path / "p.yaml").write_text(
         "features:\n  f:\n    default: allow\n    rules:\n"
@@ -692,7 +692,7 @@ def test_memo_rolls_over_at_midnight_utc(tmp_path, monkeypatch):
         encoding="utf-8",
     )
     clock = [dt.datetime(2030, 1, 1, 23, 59, 59, tzinfo=dt.UTC).timestamp()]
-    monkeypatch.setattr(geogate._gate, "_now", lambda: clock[0])
+    monkeypatch.setattr(geogate._gate.gate, "_now", lambda: clock[0])
     gate = Gate.from_path(tmp_path)
 
     before = [gate.is_allowed("f", country="FR") for _ in range(3)]

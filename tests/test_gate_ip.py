@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import geogate._gate
-import geogate._slowpath
+import geogate._gate.gate
+import geogate._gate.slowpath
 from _mmdb import city_record, country_record, write_city_db, write_country_db
 from geogate import ErrorCode, Gate, GeoDatabaseError, LocationStatus, Reason
-from geogate._context import located
-from geogate._request import RequestResolver
+from geogate._gate.context import located
+from geogate._locate.request import RequestResolver
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURE = "llama-3.2-vision"
@@ -197,7 +197,7 @@ def test_memo_by_address_does_not_leak_into_country(gate):
 
 def test_memo_by_address_is_bounded(gate, monkeypatch):
     """The memo by address is emptied when it reaches its bound."""
-    monkeypatch.setattr(geogate._slowpath, "_MAX_MEMO", 4)
+    monkeypatch.setattr(geogate._gate.slowpath, "_MAX_MEMO", 4)
     for i in range(10):
         gate.evaluate(FEATURE, ip=f"81.2.69.{i}")
     assert sum(len(row) for row in gate._by_ip.values()) <= 4
@@ -211,7 +211,7 @@ def test_memo_by_address_rolls_over_at_midnight(tmp_path, country_db, monkeypatc
         encoding="utf-8",
     )
     clock = [dt.datetime(2030, 1, 1, 23, 59, 59, tzinfo=dt.UTC).timestamp()]
-    monkeypatch.setattr(geogate._gate, "_now", lambda: clock[0])
+    monkeypatch.setattr(geogate._gate.gate, "_now", lambda: clock[0])
     gate = Gate.from_path(tmp_path, geoip_db=country_db)
 
     assert [False, False] == [gate.is_allowed("f", ip="81.2.69.160") for _ in range(2)]

@@ -1,4 +1,4 @@
-"""IP geolocation: geogate._geo against small databases built with mmdb-writer."""
+"""IP geolocation: geogate._locate.geo against small databases built with mmdb-writer."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _mmdb import city_record, country_record, write_city_db, write_country_db, write_db
-from geogate._countries import LocationStatus
-from geogate._geo import GEOIP_DB_ENV, GeoDatabase, GeoResult, parse_address
+from geogate._locate.geo import GEOIP_DB_ENV, GeoDatabase, GeoResult, parse_address
+from geogate._world.countries import LocationStatus
 from geogate.exceptions import GeoDatabaseError
 
 KNOWN = LocationStatus.KNOWN
@@ -204,7 +204,7 @@ def test_unreadable_whatever_the_user(monkeypatch, tmp_path, country_path):
     def refuse(*_args, **_kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("geogate._geo.open", refuse, raising=False)
+    monkeypatch.setattr("geogate._locate.geo.open", refuse, raising=False)
     with pytest.raises(GeoDatabaseError) as info:
         GeoDatabase(path)
     assert (

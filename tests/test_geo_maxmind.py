@@ -1,5 +1,5 @@
 """
-Conformance of geogate._geo with MaxMind's official test databases.
+Conformance of geogate._locate.geo with MaxMind's official test databases.
 
 The databases come from the public maxmind/MaxMind-DB repository (see the
 README beside them). They live outside this repository, in
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from geogate._countries import LocationStatus
-from geogate._geo import GeoDatabase, GeoResult
+from geogate._locate.geo import GeoDatabase, GeoResult
+from geogate._world.countries import LocationStatus
 from geogate.exceptions import GeoDatabaseError
 
 KNOWN = LocationStatus.KNOWN

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 import geogate
-import geogate._geo
+import geogate._locate.geo
 from _mmdb import city_record, country_record, write_city_db, write_country_db, write_db
-from geogate._countries import LocationStatus
-from geogate._geo import GeoDatabase, GeoResult
+from geogate._locate.geo import GeoDatabase, GeoResult
+from geogate._world.countries import LocationStatus
 from geogate.exceptions import GeoDatabaseError
 
 KNOWN = LocationStatus.KNOWN
@@ -78,7 +78,7 @@ import os, shutil, sys
 path, big, other, small, how, copy = sys.argv[1:7]
 if copy == "tempfile":  # as on a system without memfd
     del os.memfd_create
-from geogate._geo import GeoDatabase
+from geogate._locate.geo import GeoDatabase
 
 shutil.copyfile(big, path)
 db = GeoDatabase(path, cache_size=0)
@@ -282,7 +282,7 @@ def test_bad_replacement_keeps_the_old_database(tmp_path, databases, replace):
 def test_reopen_retries_a_file_that_changes_while_it_is_copied(tmp_path, databases, monkeypatch):
     """A file replaced during the copy is read again, and the new one is opened."""
     path = _install(databases["big"], tmp_path / "db.mmdb")
-    copy = geogate._geo._copy
+    copy = geogate._locate.geo._copy
     calls: list[int] = []
 
     def copy_then_replace(*args):
@@ -292,8 +292,8 @@ def test_reopen_retries_a_file_that_changes_while_it_is_copied(tmp_path, databas
             _install(databases["other"], path)
         return copied
 
-    monkeypatch.setattr(geogate._geo, "_copy", copy_then_replace)
-    monkeypatch.setattr(geogate._geo, "_RETRY_DELAY", 0)
+    monkeypatch.setattr(geogate._locate.geo, "_copy", copy_then_replace)
+    monkeypatch.setattr(geogate._locate.geo, "_RETRY_DELAY", 0)
     with GeoDatabase(path) as db:
         assert 2 == len(calls)
         assert "FR" == db.lookup(ADDRESSES[0]).country
@@ -304,7 +304,7 @@ def test_a_file_that_keeps_changing_is_refused(tmp_path, databases, monkeypatch)
     """A file still changing after three copies is refused, saying how to replace it safely."""
     path = _install(databases["big"], tmp_path / "db.mmdb")
     db = GeoDatabase(path)
-    copy = geogate._geo._copy
+    copy = geogate._locate.geo._copy
     calls: list[int] = []
 
     def copy_then_touch(*args):
@@ -313,8 +313,8 @@ def test_a_file_that_keeps_changing_is_refused(tmp_path, databases, monkeypatch)
         os.utime(path, ns=(0, 1_000_000_000 * len(calls)))
         return copied
 
-    monkeypatch.setattr(geogate._geo, "_copy", copy_then_touch)
-    monkeypatch.setattr(geogate._geo, "_RETRY_DELAY", 0)
+    monkeypatch.setattr(geogate._locate.geo, "_copy", copy_then_touch)
+    monkeypatch.setattr(geogate._locate.geo, "_RETRY_DELAY", 0)
     os.utime(path, ns=(0, 0))
     with pytest.raises(GeoDatabaseError) as info:
         db.reopen()
@@ -482,7 +482,7 @@ def test_unwritable_temporary_directory(tmp_path, databases, monkeypatch):
 def test_the_copy_is_sealed(tmp_path, databases, monkeypatch):
     """Once written, the memory file refuses to shrink or be written, even to this process."""
     outcomes: list[str] = []
-    release = geogate._geo._PrivateCopy.release
+    release = geogate._locate.geo._PrivateCopy.release
 
     def try_then_release(self):
         for name, change in (
@@ -497,7 +497,7 @@ def test_the_copy_is_sealed(tmp_path, databases, monkeypatch):
                 outcomes.append(f"{name} allowed")
         release(self)
 
-    monkeypatch.setattr(geogate._geo._PrivateCopy, "release", try_then_release)
+    monkeypatch.setattr(geogate._locate.geo._PrivateCopy, "release", try_then_release)
     with GeoDatabase(_install(databases["big"], tmp_path / "db.mmdb")) as db:
         assert ["truncate refused", "write refused"] == outcomes
         assert "GB" == db.lookup(ADDRESSES[0], cache=False).country

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from geogate._audit import audit
-from geogate._countries import all_countries
-from geogate._html import COLOURS, render_html
-from geogate._loader import load_policies
-from geogate._worldmap import MAP_WIDTH, project, world_map
+from geogate._load.loader import load_policies
+from geogate._review.audit import audit
+from geogate._review.html import COLOURS, render_html
+from geogate._review.worldmap import MAP_WIDTH, project, world_map
+from geogate._world.countries import all_countries
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 AT = dt.date(2025, 6, 1)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from geogate._audit import audit
-from geogate._html import COLOURS, FRAME, render_html
-from geogate._loader import load_policies
-from geogate._worldmap import MAP_HEIGHT, MAP_WIDTH, world_map
+from geogate._load.loader import load_policies
+from geogate._review.audit import audit
+from geogate._review.html import COLOURS, FRAME, render_html
+from geogate._review.worldmap import MAP_HEIGHT, MAP_WIDTH, world_map
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 AT = dt.date(2025, 6, 1)
@@ -169,7 +169,7 @@ def test_country_is_drawn_in_its_decision_colour(screenshot, feature, code, effe
 def test_ocean_is_neither_colour(screenshot):
     """Mid-Pacific is ocean on every map: the map is where the test thinks it is."""
     image, corners = screenshot
-    from geogate._worldmap import project  # noqa: PLC0415
+    from geogate._review.worldmap import project  # noqa: PLC0415
 
     x, y = project(-150, -30)
     for left, top in corners.values():

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from geogate import Jurisdiction, JurisdictionTable, Span, builtin_jurisdictions, load_policies
-from geogate._countries import all_countries
+from geogate._world.countries import all_countries
 
 D = dt.date
 TODAY = D(2026, 1, 1)

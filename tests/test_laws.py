@@ -35,12 +35,13 @@ from _policygen import (
     policy_specs,
     window,
 )
-from geogate import ErrorCode, LocationStatus, Reason, _analysis
-from geogate._audit import audit, change_dates, timeline
-from geogate._countries import PARTS_OF_COUNTRIES as PARTS
-from geogate._countries import subdivision_chain, subdivisions_of
-from geogate._diff import diff_policies
-from geogate._loader import check_paths
+from geogate import ErrorCode, LocationStatus, Reason
+from geogate._load import analysis as _analysis
+from geogate._load.loader import check_paths
+from geogate._review.audit import audit, change_dates, timeline
+from geogate._review.diff import diff_policies
+from geogate._world.countries import PARTS_OF_COUNTRIES as PARTS
+from geogate._world.countries import subdivision_chain, subdivisions_of
 
 ISO_CODES = sorted({country.alpha_2 for country in pycountry.countries} | {"XK"})
 SUBDIVISION_CODES = frozenset(subdivision.code for subdivision in pycountry.subdivisions)

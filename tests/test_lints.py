@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from geogate import check_paths
-from geogate._lints import LINT_CODES, default_since, is_placeholder, lint_policy
+from geogate._review.lints import LINT_CODES, default_since, is_placeholder, lint_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 SINCE = dt.date(2025, 1, 1)
@@ -236,7 +236,7 @@ def test_placeholder_reasons(reason, placeholder):
 
 def test_every_lint_code_is_listed():
     """LINT_CODES names every code the module reports (SARIF's rule descriptions use it)."""
-    text = (ROOT / "src" / "geogate" / "_lints.py").read_text(encoding="utf-8")
+    text = (ROOT / "src" / "geogate" / "_review" / "lints.py").read_text(encoding="utf-8")
     codes = {code for code in LINT_CODES if f'"{code}",' in text}
 
     assert set(LINT_CODES) == codes

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-import geogate._loader
+import geogate._load.loader
 from geogate import PolicyError, TargetKind, check_paths, load_policies
 
 HERE = Path(__file__).parent
@@ -449,7 +449,7 @@ def test_path_not_found() -> None:
 
 @pytest.mark.usefixtures("in_corpus")
 def test_file_too_large(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(geogate._loader, "MAX_FILE_BYTES", 10)
+    monkeypatch.setattr(geogate._load.loader, "MAX_FILE_BYTES", 10)
 
     _, diagnostics = check_paths(["unknown-key-top.yaml"])
 

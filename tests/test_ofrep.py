@@ -21,7 +21,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from _mmdb import country_record, write_country_db
 from geogate import Gate
-from geogate._decision import short_revision
+from geogate._engine.decision import short_revision
 from geogate.cli import ExitCode, main
 from geogate.cli import serve as serve_module
 from geogate.ofrep import MAX_BODY, create_app

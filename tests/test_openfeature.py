@@ -23,9 +23,9 @@ from openfeature.flag_evaluation import Reason
 import geogate.openfeature
 from _mmdb import country_record, write_country_db
 from geogate import Gate
-from geogate._context import located
-from geogate._countries import all_countries
-from geogate._request import RequestResolver
+from geogate._gate.context import located
+from geogate._locate.request import RequestResolver
+from geogate._world.countries import all_countries
 from geogate.openfeature import GeogateProvider
 from geogate.testing import pinned_date
 

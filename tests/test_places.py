@@ -16,8 +16,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from geogate import Gate, LocationStatus, PolicyError, Reason, load_policies
-from geogate._engine import OutcomeKind, decide, inner_places, place_of
-from geogate._state import CompiledFeature
+from geogate._engine.decide import OutcomeKind, decide, inner_places, place_of
+from geogate._gate.state import CompiledFeature
 from geogate.asgi import GeogateMiddleware, require_feature
 from geogate.ofrep import create_app
 from test_engine import feature_gate, outcome
@@ -342,7 +342,7 @@ def test_resolve_names_the_jurisdictions_that_hold_the_subdivision():
 def test_an_unrecognised_subdivision_beside_a_part_of_a_country(
     country, subdivision, status, code, inner
 ):
-    from geogate._countries import resolve_place  # noqa: PLC0415
+    from geogate._world.countries import resolve_place  # noqa: PLC0415
 
     found = resolve_place(country, subdivision)
     assert (status, code, inner) == (found.status, found.code, found.subdivision)
@@ -354,7 +354,7 @@ def test_the_audit_and_the_gate_share_the_split_step(tmp_path):
     rest of UA denied by default, UA-30 allowed): the audit's UA cell is the gate's
     deny, not the partial allow. The audit once carried its own copy of the step.
     """
-    from geogate._audit import audit  # noqa: PLC0415
+    from geogate._review.audit import audit  # noqa: PLC0415
 
     (tmp_path / "p.yaml").write_text(
         "features:\n  f:\n    default: deny\n    partial: allow\n    rules:\n"

@@ -24,17 +24,17 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-import geogate._engine
-import geogate._gate
-import geogate._jurisdictions
+import geogate._engine.decide
+import geogate._gate.gate
+import geogate._world.jurisdictions
 from geogate import Effect, Gate, PolicyError, Target
-from geogate._countries import (
+from geogate._policy.model import Member
+from geogate._review.explain import explain
+from geogate._world.countries import (
     SUBDIVISIONS_WITH_COUNTRY_CODE,
     _subdivision_index,
     subdivisions_of,
 )
-from geogate._explain import explain
-from geogate._policy import Member
 from geogate.asgi import GeogateMiddleware
 from geogate.ofrep import create_app
 from geogate.testing import pinned_date
@@ -623,7 +623,7 @@ def test_was_a_bug_a_domicile_split_is_explained_as_a_missing_subdivision(tmp_pa
 
 def test_a_split_at_midnight_is_not_served_from_yesterdays_memo(tmp_path, monkeypatch):
     clock = [dt.datetime(2026, 5, 31, 23, 59, 59, tzinfo=dt.UTC).timestamp()]
-    monkeypatch.setattr(geogate._gate, "_now", lambda: clock[0])
+    monkeypatch.setattr(geogate._gate.gate, "_now", lambda: clock[0])
     gate = feature_gate(tmp_path, "- {id: sct, deny: [GB-SCT], from: 2026-06-01, reason: r}")
 
     before = [gate.is_allowed("f", country=spelling) for spelling in ("GB", "gb", "UK", "uk")]
@@ -640,7 +640,7 @@ def test_a_split_at_midnight_is_not_served_from_yesterdays_memo(tmp_path, monkey
 
 def test_a_pinned_date_sees_a_split_that_starts_tomorrow(tmp_path, monkeypatch):
     clock = [dt.datetime(2026, 5, 31, 12, tzinfo=dt.UTC).timestamp()]
-    monkeypatch.setattr(geogate._gate, "_now", lambda: clock[0])
+    monkeypatch.setattr(geogate._gate.gate, "_now", lambda: clock[0])
     gate = feature_gate(tmp_path, "- {id: sct, deny: [GB-SCT], from: 2026-06-01, reason: r}")
     assert gate.is_allowed("f", country="GB")  # memoised for today
     with pinned_date(gate, "2026-06-01"):
@@ -839,8 +839,8 @@ def test_was_a_bug_a_country_only_decision_costs_the_size_of_the_jurisdiction(
     # Now: one decision per place inside, no place-by-place comparison of the
     # jurisdiction, and the spellings of one place share one outcome.
     gate = Gate.from_path(write_policy(tmp_path, big_jurisdiction_policy(every_subdivision())))
-    places = counting(monkeypatch, geogate._engine, "decide_place")
-    inside = counting(monkeypatch, geogate._jurisdictions, "_inside")
+    places = counting(monkeypatch, geogate._engine.decide, "decide_place")
+    inside = counting(monkeypatch, geogate._world.jurisdictions, "_inside")
     gate.evaluate("f", country="GB", at=DAY)
     first = places["n"]
     assert first <= len(subdivisions_of("GB")) + 1
@@ -856,7 +856,7 @@ def test_a_rule_naming_every_subdivision_of_a_country_stays_bounded(tmp_path, mo
     codes = subdivisions_of("GB")
     gate = feature_gate(tmp_path, f"- {{id: uk-regions, deny: [{', '.join(codes)}], reason: r}}",
                         partial="allow")  # fmt: skip
-    places = counting(monkeypatch, geogate._engine, "decide_place")
+    places = counting(monkeypatch, geogate._engine.decide, "decide_place")
     decision = gate.evaluate("f", country="GB", at=DAY)
     assert decision.allowed
     assert places["n"] <= len(codes) + 1

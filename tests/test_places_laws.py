@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from geogate import Gate, PolicyError, load_policies
-from geogate._countries import SUBDIVISIONS_WITH_COUNTRY_CODE, subdivisions_of
+from geogate._world.countries import SUBDIVISIONS_WITH_COUNTRY_CODE, subdivisions_of
 
 POOL = ["US", "US-IL", "US-TX", "GB", "GB-SCT", "GB-ABD", "UA", "OCCUPIED", "EU", "FR",
         "FR-IDF", "FR-75C", "WORLD"]  # fmt: skip

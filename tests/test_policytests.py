@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from geogate._gate import Gate
-from geogate._loader import load_policies
-from geogate._policytests import coverage, run_case, run_cases
-from geogate._testcases import Case
-from geogate._testfiles import find_test_files, load_cases
+from geogate._gate.gate import Gate
+from geogate._load.loader import load_policies
+from geogate._policytests.cases import Case
+from geogate._policytests.files import find_test_files, load_cases
+from geogate._policytests.runner import coverage, run_case, run_cases
 
 HERE = Path(__file__).parent
 DATA = HERE / "data" / "policytests"

@@ -278,7 +278,7 @@ def test_the_local_mypy_hook_is_what_ci_runs():
     (mypy,) = [hook for hook in _hooks(_load(CONFIG), "local") if hook["id"] == "mypy"]
 
     assert ["mypy", "--strict", "src"] == [*shlex.split(mypy["entry"]), *mypy["args"]]
-    assert re.search(mypy["files"], "src/geogate/_gate.py")
+    assert re.search(mypy["files"], "src/geogate/_gate/gate.py")
     assert re.search(mypy["files"], "pyproject.toml")
     assert not re.search(mypy["files"], "tests/test_gate.py")
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from _policygen import JURISDICTIONS, examples, feature_strategy, feature_yaml, load
 from geogate import Gate, LocationStatus, Reason, builtin_jurisdictions
-from geogate._countries import (
+from geogate._world.countries import (
     SUBDIVISIONS_WITH_COUNTRY_CODE,
     normalize_country,
     normalize_subdivision,

@@ -24,8 +24,8 @@ from click.testing import CliRunner
 
 from _mmdb import country_record, write_country_db
 from geogate import Gate, PolicyError, RevisionMismatchError, load_policies
-from geogate._lock import LOCK_NAME, read_lock
-from geogate._watch import Watcher
+from geogate._gate.watch import Watcher
+from geogate._policy.lock import LOCK_NAME, read_lock
 from geogate.cli import main
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
@@ -253,11 +253,11 @@ def test_expect_revision_still_pins_a_watched_gate(tmp_path):
 
 def test_files_that_change_while_read_are_refused(tmp_path, monkeypatch):
     """reload() reads a snapshot before and after the files: a write in between refuses them."""
-    import geogate._reload  # noqa: PLC0415 (the module whose loader is wrapped)
+    import geogate._gate.reload  # noqa: PLC0415 (the module whose loader is wrapped)
 
     folder = copy_shipped(tmp_path / "policies")
     gate = Gate.from_path(folder)
-    real = geogate._reload.check_paths
+    real = geogate._gate.reload.check_paths
 
     def load_then_write(paths, **options):
         loaded = real(paths, **options)
@@ -265,12 +265,12 @@ def test_files_that_change_while_read_are_refused(tmp_path, monkeypatch):
         return loaded
 
     (folder / "apple-intelligence.yaml").write_bytes(SHIPPED["apple-intelligence.yaml"] + b"#\n")
-    monkeypatch.setattr(geogate._reload, "check_paths", load_then_write)
+    monkeypatch.setattr(geogate._gate.reload, "check_paths", load_then_write)
     before = gate.revision
     result = gate.reload()
     assert (False, before) == (result.ok, gate.revision)
     assert ["files-changed"] == [d.code for d in result.errors]
-    monkeypatch.setattr(geogate._reload, "check_paths", real)
+    monkeypatch.setattr(geogate._gate.reload, "check_paths", real)
     assert gate.reload().changed
 
 
@@ -460,12 +460,12 @@ def test_expect_revision_and_lock_together(tmp_path):
 
 def test_a_reload_at_midnight_utc_answers_for_the_new_day(tmp_path, monkeypatch):
     """A reload published a moment before midnight UTC answers for the new day after it."""
-    import geogate._gate  # noqa: PLC0415 (the module whose clock is moved)
+    import geogate._gate.gate  # noqa: PLC0415 (the module whose clock is moved)
 
     folder = copy_shipped(tmp_path / "policies")
     midnight = dt.datetime(2026, 12, 7, tzinfo=dt.UTC).timestamp()
     clock = [midnight - 0.001]
-    monkeypatch.setattr(geogate._gate, "_now", lambda: clock[0])
+    monkeypatch.setattr(geogate._gate.gate, "_now", lambda: clock[0])
     gate = Gate.from_path(folder)
     (folder / "extra.yaml").write_text("features:\n  x:\n    default: allow\n")
     assert gate.reload().changed

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from geogate import load_policies
-from geogate._testfiles import find_test_files, load_cases
+from geogate._policytests.files import find_test_files, load_cases
 
 pytest_plugins = ["pytester"]
 

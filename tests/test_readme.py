@@ -37,15 +37,15 @@ def _diagnostic_codes() -> list[str]:
     """Every kebab-case code literal in the loader's modules, plus the `choice` ones."""
     found: set[str] = {"invalid-default", "invalid-unknown", "invalid-basis"}
     modules = (
-        "_source.py",
-        "_fields.py",
-        "_policy.py",
-        "_loader.py",
-        "_analysis.py",
-        "_lints.py",
-        "_testfiles.py",
-        "_testcases.py",
-        "_testplaces.py",
+        "_policy/source.py",
+        "_policy/fields.py",
+        "_policy/model.py",
+        "_load/loader.py",
+        "_load/analysis.py",
+        "_review/lints.py",
+        "_policytests/files.py",
+        "_policytests/cases.py",
+        "_policytests/places.py",
     )
     for name in modules:
         text = (ROOT / "src" / "geogate" / name).read_text(encoding="utf-8")

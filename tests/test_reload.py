@@ -14,7 +14,7 @@ import pytest
 
 from _mmdb import country_record, write_country_db
 from geogate import Gate, GeogateError, ReloadResult, load_policies
-from geogate._decision import short_revision
+from geogate._engine.decision import short_revision
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -181,12 +181,12 @@ def test_a_reload_in_the_middle_of_a_decision(policies, monkeypatch):
     explanation, and goes into the old state's memo only; the next call
     answers from the new set.
     """
-    import geogate._slowpath  # noqa: PLC0415 (the module whose helper is wrapped)
+    import geogate._gate.slowpath  # noqa: PLC0415 (the module whose helper is wrapped)
 
     gate = Gate.from_path(policies)
     old = gate.revision
     write(policies, valid_files(1))
-    real = geogate._slowpath._short
+    real = geogate._gate.slowpath._short
     reloaded: list[ReloadResult] = []
 
     def reload_then_short(value, longest):
@@ -194,7 +194,7 @@ def test_a_reload_in_the_middle_of_a_decision(policies, monkeypatch):
             reloaded.append(gate.reload())
         return real(value, longest)
 
-    monkeypatch.setattr(geogate._slowpath, "_short", reload_then_short)
+    monkeypatch.setattr(geogate._gate.slowpath, "_short", reload_then_short)
     in_flight = gate.evaluate("f", country="GB")
 
     assert reloaded[0].changed

@@ -12,12 +12,12 @@ import attrs
 import pytest
 
 from geogate import Gate
-from geogate._context import located
-from geogate._countries import LocationStatus
-from geogate._headers import MAX_HEADER_LINES, MAX_VALUE_LENGTH, HeaderMap
-from geogate._providers import PROVIDERS, HeaderLocation, provider
-from geogate._proxies import MAX_CHAIN_ENTRIES
-from geogate._request import RequestLocation, RequestResolver
+from geogate._gate.context import located
+from geogate._locate.headers import MAX_HEADER_LINES, MAX_VALUE_LENGTH, HeaderMap
+from geogate._locate.providers import PROVIDERS, HeaderLocation, provider
+from geogate._locate.proxies import MAX_CHAIN_ENTRIES
+from geogate._locate.request import RequestLocation, RequestResolver
+from geogate._world.countries import LocationStatus
 
 KNOWN = LocationStatus.KNOWN
 UNKNOWN = LocationStatus.UNKNOWN

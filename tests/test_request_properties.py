@@ -9,10 +9,10 @@ import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geogate._countries import LocationStatus
-from geogate._headers import HeaderMap
-from geogate._providers import PROVIDERS
-from geogate._request import RequestLocation, RequestResolver
+from geogate._locate.headers import HeaderMap
+from geogate._locate.providers import PROVIDERS
+from geogate._locate.request import RequestLocation, RequestResolver
+from geogate._world.countries import LocationStatus
 
 TRUSTED = ("10.0.0.0/8", "2001:db8::/32")
 NETWORKS = [ipaddress.ip_network(network) for network in TRUSTED]

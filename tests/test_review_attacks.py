@@ -20,10 +20,10 @@ import pytest
 from click.testing import CliRunner
 
 from geogate import Gate
-from geogate._audit import audit, timeline
-from geogate._countries import all_countries
-from geogate._engine import CompiledRule, inner_places
-from geogate._loader import load_policies
+from geogate._engine.decide import CompiledRule, inner_places
+from geogate._load.loader import load_policies
+from geogate._review.audit import audit, timeline
+from geogate._world.countries import all_countries
 from geogate.cli import main
 
 D = dt.date

@@ -1,5 +1,5 @@
 """
-The node tree of `geogate._source`: values, the text as written, and 1-based positions.
+The node tree of `geogate._policy.source`: values, the text as written, and 1-based positions.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import yaml
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from geogate import _compose as _compose_module
-from geogate import _source
-from geogate._diagnostics import Diagnostic, Position
-from geogate._nodes import Mapping, Node, Scalar, Sequence
-from geogate._source import parse_text
+from geogate._policy import compose as _compose_module
+from geogate._policy import source as _source
+from geogate._policy.diagnostics import Diagnostic, Position
+from geogate._policy.nodes import Mapping, Node, Scalar, Sequence
+from geogate._policy.source import parse_text
 
 POLICY = b"""\
 features:
@@ -224,10 +224,10 @@ def test_repository_has_yaml_to_compare() -> None:
 @pytest.mark.parametrize(("name", "text"), _documents(), ids=[n for n, _ in _documents()])
 def test_events_build_what_pyyaml_composer_and_conversion_build(name: str, text: str) -> None:
     """
-    `geogate._compose` builds nodes straight from libyaml's events; for every
+    `geogate._policy.compose` builds nodes straight from libyaml's events; for every
     document it builds, the tree and the diagnostics must be exactly those of
     libyaml's own composer (unchanged PyYAML) followed by the alias-safe
-    conversion in `geogate._source`, the way every document was read before.
+    conversion in `geogate._policy.source`, the way every document was read before.
     (The two parsers, libyaml's and PyYAML's, differ on a few inputs; that is
     not this test's business.)
     """

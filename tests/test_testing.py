@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-import geogate._gate
-import geogate._overrides
+import geogate._gate.gate
+import geogate._gate.overrides
 from geogate import Effect, Gate, Reason, UnknownFeatureError
-from geogate._decision import short_revision
+from geogate._engine.decision import short_revision
 from geogate.testing import assert_allowed, assert_denied, pinned_date
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
@@ -123,7 +123,7 @@ def test_override_ends_on_an_exception(gate):
     assert not gate.is_allowed(VISION, country="FR")
     assert 0 == gate._forced
     assert gate._today.expires == gate._expires
-    assert () == geogate._overrides._FORCINGS.get()
+    assert () == geogate._gate.overrides._FORCINGS.get()
 
 
 def test_fast_path_is_off_during_an_override_and_back_after(gate):
@@ -152,7 +152,7 @@ def test_midnight_during_an_override_keeps_the_fast_path_off(tmp_path, monkeypat
         encoding="utf-8",
     )
     clock = [dt.datetime(2030, 1, 1, 23, 59, 59, tzinfo=dt.UTC).timestamp()]
-    monkeypatch.setattr(geogate._gate, "_now", lambda: clock[0])
+    monkeypatch.setattr(geogate._gate.gate, "_now", lambda: clock[0])
     gate = Gate.from_path(tmp_path)
 
     with gate.override("f", allow=False):

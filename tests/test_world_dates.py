@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from geogate._countries import all_countries, find_subdivision, subdivisions_of
-from geogate._jurisdictions import builtin_jurisdictions
+from geogate._world.countries import all_countries, find_subdivision, subdivisions_of
+from geogate._world.jurisdictions import builtin_jurisdictions
 
 D = dt.date
 TODAY = D(2026, 1, 1)

@@ -9,20 +9,20 @@ geogate: decide whether a model or feature may be offered to a request, by juris
 
 from __future__ import annotations
 
-from ._context import current_location
-from ._countries import LocationStatus
-from ._decision import Decision, ErrorCode, Reason
-from ._decisionlog import DecisionLog, DecisionSink, FileSink, LoggerSink
-from ._diagnostics import Diagnostic, Position
-from ._gate import Gate
-from ._geo import GeoDatabase, GeoResult
-from ._jurisdictions import Jurisdiction, JurisdictionTable, Span, builtin_jurisdictions
-from ._loader import check_paths, load_policies
-from ._policy import Basis, Effect, Feature, PolicySet, Rule, RuleKind, Target, TargetKind
-from ._providers import PROVIDERS, provider
-from ._reload import ReloadResult
-from ._request import RequestLocation, RequestResolver
+from ._engine.decision import Decision, ErrorCode, Reason
+from ._gate.context import current_location
+from ._gate.decisionlog import DecisionLog, DecisionSink, FileSink, LoggerSink
+from ._gate.gate import Gate
+from ._gate.reload import ReloadResult
+from ._load.loader import check_paths, load_policies
+from ._locate.geo import GeoDatabase, GeoResult
+from ._locate.providers import PROVIDERS, provider
+from ._locate.request import RequestLocation, RequestResolver
+from ._policy.diagnostics import Diagnostic, Position
+from ._policy.model import Basis, Effect, Feature, PolicySet, Rule, RuleKind, Target, TargetKind
 from ._version import __version__  # written once, there; hatch reads it for the metadata
+from ._world.countries import LocationStatus
+from ._world.jurisdictions import Jurisdiction, JurisdictionTable, Span, builtin_jurisdictions
 from .exceptions import (
     DecisionLogError,
     GeoDatabaseError,

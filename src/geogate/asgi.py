@@ -35,16 +35,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._context import current_gate, located
-from ._decision import Decision
-from ._middleware import Locator
-from ._problem import FeatureDenied, problem
+from ._engine.decision import Decision
+from ._gate.context import current_gate, located
+from ._web.middleware import Locator
+from ._web.problem import FeatureDenied, problem
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, MutableMapping
 
-    from ._gate import Gate
-    from ._request import RequestLocation
+    from ._gate.gate import Gate
+    from ._locate.request import RequestLocation
 
     Scope = MutableMapping[str, Any]
     Message = MutableMapping[str, Any]
@@ -66,7 +66,7 @@ class GeogateMiddleware(Locator["ASGIApp"]):
     Resolve every HTTP and WebSocket request's location and answer denied guards with 451.
 
     Built as ``GeogateMiddleware(app, gate=gate, providers=[...],
-    trusted_proxies=[...])``; the options are `geogate._middleware.Locator`'s.
+    trusted_proxies=[...])``; the options are `geogate._web.middleware.Locator`'s.
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-    from ._diagnostics import Diagnostic
+    from ._policy.diagnostics import Diagnostic
 
 __all__ = [
     "DecisionLogError",

@@ -83,10 +83,10 @@ import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Literal
 
-from ._context import located
-from ._decision import Decision, ErrorCode, Reason, short_revision
-from ._gate import Gate
-from ._request import RequestResolver
+from ._engine.decision import Decision, ErrorCode, Reason, short_revision
+from ._gate.context import located
+from ._gate.gate import Gate
+from ._locate.request import RequestResolver
 from .exceptions import UnknownFeatureError
 
 try:
@@ -108,8 +108,8 @@ if TYPE_CHECKING:
 
     from starlette.requests import Request
 
-    from ._providers import Provider
-    from ._reload import ReloadResult
+    from ._gate.reload import ReloadResult
+    from ._locate.providers import Provider
 
 __all__ = ["BODY_TIMEOUT", "MAX_BODY", "create_app"]
 

@@ -55,10 +55,10 @@ import difflib
 import threading
 from typing import TYPE_CHECKING, Final, TypeVar
 
-from ._countries import describe_value
-from ._decision import ErrorCode as _GateErrorCode
-from ._decision import Reason as _GateReason
-from ._decision import short_revision
+from ._engine.decision import ErrorCode as _GateErrorCode
+from ._engine.decision import Reason as _GateReason
+from ._engine.decision import short_revision
+from ._world.countries import describe_value
 from .exceptions import UnknownFeatureError
 
 try:
@@ -80,10 +80,10 @@ if TYPE_CHECKING:
     from openfeature.evaluation_context import EvaluationContext, EvaluationContextAttribute
     from openfeature.flag_evaluation import FlagValueType
 
-    from ._decision import Decision
-    from ._gate import Gate
-    from ._policy import PolicySet
-    from ._reload import ReloadResult
+    from ._engine.decision import Decision
+    from ._gate.gate import Gate
+    from ._gate.reload import ReloadResult
+    from ._policy.model import PolicySet
 
 __all__ = ["GeogateProvider"]
 

@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Callable, Iterator
 
-    from ._gate import Gate
-    from ._testcases import Case
+    from ._gate.gate import Gate
+    from ._policytests.cases import Case
 
 __all__ = ["PolicyCase", "PolicyTestFile", "PolicyTestWarning"]
 
@@ -60,7 +60,7 @@ class _State:
     """The configured policy directories, their test files, and the gate, once per session."""
 
     def __init__(self, paths: list[Path]) -> None:
-        from ._testfiles import find_test_files  # noqa: PLC0415 (only when configured)
+        from ._policytests.files import find_test_files  # noqa: PLC0415 (only when configured)
 
         self.paths = paths
         self.files = {path.resolve() for path in find_test_files(paths)}
@@ -70,7 +70,7 @@ class _State:
     def gate(self) -> Gate:
         """Return the strict gate on the policies; raise `_PoliciesError` if they do not load."""
         if self._gate is None and self._problem is None:
-            from ._gate import Gate  # noqa: PLC0415
+            from ._gate.gate import Gate  # noqa: PLC0415
             from .exceptions import GeogateError  # noqa: PLC0415
 
             try:
@@ -156,7 +156,7 @@ class PolicyTestFile(pytest.File):
 
     def collect(self) -> Iterator[PolicyCase]:
         """Read the cases, checked against the policies; diagnostics fail the collection."""
-        from ._testfiles import load_cases  # noqa: PLC0415
+        from ._policytests.files import load_cases  # noqa: PLC0415
 
         state = self.config.stash[_STATE]
         try:
@@ -195,7 +195,7 @@ class PolicyCase(pytest.Item):
 
     def runtest(self) -> None:
         """Run the case; a different decision fails with the explanation chain."""
-        from ._policytests import run_case  # noqa: PLC0415
+        from ._policytests.runner import run_case  # noqa: PLC0415
 
         result = run_case(self.config.stash[_STATE].gate(), self.case)
         if not result.passed:
@@ -219,7 +219,7 @@ class PolicyCase(pytest.Item):
 @pytest.fixture(scope="session")
 def geogate_gate(pytestconfig: pytest.Config) -> Gate:
     """A strict `geogate.Gate` on the policies of ``geogate_policies``, one per session."""
-    from ._gate import Gate  # noqa: PLC0415
+    from ._gate.gate import Gate  # noqa: PLC0415
 
     state = pytestconfig.stash.get(_STATE, None)
     if state is None:

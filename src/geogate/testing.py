@@ -3,7 +3,7 @@ Helpers for application tests that use a `geogate.Gate`.
 
 - `assert_allowed` and `assert_denied` check one decision; when it is not the
   expected one, the `AssertionError` shows the whole resolution chain from
-  `geogate._explain.explain` (location, jurisdictions, every rule's verdict,
+  `geogate._review.explain.explain` (location, jurisdictions, every rule's verdict,
   the result), so a failing test says why.
 - `pinned_date` makes a gate decide calls without ``at=`` as of a given date,
   inside a ``with`` block, for tests of dated rules.
@@ -19,15 +19,15 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from ._countries import describe_value
-from ._explain import explain
+from ._review.explain import explain
+from ._world.countries import describe_value
 
 if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Iterator
 
-    from ._decision import Decision
-    from ._gate import Gate
+    from ._engine.decision import Decision
+    from ._gate.gate import Gate
 
 __all__ = ["assert_allowed", "assert_denied", "pinned_date"]
 

@@ -29,14 +29,14 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from ._context import current_gate, current_location, located
-from ._middleware import Locator
-from ._problem import FeatureDenied, problem
+from ._gate.context import current_gate, current_location, located
+from ._web.middleware import Locator
+from ._web.problem import FeatureDenied, problem
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from ._gate import Gate
+    from ._gate.gate import Gate
 
     StartResponse = Callable[..., Any]
     WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -64,7 +64,7 @@ class GeogateMiddleware(Locator["WSGIApp"]):
     Resolve every request's location and answer denied guards with 451.
 
     Built as ``GeogateMiddleware(app, gate=gate, providers=[...],
-    trusted_proxies=[...])``; the options are `geogate._middleware.Locator`'s.
+    trusted_proxies=[...])``; the options are `geogate._web.middleware.Locator`'s.
     """
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from geogate._loader import ENVIRONMENT_CODES, check_paths
+from geogate._load.loader import ENVIRONMENT_CODES, check_paths
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Sequence
 
-    from geogate._diagnostics import Diagnostic
-    from geogate._policy import PolicySet
+    from geogate._policy.diagnostics import Diagnostic
+    from geogate._policy.model import PolicySet
 
 __all__ = [
     "DATE",
@@ -71,7 +71,7 @@ class _Revision(click.ParamType):  # type: ignore[type-arg]
     name = "sha256:HEX"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:  # noqa: ANN401
-        from geogate._reload import checked_revision  # noqa: PLC0415 (start-up time)
+        from geogate._gate.reload import checked_revision  # noqa: PLC0415 (start-up time)
 
         try:
             return checked_revision(value)
@@ -205,7 +205,7 @@ def revision_findings(
     """Return the ``revision-mismatch`` error when *policy* is not of *expect_revision*."""
     if expect_revision is None or policy.revision == expect_revision:
         return ()
-    from geogate._reload import mismatch_diagnostic  # noqa: PLC0415 (start-up time)
+    from geogate._gate.reload import mismatch_diagnostic  # noqa: PLC0415 (start-up time)
 
     return (mismatch_diagnostic(path, expect_revision, policy.revision),)
 

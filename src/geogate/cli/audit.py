@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from geogate._audit import Audit, Cell, Timeline, audit, country_of, timeline
-from geogate._countries import all_countries, country_name, subdivision_name
-from geogate._decision import short_revision
-from geogate._engine import place_of
+from geogate._engine.decide import place_of
+from geogate._engine.decision import short_revision
+from geogate._review.audit import Audit, Cell, Timeline, audit, country_of, timeline
+from geogate._world.countries import all_countries, country_name, subdivision_name
 
 from ._common import (
     DATE,
@@ -27,9 +27,9 @@ from ._common import (
 )
 
 if TYPE_CHECKING:
-    from geogate._audit import ChangeGroup, DayChange, FeatureAudit, Group
-    from geogate._jurisdictions import JurisdictionTable
-    from geogate._policy import Feature, PolicySet
+    from geogate._policy.model import Feature, PolicySet
+    from geogate._review.audit import ChangeGroup, DayChange, FeatureAudit, Group
+    from geogate._world.jurisdictions import JurisdictionTable
 
 __all__ = ["audit_command"]
 
@@ -149,7 +149,7 @@ def _render(report: Audit, policy: PolicySet, output: str) -> str:
     if output == "markdown":
         return audit_markdown(report, len(policy.files))
     if output == "html":
-        from geogate._html import render_html  # noqa: PLC0415 (the map data loads only here)
+        from geogate._review.html import render_html  # noqa: PLC0415 (the map data loads only here)
 
         return render_html(report, policy)
     return audit_table(report, len(policy.files))

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from geogate import __version__
-from geogate._lints import LINT_CODES, lint_policy
-from geogate._loader import check_paths
-from geogate._splits import find_splits
+from geogate._engine.splits import find_splits
+from geogate._load.loader import check_paths
+from geogate._review.lints import LINT_CODES, lint_policy
 
 from ._common import (
     DATE,
@@ -30,8 +30,8 @@ from ._common import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from geogate._diagnostics import Diagnostic
-    from geogate._splits import SplitPlace
+    from geogate._engine.splits import SplitPlace
+    from geogate._policy.diagnostics import Diagnostic
 
 __all__ = ["check"]
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from geogate._decision import short_revision
-from geogate._diff import diff_policies
-from geogate._diffcells import HARD_INSIDE, UNDEFINED
-from geogate._sources import load_side
+from geogate._engine.decision import short_revision
+from geogate._load.sources import load_side
+from geogate._review.diff import diff_policies
+from geogate._review.diffcells import HARD_INSIDE, UNDEFINED
 from geogate.exceptions import PolicySourceError
 
 from ._common import (
@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Iterable
 
-    from geogate._diff import (
+    from geogate._load.sources import Side
+    from geogate._policy.model import PolicySet, Rule
+    from geogate._review.diff import (
         Change,
         ChangeGroup,
         FeatureDiff,
@@ -37,8 +39,6 @@ if TYPE_CHECKING:
         PolicyDiff,
         RuleChange,
     )
-    from geogate._policy import PolicySet, Rule
-    from geogate._sources import Side
 
 __all__ = ["diff"]
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from geogate._gate import Gate
+from geogate._gate.gate import Gate
 
 from ._common import (
     DATE,

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from geogate._decision import short_revision
-from geogate._explain import explain
+from geogate._engine.decision import short_revision
+from geogate._review.explain import explain
 
 from ._common import (
     DATE,

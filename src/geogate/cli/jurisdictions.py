@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from geogate._countries import country_name, subdivision_name
-from geogate._jurisdictions import Jurisdiction, JurisdictionTable, Span
+from geogate._world.countries import country_name, subdivision_name
+from geogate._world.jurisdictions import Jurisdiction, JurisdictionTable, Span
 
 from ._common import (
     DATE,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from geogate._loader import check_paths
-from geogate._lock import LOCK_NAME, find_lock, write_lock
+from geogate._load.loader import check_paths
+from geogate._policy.lock import LOCK_NAME, find_lock, write_lock
 
 from ._common import ExitCode, default_policies, exit_code_for, print_diagnostics
 

@@ -8,10 +8,10 @@ import sys
 
 import click
 
-from geogate._countries import subdivision_chain
-from geogate._geo import GeoDatabase
-from geogate._jurisdictions import JurisdictionTable
-from geogate._request import RequestResolver
+from geogate._locate.geo import GeoDatabase
+from geogate._locate.request import RequestResolver
+from geogate._world.countries import subdivision_chain
+from geogate._world.jurisdictions import JurisdictionTable
 from geogate.exceptions import GeoDatabaseError
 
 from ._common import ExitCode, echo_json, format_option

@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from geogate._decisionlog import process_path
-from geogate._gate import Gate
-from geogate._request import RequestResolver
+from geogate._gate.decisionlog import process_path
+from geogate._gate.gate import Gate
+from geogate._locate.request import RequestResolver
 from geogate.exceptions import (
     DecisionLogError,
     GeoDatabaseError,
@@ -64,7 +64,7 @@ if TYPE_CHECKING:
 
     from starlette.applications import Starlette
 
-    from geogate._diagnostics import Diagnostic
+    from geogate._policy.diagnostics import Diagnostic
 
 __all__ = ["header_timeout_protocol", "serve", "worker_app"]
 
@@ -225,7 +225,7 @@ def _open_gate(
     decision_log: str | None,
 ) -> Gate:
     """Load the gate `serve` answers from, or print why it cannot and exit."""
-    from geogate._reload import mismatch_diagnostic  # noqa: PLC0415 (start-up time)
+    from geogate._gate.reload import mismatch_diagnostic  # noqa: PLC0415 (start-up time)
 
     try:
         return Gate.from_path(

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from geogate._decision import short_revision
-from geogate._gate import Gate
-from geogate._loader import ENVIRONMENT_CODES, check_paths
-from geogate._policytests import coverage, run_cases
-from geogate._testfiles import find_test_files, load_cases
+from geogate._engine.decision import short_revision
+from geogate._gate.gate import Gate
+from geogate._load.loader import ENVIRONMENT_CODES, check_paths
+from geogate._policytests.files import find_test_files, load_cases
+from geogate._policytests.runner import coverage, run_cases
 
 from ._common import (
     DATE,
@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Sequence
 
-    from geogate._diagnostics import Diagnostic
-    from geogate._policytests import CaseResult, Coverage
+    from geogate._policy.diagnostics import Diagnostic
+    from geogate._policytests.runner import CaseResult, Coverage
 
 __all__ = ["test_command"]
 

@@ -1,0 +1,69 @@
+"""
+What the ASGI and WSGI middleware share: a gate and the resolver of request locations.
+
+The two integrations differ only in how a request arrives (an ASGI scope, a
+WSGI environ) and how a 451 response leaves; `Locator` is the rest.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+
+from geogate._locate.request import RequestResolver
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from geogate._gate.gate import Gate
+    from geogate._locate.headers import Headers
+    from geogate._locate.providers import Provider
+    from geogate._locate.request import RequestLocation
+
+__all__ = ["Locator"]
+
+App = TypeVar("App")
+
+
+class Locator(Generic[App]):
+    """
+    Wrap an application and locate its requests for one gate.
+
+    Args:
+        app: The application to wrap.
+        gate: The gate whose GeoIP database locates client IPs.
+        providers: CDN providers whose country headers to honour (``cloudflare``,
+            ``cloudfront``, ``fastly``, ``appengine``, ``vercel``, ``akamai``,
+            ``netlify``, ``gcp``, or configured `geogate.provider` objects).
+        trusted_proxies: Networks (CIDR) of the proxies and CDN edges that
+            connect to this application; headers from any other peer are ignored.
+        forwarded: Which forwarding header the trusted proxies append to:
+            ``x-forwarded-for``, ``forwarded`` (RFC 7239) or ``none``.
+        resolver: A ready `geogate.RequestResolver`, instead of the three
+            options above.
+
+    Raises:
+        ValueError: for a bad provider name, network or forwarding header.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        gate: Gate,
+        providers: Iterable[str | Provider] = (),
+        trusted_proxies: Iterable[str] = (),
+        forwarded: Literal["x-forwarded-for", "forwarded", "none"] = "x-forwarded-for",
+        resolver: RequestResolver | None = None,
+    ) -> None:
+        self.app = app
+        self.gate = gate
+        self.resolver = resolver or RequestResolver(
+            providers=providers,
+            trusted_proxies=trusted_proxies,
+            forwarded=forwarded,
+            geoip=gate.geoip,
+        )
+
+    def locate(self, headers: Headers, peer: str | None) -> RequestLocation:
+        """Return where a request with these headers, from this peer, comes from."""
+        return self.resolver.resolve(headers, peer)
