@@ -691,3 +691,16 @@ def test_a_trailing_comma_is_reported_at_the_comma_on_every_python(tmp_path, tex
     assert [f"{where}: error: invalid JSON: Illegal trailing comma before end of {kind}"] == [
         f"{d.position.line}:{d.position.column}: {d.severity}: {d.message}" for d in found
     ]
+
+
+@pytest.mark.parametrize(
+    "members",
+    ["[EEA, CH, jurisdictions: UK]", "[{from: 2022-02-21}]", "[{code: UA-43, code2: x}]"],
+)
+def test_a_jurisdiction_member_mapping_without_code_is_a_diagnostic(tmp_path, members):
+    """Found by the fuzzer: a member written as a mapping without 'code' crashed the loader."""
+    path = tmp_path / "p.yaml"
+    path.write_text(f"jurisdictions:\n  SOME: {members}\n", encoding="utf-8")
+    _, found = check_paths([path])
+    assert found
+    assert {"missing-key", "unknown-key"} >= {d.code for d in found}

@@ -637,7 +637,8 @@ def _member(
         return None
     get = mapping.fields().get
     code = get("code")
-    assert code is not None  # noqa: S101 (required)
+    if code is None:  # the reader reported the missing key
+        return None
     target = Target.from_node(code, f"{where}.code", reader, jurisdictions)
     in_order, start, end = _window(get, where, reader)
     if not in_order:
