@@ -15,7 +15,7 @@ import difflib
 import enum
 import re
 from collections.abc import Mapping as MappingOf
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection
 
     from .fields import Reader
+
+#: What `_listed` reads: a target, or a member of a custom jurisdiction.
+_Item = TypeVar("_Item", "Target", "Member")
 
 __all__ = [
     "Basis",
@@ -229,9 +232,20 @@ def _example_subdivision(country: str) -> str:
     return repr(found[0]) if found else "(none: this country has no subdivisions)"
 
 
-def _targets(
-    node: Node, where: str, reader: Reader, jurisdictions: Collection[str]
-) -> tuple[Target, ...] | None:
+def _listed(
+    node: Node,
+    where: str,
+    reader: Reader,
+    read: Callable[[Node, str], _Item | None],
+    code: Callable[[_Item], str],
+    twice: str = "",
+) -> tuple[_Item, ...] | None:
+    """
+    Read a non-empty list with *read*, one item per entry; None when an entry is wrong.
+
+    An item equal to an earlier one is dropped with a ``duplicate-target``
+    warning (*twice* ends its message); an empty list is ``empty-targets``.
+    """
     items = reader.sequence(node, where)
     if items is None:
         return None
@@ -243,25 +257,37 @@ def _targets(
             hint="list at least one country, subdivision or jurisdiction",
         )
         return None
-    targets: list[Target] = []
-    seen: set[Target] = set()
+    found: list[_Item] = []
+    seen: set[_Item] = set()
     ok = True
     for index, item in enumerate(items):
-        target = Target.from_node(item, f"{where}[{index}]", reader, jurisdictions)
-        if target is None:
+        value = read(item, f"{where}[{index}]")
+        if value is None:
             ok = False
-        elif target in seen:
+        elif value in seen:
             reader.diagnose(
                 item.position,
                 "duplicate-target",
-                f"{target.code!r} appears twice in {where}",
+                f"{code(value)!r} appears twice in {where}{twice}",
                 hint="remove the second one",
                 severity="warning",
             )
         else:
-            seen.add(target)
-            targets.append(target)
-    return tuple(targets) if ok else None
+            seen.add(value)
+            found.append(value)
+    return tuple(found) if ok else None
+
+
+def _targets(
+    node: Node, where: str, reader: Reader, jurisdictions: Collection[str]
+) -> tuple[Target, ...] | None:
+    return _listed(
+        node,
+        where,
+        reader,
+        lambda item, at: Target.from_node(item, at, reader, jurisdictions),
+        lambda target: target.code,
+    )
 
 
 _RULE_KINDS = tuple(kind.value for kind in RuleKind)
@@ -591,38 +617,16 @@ class CustomJurisdiction:
         cls, name: str, key: Scalar, node: Node, reader: Reader, jurisdictions: Collection[str]
     ) -> CustomJurisdiction | None:
         """Build a custom jurisdiction from its list of members."""
-        where = f"jurisdictions.{name}"
-        items = reader.sequence(node, where)
-        if items is None:
-            return None
-        if not items:
-            reader.diagnose(
-                node.position,
-                "empty-targets",
-                f"{where} is empty",
-                hint="list at least one country, subdivision or jurisdiction",
-            )
-            return None
-        members: list[Member] = []
-        seen: set[Member] = set()
-        ok = True
-        for index, item in enumerate(items):
-            member = _member(item, f"{where}[{index}]", reader, jurisdictions)
-            if member is None:
-                ok = False
-            elif member in seen:
-                # The same code with another window is another span of membership.
-                reader.diagnose(
-                    item.position,
-                    "duplicate-target",
-                    f"{member.target.code!r} appears twice in {where} with the same window",
-                    hint="remove the second one",
-                    severity="warning",
-                )
-            else:
-                seen.add(member)
-                members.append(member)
-        return cls(name=name, members=tuple(members), position=key.position) if ok else None
+        # The same code with another window is another span of membership, not a duplicate.
+        members = _listed(
+            node,
+            f"jurisdictions.{name}",
+            reader,
+            lambda item, at: _member(item, at, reader, jurisdictions),
+            lambda member: member.target.code,
+            " with the same window",
+        )
+        return None if members is None else cls(name=name, members=members, position=key.position)
 
 
 def _member(
