@@ -14,7 +14,8 @@ In one process, on the same data, measures the nanoseconds per decision of:
   ``is_on(feature)`` per decision;
 - for information, ``gate.evaluate(..., at=today)`` (the memo for any date,
   off the fast path for today) and the full decision procedure with nothing
-  memoised (the private ``Gate._decide``), what a first request costs;
+  memoised (the private ``geogate._gate.slowpath.decide_compiled``), what a first
+  request costs;
 - what an attacker who sends a new bad value each time costs: a cold decision
   for a valid country through the public path (``evaluate`` with a new date
   each call, so no memo answers) against ``evaluate`` with a new invalid
@@ -57,6 +58,7 @@ import pycountry
 from _machine import machine_info, markdown_machine
 
 import geogate
+from geogate._gate.slowpath import decide_compiled
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -175,7 +177,7 @@ def build() -> dict[str, tuple[str, dict[str, object]]]:
         ),
         "cold": (
             "decide(compiled, {c!r}, None, None, today)",
-            {**names, "decide": gate._decide, "compiled": gate._features[FEATURE]},  # noqa: SLF001
+            {**names, "decide": decide_compiled, "compiled": gate._features[FEATURE]},  # noqa: SLF001
         ),
         "growthbook": (
             "set_attributes({{'country': {c!r}}}); is_on(feature)",

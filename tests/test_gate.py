@@ -704,3 +704,47 @@ def test_memo_rolls_over_at_midnight_utc(tmp_path, monkeypatch):
     assert gate.is_allowed("f", country="FR")
     decision = gate.evaluate("f", country="FR")
     assert (True, dt.date(2030, 1, 2), None) == (decision.allowed, decision.as_of, decision.rule)
+
+
+def test_the_gate_is_composed_not_mixed_in():
+    """A gate holds its parts (the reloader) and calls the slow path; it inherits nothing."""
+    import geogate._gate.gate as module  # noqa: PLC0415 (the module under test)
+
+    assert (Gate, object) == Gate.__mro__
+    assert (module._LoggedGate, Gate, object) == module._LoggedGate.__mro__
+    gate = Gate.from_path(POLICIES)
+    assert gate.paths == gate._reloader.paths
+
+
+def test_one_fast_path_is_compiled_into_every_answering_method():
+    """is_allowed, evaluate and the decision-log gate's are all `_FAST_PATH`, with their exits."""
+    import inspect  # noqa: PLC0415
+    import linecache  # noqa: PLC0415
+
+    import geogate._gate.gate as module  # noqa: PLC0415 (the module under test)
+
+    methods = (
+        Gate.is_allowed,
+        Gate.evaluate,
+        module._LoggedGate.is_allowed,
+        module._LoggedGate.evaluate,
+    )
+    for method in methods:
+        filename = method.__code__.co_filename
+        assert filename.startswith("<geogate fast path: ")
+        source = "".join(linecache.getlines(filename))
+        assert "self._rows[feature][country]" in source
+        assert "self._slow(feature, country, subdivision, domicile, ip, at)" in source
+    # What readers and type checkers see: the stub's signature and docstring.
+    assert "country" in inspect.signature(Gate.evaluate).parameters
+    assert "Decide whether *feature* may be offered" in (Gate.evaluate.__doc__ or "")
+
+
+def test_a_method_that_does_not_take_the_fast_paths_parameters_is_refused():
+    import geogate._gate.gate as module  # noqa: PLC0415 (the module under test)
+
+    def evaluate(self, feature, *, region=None, subdivision=None, domicile=None, ip=None):
+        """A stub with another signature."""
+
+    with pytest.raises(TypeError, match="must take the fast path's parameters"):
+        module._fast_path("return {value}")(evaluate)

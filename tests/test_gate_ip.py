@@ -11,8 +11,8 @@ import geogate._gate.gate
 import geogate._gate.slowpath
 from _mmdb import city_record, country_record, write_city_db, write_country_db
 from geogate import ErrorCode, Gate, GeoDatabaseError, LocationStatus, Reason
-from geogate._gate.context import located
 from geogate._locate.request import RequestResolver
+from geogate._web.context import handling
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURE = "llama-3.2-vision"
@@ -118,7 +118,7 @@ def test_ip_beats_the_request_location(gate):
     """An ip= argument wins over the location of the request being handled."""
     resolver = RequestResolver()
     request = resolver.resolve([], None, country="FR")
-    with located(request, gate):
+    with handling(request, gate):
         assert "GB" == gate.evaluate(FEATURE, ip="81.2.69.160", at=AT).country
         assert "FR" == gate.evaluate(FEATURE, at=AT).country
 
@@ -280,5 +280,5 @@ def test_a_database_region_never_moves_the_country(tmp_path):
         decision.rule,
     )
     where = RequestResolver(geoip=gate.geoip).resolve({}, "10.1.0.1")
-    with located(where, gate):
+    with handling(where, gate):
         assert decision.allowed == gate.evaluate("f").allowed

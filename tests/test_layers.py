@@ -9,6 +9,7 @@ world knows no policy; the engine knows no gate, review, web or CLI code.
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,95 @@ def test_the_contract_can_fail(tmp_path):
         encoding="utf-8",
     )
     assert {"_gate", "_review", "cli"} == imported_components(module, "_locate")
+
+
+def module_name(path: Path) -> str:
+    """The dotted name of the module at *path* (``geogate._gate.gate``)."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path, modules: set[str]) -> set[str]:
+    """The ``geogate`` modules *path* imports: at run time, for type checking, in functions."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package
+            for _ in range(node.level - 1):
+                base = base.rpartition(".")[0]
+            target = (
+                node.module or ""
+                if node.level == 0
+                else ".".join(p for p in (base, node.module) if p)
+            )
+            submodules = {f"{target}.{alias.name}" for alias in node.names} & modules
+            found |= submodules or {target}
+    return {m for m in found if m in modules and m != name}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of *graph* with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    paths = sorted(root.rglob("*.py"))
+    modules = {module_name(p) for p in paths}
+    return {module_name(p): imported_modules(p, modules) for p in paths}
+
+
+def test_no_import_cycle_not_even_through_type_checking_imports():
+    """
+    Every module of the package, every import (under TYPE_CHECKING and in functions too).
+
+    The package's ``__init__`` imports the public surface, so a private module
+    that imported ``geogate`` itself would show here as a cycle.
+    """
+    assert [] == cycles(import_graph(PACKAGE))
+
+
+def test_the_cycle_check_can_fail(tmp_path, monkeypatch):
+    """Two modules that import each other, one of them only for type checking, are a cycle."""
+    package = tmp_path / "geogate"
+    (package / "_a").mkdir(parents=True)
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "_a" / "__init__.py").write_text("", encoding="utf-8")
+    (package / "_a" / "one.py").write_text("from .two import X\n", encoding="utf-8")
+    (package / "_a" / "two.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from geogate._a import one\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", package)
+    assert [["geogate._a.one", "geogate._a.two"]] == cycles(import_graph(package))

@@ -23,8 +23,8 @@ from openfeature.flag_evaluation import Reason
 import geogate.openfeature
 from _mmdb import country_record, write_country_db
 from geogate import Gate
-from geogate._gate.context import located
 from geogate._locate.request import RequestResolver
+from geogate._web.context import handling
 from geogate._world.countries import all_countries
 from geogate.openfeature import GeogateProvider
 from geogate.testing import pinned_date
@@ -556,7 +556,7 @@ def _module_gate():
 def test_request_location_applies_without_attributes(client, gate):
     """With no location attribute, the request's location from the middleware is used."""
     request = RequestResolver().resolve([], None, country="FR")
-    with located(request, gate):
+    with handling(request, gate):
         result = details(client, FEATURE, default=True)
         decision = gate.evaluate(FEATURE)
 
@@ -571,7 +571,7 @@ def test_request_location_applies_without_attributes(client, gate):
 def test_context_beats_the_request_location(client, gate):
     """A country attribute wins over the request's location."""
     request = RequestResolver().resolve([], None, country="FR")
-    with located(request, gate):
+    with handling(request, gate):
         result = details(client, FEATURE, country="GB")
 
     assert (True, "uk-multimodal-offered") == (result.value, result.flag_metadata["rule"])
@@ -582,7 +582,7 @@ def test_request_location_in_async_evaluation(client, gate):
     request = RequestResolver().resolve([], None, country="GB")
 
     async def evaluate():
-        with located(request, gate):
+        with handling(request, gate):
             return await client.get_boolean_details_async(FEATURE, default_value=False)
 
     result = asyncio.run(evaluate())

@@ -403,7 +403,7 @@ def test_a_forked_child_gets_a_working_watcher_and_locks(tmp_path):
         )
 
     try:
-        assert (True, 0) == fork_while_held([gate._lock, gate._reload_lock], child)
+        assert (True, 0) == fork_while_held([gate._lock, gate._reloader._lock], child)
     finally:
         gate.close()
 

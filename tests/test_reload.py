@@ -387,9 +387,9 @@ def test_watch_method_and_context_manager(policies):
     with Gate.from_path(policies) as gate:
         assert not gate.watching
         gate.watch(interval=0.02, settle=0.1)
-        watcher = gate._watcher
+        watcher = gate._reloader._watcher
         gate.watch(interval=0.02, settle=0.1)
-        assert watcher is gate._watcher
+        assert watcher is gate._reloader._watcher
         before = gate.revision
         write(policies, valid_files(3))
         assert wait_for(lambda: gate.revision != before)

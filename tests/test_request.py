@@ -12,11 +12,11 @@ import attrs
 import pytest
 
 from geogate import Gate
-from geogate._gate.context import located
 from geogate._locate.headers import MAX_HEADER_LINES, MAX_VALUE_LENGTH, HeaderMap
 from geogate._locate.providers import PROVIDERS, HeaderLocation, provider
 from geogate._locate.proxies import MAX_CHAIN_ENTRIES
 from geogate._locate.request import RequestLocation, RequestResolver
+from geogate._web.context import handling
 from geogate._world.countries import LocationStatus
 
 KNOWN = LocationStatus.KNOWN
@@ -1266,7 +1266,7 @@ def test_a_forged_region_cannot_unlock_a_feature_withheld_in_the_eu():
     resolver = make(providers=["cloudflare"])
     for region in ("NC", "PF", "BL", "WF", "PM", "TF"):
         found = resolver.resolve(pairs(("CF-IPCountry", "FR"), ("cf-region-code", region)), PROXY)
-        with located(found, gate):
+        with handling(found, gate):
             decision = gate.evaluate("llama-3.2-vision", at="2026-01-01")
         assert (False, "FR", "eu-multimodal-withheld") == (
             decision.allowed,
@@ -1366,7 +1366,7 @@ def test_the_resolver_and_the_gate_agree_on_explicit_input(country, subdivision)
     found = make().resolve([], PROXY, country=country, subdivision=subdivision)
     for feature in gate.features:
         direct = gate.evaluate(feature, country=country, subdivision=subdivision, at="2026-01-01")
-        with located(found, gate):
+        with handling(found, gate):
             through = gate.evaluate(feature, at="2026-01-01")
         assert (direct.allowed, direct.location, direct.country, direct.subdivision) == (
             through.allowed,
@@ -1397,5 +1397,5 @@ def test_a_region_cannot_escape_a_deny_through_a_code_for_two_places(tmp_path):
         [("CF-IPCountry", "ea"), ("cf-region-code", "ml")],
     ):
         found = resolver.resolve(pairs(*headers), PROXY)
-        with located(found, gate):
+        with handling(found, gate):
             assert not gate.is_allowed("u"), headers

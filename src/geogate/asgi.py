@@ -36,7 +36,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._engine.decision import Decision
-from ._gate.context import current_gate, located
+from ._web.context import current_gate, handling
 from ._web.middleware import Locator
 from ._web.problem import FeatureDenied, problem
 
@@ -107,7 +107,7 @@ class GeogateMiddleware(Locator["ASGIApp"]):
                 started = True
             await send(message)
 
-        with located(location, self.gate):
+        with handling(location, self.gate):
             try:
                 await self.app(scope, receive, guarded_send)
             except FeatureDenied as denied:
@@ -164,7 +164,7 @@ def require_feature(feature: str, *, gate: Gate | None = None) -> Callable[..., 
                 "application, to know where the request comes from"
             )
             raise RuntimeError(msg)
-        with located(location, chosen):
+        with handling(location, chosen):
             decision = chosen.evaluate(feature)
         if not decision.allowed:
             # For the middleware, should the framework answer 500 before it sees the exception.

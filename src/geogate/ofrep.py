@@ -84,9 +84,9 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Literal
 
 from ._engine.decision import Decision, ErrorCode, Reason, short_revision
-from ._gate.context import located
 from ._gate.gate import Gate
 from ._locate.request import RequestResolver
+from ._web.context import handling
 from .exceptions import UnknownFeatureError
 
 try:
@@ -507,7 +507,7 @@ class _Service:
             where = self.resolver.resolve(
                 request.scope.get("headers") or [], client[0] if client else None
             )
-            with located(where, gate):
+            with handling(where, gate):
                 return gate.evaluate(key, domicile=domicile)
         return gate.evaluate(
             key,
@@ -709,7 +709,7 @@ def create_app(
                 request.scope.get("headers") or [], client[0] if client else None
             )
             domicile = context.get("domicile")
-            with located(where, gate):
+            with handling(where, gate):
                 revision, decisions = _decide_all(
                     gate, lambda feature: gate.evaluate(feature, domicile=domicile)
                 )

@@ -29,7 +29,8 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from ._gate.context import current_gate, current_location, located
+from ._gate.context import current_location
+from ._web.context import current_gate, handling
 from ._web.middleware import Locator
 from ._web.problem import FeatureDenied, problem
 
@@ -72,7 +73,7 @@ class GeogateMiddleware(Locator["WSGIApp"]):
         location = self.locate(environ_headers(environ), environ.get("REMOTE_ADDR"))
         environ["geogate.location"] = location
         environ["geogate.gate"] = self.gate
-        with located(location, self.gate):
+        with handling(location, self.gate):
             try:
                 return self.app(environ, start_response)
             except FeatureDenied as denied:

@@ -1,5 +1,5 @@
 """
-Gate: the object application code imports and asks, and its memoised fast path.
+Gate: the object application code imports and asks, with its fast path and its published state.
 
 A gate holds one loaded policy set and answers ``evaluate`` and
 ``is_allowed``. Evaluation never raises for bad run-time input; it returns a
@@ -11,44 +11,50 @@ the number of features times the spellings of about 250 codes). A call for
 today costs one clock read and two dictionary look-ups; at midnight UTC the
 memo is replaced as a whole, so a decision never outlives its date.
 
-The parts of a gate, one module each:
+A gate is composed of parts it holds or calls, one module each:
 
-- this module: construction, the fast path (`Gate.is_allowed`,
-  `Gate.evaluate`, and `_LoggedGate`'s copy of it), the clock, and how a new
-  state is published (`Gate._publish`, with the argument why every decision
-  is made entirely under one revision);
-- `geogate._gate.state`: the gate's slots (`GateBase`, which every part
-  subclasses), the state derived from one policy set, and today's tables;
-- `geogate._gate.slowpath`: everything the memo does not answer;
-- `geogate._gate.overrides`: `Gate.override` and pinned dates for tests, which
+- this module: construction, the fast path (`_FAST_PATH`, compiled into
+  `Gate.is_allowed` and `Gate.evaluate`, which the decision-log gate calls),
+  the clock, and how a new state is published (`Gate._publish`, with the
+  argument why every decision is made entirely under one revision);
+- `geogate._gate.state`: the state derived from one policy set, and today's tables;
+- `geogate._gate.slowpath`: plain functions that decide what the memo does not
+  answer, from one state and the query;
+- `geogate._gate.overrides`: the overrides and pinned dates tests open, which
   keep the fast path off while they are open;
-- `geogate._gate.reload`: `Gate.reload`, its listeners and `Gate.watch`.
+- `geogate._gate.reload`: the `Reloader` the gate holds (reload, listeners, watcher).
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
+import linecache
 import logging
 import os
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
+from geogate._engine.decision import describe_feature
 from geogate._load.loader import load_policies
 from geogate._locate.geo import GeoDatabase
-from geogate.exceptions import RevisionMismatchError
+from geogate.exceptions import RevisionMismatchError, UnknownFeatureError
 
 from .decisionlog import DecisionLog
-from .overrides import Overrides
-from .reload import Reloading, checked_revision, has_lock, watched_files
-from .slowpath import SlowPath
+from .overrides import checked_allow, checked_day, forced_for, forcing, overridden
+from .reload import Reloader, checked_revision, has_lock, watched_files
+from .slowpath import decide_query
 from .state import State, Today
 from .watch import DEFAULT_SETTLE, snapshot
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    import datetime as dt
+    from collections.abc import Callable, Iterator, Mapping
     from types import TracebackType
     from typing import Self
 
@@ -66,8 +72,67 @@ logger = logging.getLogger("geogate")
 #: The clock, bound once: the fast path reads it on every call.
 _now = time.time
 
+# The fast path, written once. Each ``answer X`` line is an exit: `Gate.is_allowed`
+# returns ``X.allowed``, `Gate.evaluate` returns X, and the decision-log gate's
+# `evaluate` records X first. A helper that each of them called would cost a
+# Python call per decision (about a third of `is_allowed`, and more than the log:
+# benchmarks/bench_decisions.py, bench_decisionlog.py), and a single exit
+# about 4%, so `_fast_path` compiles this source into each method, as attrs
+# compiles ``__init__``. What it reads, lock-free, is published by `Gate._publish`.
+# An exit inside the ``try`` must not raise KeyError or TypeError itself.
+_FAST_PATH = """\
+def {name}(self, feature, *, country=None, subdivision=None, domicile=None, ip=None, at=None):
+    if at is subdivision is domicile is None and _now() < self._expires:
+        try:
+            if country is not None:
+                answer self._rows[feature][country]
+            row = self._by_ip.get(feature)
+            if row is not None:
+                decision = row.get(ip)
+                if decision is not None:
+                    answer decision
+        except (KeyError, TypeError):
+            pass
+    answer self._slow(feature, country, subdivision, domicile, ip, at)
+"""
 
-class Gate(Overrides, SlowPath, Reloading):
+_Method = TypeVar("_Method", bound="Callable[..., object]")
+
+
+def _fast_path(exit_: str) -> Callable[[_Method], _Method]:
+    """
+    Give the decorated method `_FAST_PATH` as its body, with *exit_* (of ``{value}``) at each exit.
+
+    The decorated method states the signature and the docstring (what readers,
+    type checkers and the API reference see); its parameters must be the fast
+    path's, which is checked here. The compiled source is registered with
+    `linecache`, so tracebacks and debuggers show it.
+    """
+
+    def compile_into(stub: _Method) -> _Method:
+        name = stub.__name__
+        lines: list[str] = []
+        for line in _FAST_PATH.format(name=name).splitlines():
+            indent, marker, value = line.partition("answer ")
+            if marker and not indent.strip():
+                lines.extend(indent + step for step in exit_.format(value=value).splitlines())
+            else:
+                lines.append(line)
+        source = "\n".join(lines) + "\n"
+        filename = f"<geogate fast path: {stub.__qualname__}>"
+        namespace: dict[str, object] = {}
+        exec(compile(source, filename, "exec"), globals(), namespace)  # noqa: S102 (our own source)
+        method: Callable[..., object] = namespace[name]  # type: ignore[assignment]
+        if method.__code__.co_varnames[:7] != stub.__code__.co_varnames[:7]:
+            msg = f"{stub.__qualname__} must take the fast path's parameters"
+            raise TypeError(msg)
+        linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+        return functools.wraps(stub)(method)  # type: ignore[return-value]
+
+    return compile_into
+
+
+class Gate:
     """
     Decides whether features may be offered, from one loaded policy set.
 
@@ -84,7 +149,36 @@ class Gate(Overrides, SlowPath, Reloading):
             instead of denying.
     """
 
-    __slots__ = ()  # the slots are `GateBase`'s (geogate._gate.state), shared by every part
+    __slots__ = (
+        "__weakref__",
+        "_by_ip",
+        "_expires",
+        "_forced",
+        "_geoip",
+        "_lock",
+        "_log",
+        "_reloader",
+        "_rows",
+        "_state",
+        "_strict",
+    )
+
+    #: The state every call decides from, and the three slots the fast path
+    #: reads from it, lock-free (see `_publish` for the order).
+    _state: State
+    _rows: dict[str, dict[str | None, Decision]]
+    _by_ip: dict[str, dict[str, Decision]]
+    _expires: float
+    #: Held by every writer of the four slots above.
+    _lock: threading.Lock
+    #: How many override or date-pin blocks of this gate are open, in any
+    #: thread or task; while it is above 0, ``_expires`` stays 0.0.
+    _forced: int
+    _log: DecisionLog | None
+    _strict: bool
+    _geoip: GeoDatabase | None
+    #: Reads the policy paths again (`reload`, `watch`), and keeps the listeners.
+    _reloader: Reloader
 
     def __new__(  # noqa: PYI034 (returns a Gate, or a _LoggedGate when there is a log)
         cls,
@@ -114,16 +208,9 @@ class Gate(Overrides, SlowPath, Reloading):
         self._log = None if decision_log is None else DecisionLog.coerce(decision_log)
         self._strict = strict
         self._geoip = geoip
-        self._warned = set()
         self._lock = threading.Lock()
-        self._reload_lock = threading.RLock()
         self._forced = 0
-        self._paths = None
-        self._snapshot = None
-        self._expected = None
-        self._locked = False
-        self._listeners = []
-        self._watcher = None
+        self._reloader = Reloader(self._policy, self._republish, geoip=geoip)
         with self._lock:
             self._publish(self._build(policy))
         _LIVE.add(self)
@@ -185,11 +272,16 @@ class Gate(Overrides, SlowPath, Reloading):
             raise RevisionMismatchError(where, expected, policy.revision)
         geoip = None if geoip_db is None else GeoDatabase(geoip_db, cache_size=geoip_cache_size)
         gate = cls(policy, strict=strict, geoip=geoip, decision_log=decision_log)
-        gate._paths = absolute
-        # The database's entry joins the snapshot as it was opened (its own signature).
-        gate._snapshot = taken | snapshot((), watched_files((), geoip))
-        gate._expected = expected
-        gate._locked = locked
+        gate._reloader = Reloader(
+            gate._policy,
+            gate._republish,
+            paths=absolute,
+            geoip=geoip,
+            # The database's entry joins the snapshot as it was opened (its own signature).
+            taken=taken | snapshot((), watched_files((), geoip)),
+            expected=expected,
+            locked=locked,
+        )
         if on_reload is not None:
             gate.add_reload_listener(on_reload)
         if watch is not False:
@@ -235,7 +327,7 @@ class Gate(Overrides, SlowPath, Reloading):
     @property
     def expected_revision(self) -> str | None:
         """The only revision this gate loads (``expect_revision=``), or None."""
-        return self._expected
+        return self._reloader.expected
 
     @property
     def decision_log(self) -> DecisionLog | None:
@@ -245,7 +337,7 @@ class Gate(Overrides, SlowPath, Reloading):
     @property
     def paths(self) -> tuple[str, ...] | None:
         """The policy paths `reload` reads, or None for a gate built from a PolicySet."""
-        return self._paths
+        return self._reloader.paths
 
     @property
     def _features(self) -> Mapping[str, CompiledFeature]:
@@ -257,6 +349,7 @@ class Gate(Overrides, SlowPath, Reloading):
         """Today's memo of the current state (for tests)."""
         return self._state.today
 
+    @_fast_path("return {value}.allowed")
     def is_allowed(
         self,
         feature: str,
@@ -268,19 +361,9 @@ class Gate(Overrides, SlowPath, Reloading):
         at: object = None,
     ) -> bool:
         """Return True only when *feature* may be offered; see `evaluate`."""
-        if at is subdivision is domicile is None and _now() < self._expires:
-            try:
-                if country is not None:
-                    return self._rows[feature][country].allowed  # type: ignore[index]
-                row = self._by_ip.get(feature)
-                if row is not None:
-                    decision: Decision | None = row.get(ip)  # type: ignore[call-overload]
-                    if decision is not None:
-                        return decision.allowed
-            except (KeyError, TypeError):
-                pass
-        return self._evaluate(feature, country, subdivision, domicile, ip, at).allowed
+        raise NotImplementedError  # pragma: no cover (the body is _FAST_PATH)
 
+    @_fast_path("return {value}")
     def evaluate(
         self,
         feature: str,
@@ -315,18 +398,40 @@ class Gate(Overrides, SlowPath, Reloading):
         explains the problem. Only a strict gate raises, for an unknown
         feature id.
         """
-        if at is subdivision is domicile is None and _now() < self._expires:
-            try:
-                if country is not None:
-                    return self._rows[feature][country]  # type: ignore[index]
-                row = self._by_ip.get(feature)
-                if row is not None:
-                    decision: Decision | None = row.get(ip)  # type: ignore[call-overload]
-                    if decision is not None:
-                        return decision
-            except (KeyError, TypeError):
-                pass
-        return self._evaluate(feature, country, subdivision, domicile, ip, at)
+        raise NotImplementedError  # pragma: no cover (the body is _FAST_PATH)
+
+    def _slow(
+        self,
+        feature: object,
+        country: object,
+        subdivision: object,
+        domicile: object,
+        ip: object,
+        at: object,
+    ) -> Decision:
+        """
+        Decide what the memo does not answer: what a test forces, else the policy's decision.
+
+        While an `override` or a pinned date of this gate is open anywhere,
+        every call comes here, and asks the context first.
+        """
+        allow = None
+        if self._forced:
+            allow, pinned = forced_for(self, feature)
+            if at is None:
+                at = pinned
+        decision = decide_query(
+            self._current(),
+            feature,
+            country,
+            subdivision,
+            domicile,
+            ip,
+            at,
+            geoip=self._geoip,
+            strict=self._strict,
+        )
+        return decision if allow is None else overridden(decision, allow=allow)
 
     # The state, and how a new one is published.
     #
@@ -356,7 +461,7 @@ class Gate(Overrides, SlowPath, Reloading):
     #   an expired ``today``: the fast path refuses it and the slow path rolls
     #   it over under the lock, as for any state.
     # Overrides and date pins: while one is open, ``_expires`` is published as
-    # 0.0 whatever the state, so the fast path stays off (see `geogate._gate.overrides`).
+    # 0.0 whatever the state, so the fast path stays off (`_hold`).
 
     def _publish(self, state: State) -> None:
         """Make *state* the one every later call reads; the caller holds ``_lock``."""
@@ -385,7 +490,133 @@ class Gate(Overrides, SlowPath, Reloading):
         state = self._build(policy)
         with self._lock:
             self._publish(state)
-            self._warned = set()
+
+    def _policy(self) -> PolicySet:
+        """Return the policy set answered from now (for the reloader)."""
+        return self._state.policy
+
+    def _hold(self, delta: int) -> None:
+        """Count a test block opened (+1) or left (-1); the fast path is off while any is open."""
+        with self._lock:
+            self._forced += delta
+            self._expires = 0.0 if self._forced else self._state.today.expires
+
+    # Tests: overrides and pinned dates (geogate._gate.overrides).
+
+    @contextmanager
+    def override(self, feature: str, *, allow: bool) -> Iterator[None]:
+        """
+        Force this gate's answer for *feature* inside a ``with`` block, for tests.
+
+        ::
+
+            with gate.override("llama-3.2-vision", allow=True):
+                assert gate.is_allowed("llama-3.2-vision", country="FR")
+
+        Every request for *feature* (any place, date or input, even a
+        malformed one) gets a decision with the forced effect, reason
+        ``DEFAULT``, no rule, and an explanation that names the override
+        and says what the policy alone would decide. Other features and other
+        gates are not affected.
+
+        The override holds in the current thread or asyncio task only (it is
+        kept in a `contextvars.ContextVar`), and in tasks started inside the
+        block until the block ends; other threads and tasks still get the
+        policy's answer. Blocks nest (the innermost wins) and leaving one,
+        even by an exception, restores what was in force before. While any
+        override of a gate is open, that gate skips its memoised fast path.
+
+        Raises:
+            UnknownFeatureError: when the policy defines no such feature.
+            TypeError: when *allow* is not a bool.
+        """
+        features = self._state.features
+        if not isinstance(feature, str) or feature not in features:
+            name = describe_feature(feature)
+            close = difflib.get_close_matches(str(feature), list(features), n=1)
+            raise UnknownFeatureError(name, tuple(features), close[0] if close else None)
+        with forcing(self, self._hold, feature=feature, allow=checked_allow(allow)):
+            yield
+
+    @contextmanager
+    def _pinned(self, day: object) -> Iterator[dt.date]:
+        """Decide calls without ``at=`` as of *day* inside the block (see `geogate.testing`)."""
+        found = checked_day(day)
+        with forcing(self, self._hold, day=found):
+            yield found
+
+    # Reloading (geogate._gate.reload).
+
+    def reload(self) -> ReloadResult:
+        """
+        Re-read the policy paths and, when they load, answer from them from now on.
+
+        The swap is atomic: every decision is made entirely from one policy
+        set, and the decision's ``revision`` says which. A reload that finds
+        errors keeps the last good policies; it logs every diagnostic on the
+        ``geogate`` logger and reports them in the result, and never raises for
+        bad files. A reload that finds the same revision swaps nothing. Files
+        are refused, the same way, when:
+
+        - they changed while they were read (``files-changed``: a writer is
+          at work; the watcher tries again once they have settled);
+        - the policy directory holds a lock (``geogate lock``) they do not
+          match (``lock-mismatch``), or held one when the gate loaded it and
+          no longer does (``lock-missing``);
+        - the gate was built with ``expect_revision=`` and they are of
+          another revision (``revision-mismatch``).
+
+        The GeoIP database is reopened when its file changed (inode, size or
+        modification time), atomically with respect to decisions; one that
+        cannot be reopened is reported (``geoip-database``) and the last good
+        one keeps answering.
+
+        Reload listeners (see `add_reload_listener`) are called with the
+        result after a reload that swapped the policies or failed, on the
+        thread that reloaded, one reload at a time.
+
+        Raises:
+            GeogateError: when the gate was built from a PolicySet, not from paths.
+        """
+        return self._reloader.reload()
+
+    def add_reload_listener(self, listener: Callable[[ReloadResult], object]) -> None:
+        """
+        Call *listener* with the `ReloadResult` of each reload that swapped or failed.
+
+        ``result.ok`` tells a successful swap (the policies changed: an
+        OpenFeature provider emits ``PROVIDER_CONFIGURATION_CHANGED``) from a
+        failed reload (the gate still answers from ``result.previous``). A
+        listener that raises is logged and does not stop the others.
+        """
+        self._reloader.add_listener(listener)
+
+    def remove_reload_listener(self, listener: Callable[[ReloadResult], object]) -> None:
+        """Stop calling *listener*; a listener that was not added is ignored."""
+        self._reloader.remove_listener(listener)
+
+    def watch(self, interval: float = 1.0, *, settle: float = DEFAULT_SETTLE) -> None:
+        """
+        Reload once the policy files changed and settled, polling every *interval* seconds.
+
+        A daemon thread compares the policy files under the paths, the lock
+        file and the GeoIP database (names, modification times, sizes,
+        inodes) with the last load; a change triggers `reload` once nothing
+        has changed for *settle* seconds, so a file being written in place is
+        not read half-way (see `geogate._gate.watch`). `close` stops it. Watching
+        twice is harmless.
+
+        Raises:
+            GeogateError: when the gate was built from a PolicySet, not from paths.
+            ValueError: when *interval* is not a positive number or *settle*
+                is negative.
+        """
+        self._reloader.watch(interval, settle=settle)
+
+    @property
+    def watching(self) -> bool:
+        """Whether a watcher reloads the policies when their files change."""
+        return self._reloader.watching
 
     def flush(self, timeout: float | None = None) -> bool:
         """
@@ -407,10 +638,7 @@ class Gate(Overrides, SlowPath, Reloading):
         Closing twice is harmless. The gate still answers afterwards (an
         ``ip=`` then finds no location), but logs no more decisions.
         """
-        with self._reload_lock:
-            watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.stop()
+        self._reloader.stop()
         if self._log is not None:
             self._log.close()
         if self._geoip is not None:
@@ -438,30 +666,38 @@ def _after_fork_in_child() -> None:
 
     Only the forking thread lives on in the child: a lock another thread held
     at the fork would stay held forever, and the watcher's thread is gone. So
-    each gate gets new locks, and a gate that was watching gets a new watcher
-    (the decision log mends itself: `geogate._gate.decisionlog`).
+    each gate gets a new lock, and its reloader mends itself (as the decision
+    log does: `geogate._gate.decisionlog`).
     """
     for gate in list(_LIVE):
         gate._lock = threading.Lock()  # noqa: SLF001 (the gate's own module)
-        gate._reload_lock = threading.RLock()  # noqa: SLF001
-        watcher, paths = gate._watcher, gate._paths  # noqa: SLF001
-        if watcher is not None and paths is not None:
-            gate._start_watcher(paths, watcher.interval, watcher.settle)  # noqa: SLF001
+        gate._reloader.after_fork_in_child()  # noqa: SLF001
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch (POSIX)
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _recorded(answer: str) -> str:
+    """Return the decision-log gate's exit of the fast path: record the decision, then *answer*."""
+    return (
+        "decision = {value}\n"
+        "if len(self._queue) < self._decisions._limit:\n"
+        "    self._queue.append((decision, ip, _now()))\n"
+        "else:\n"
+        "    self._decisions._full((decision, ip, _now()))\n"
+        f"return {answer}\n"
+    )
+
+
 class _LoggedGate(Gate):
     """
-    A gate with a decision log: each answer, then one append to the log's queue.
+    A gate with a decision log: the gate's own fast path, then one append to the log's queue.
 
     `Gate.__new__` picks this class when ``decision_log=`` is given, so the
-    fast path of a gate without a log stays exactly as it is. The memoised
-    fast path of `Gate.evaluate` is repeated here (a call through the base
-    method would cost more than the log): keep the two in step. The clock
-    read for the memo's expiry is the decision's timestamp.
+    fast path of a gate without a log stays exactly as it is. Its methods are
+    `_FAST_PATH` with an exit that records each decision (`_recorded`); the
+    clock read after the decision is its timestamp.
     """
 
     __slots__ = ("_decisions", "_queue")
@@ -479,6 +715,7 @@ class _LoggedGate(Gate):
         self._decisions = self._log
         self._queue = self._log._queue  # noqa: SLF001 (the log's hot path, inlined)
 
+    @_fast_path(_recorded("decision.allowed"))
     def is_allowed(
         self,
         feature: str,
@@ -490,10 +727,9 @@ class _LoggedGate(Gate):
         at: object = None,
     ) -> bool:
         """Return True only when *feature* may be offered (and log the decision); see `evaluate`."""
-        return self.evaluate(
-            feature, country=country, subdivision=subdivision, domicile=domicile, ip=ip, at=at
-        ).allowed
+        raise NotImplementedError  # pragma: no cover (the body is _FAST_PATH)
 
+    @_fast_path(_recorded("decision"))
     def evaluate(
         self,
         feature: str,
@@ -505,23 +741,4 @@ class _LoggedGate(Gate):
         at: object = None,
     ) -> Decision:
         """Decide whether *feature* may be offered (and log the decision); see `Gate.evaluate`."""
-        now = _now()
-        decision: Decision | None = None
-        if at is subdivision is domicile is None and now < self._expires:
-            try:
-                if country is not None:
-                    decision = self._rows[feature][country]  # type: ignore[index]
-                else:
-                    row = self._by_ip.get(feature)
-                    if row is not None:
-                        decision = row.get(ip)  # type: ignore[call-overload]
-            except (KeyError, TypeError):
-                pass
-        if decision is None:
-            decision = self._evaluate(feature, country, subdivision, domicile, ip, at)
-        queue = self._queue
-        if len(queue) < self._decisions._limit:  # noqa: SLF001
-            queue.append((decision, ip, now))
-        else:
-            self._decisions._full((decision, ip, now))  # noqa: SLF001
-        return decision
+        raise NotImplementedError  # pragma: no cover (the body is _FAST_PATH)

@@ -1,9 +1,10 @@
 """
-Reloading a gate's policies: `Gate.reload`, its listeners and watcher, and what it reports.
+Reloading a gate's policies: the `Reloader` a gate holds, its listeners and watcher.
 
-`geogate.Gate.reload` re-reads the gate's policy paths and swaps the policy
-set atomically: it compiles a new `geogate._gate.state.State` and publishes it
-with ``Gate._publish`` (see `geogate._gate.gate` for why every decision is made
+`geogate.Gate.reload` asks its `Reloader` to re-read the policy paths; when
+they load, the reloader hands the new policy set to the gate, which compiles
+a new `geogate._gate.state.State` and publishes it atomically (see
+``Gate._publish`` in `geogate._gate.gate` for why every decision is made
 entirely under one revision). It never raises for bad files: it returns a
 `ReloadResult`, logs every diagnostic on the ``geogate`` logger, and calls the
 gate's reload listeners. A gate built with ``expect_revision=`` answers only
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
@@ -27,7 +29,6 @@ from geogate._policy.lock import LOCK_NAME, find_lock
 from geogate._world.countries import describe_value
 from geogate.exceptions import GeoDatabaseError, GeogateError
 
-from .state import GateBase
 from .watch import DEFAULT_SETTLE, Snapshot, Watcher, snapshot
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ReloadResult",
-    "Reloading",
+    "Reloader",
     "checked_revision",
     "has_lock",
     "mismatch_diagnostic",
@@ -120,57 +121,71 @@ def notify(listeners: Sequence[Callable[[ReloadResult], object]], result: Reload
             logger.exception("geogate: reload listener %r raised", listener)
 
 
-class Reloading(GateBase):
+class Reloader:
     """
-    The part of `geogate.Gate` that reloads its policies, and tells its listeners.
+    What a gate holds to reload its policies: the paths, the last load, the listeners, the watcher.
 
-    A part of the gate (see `GateBase`): it builds a state from the policy
-    set it loads (``Gate._build``, by the gate's clock) and publishes it
-    (``Gate._publish``).
+    The reloader reads files and decides whether the gate may answer from
+    them; the gate compiles and publishes what it accepts (*republish*).
+    *current* returns the policy set the gate answers from now. A gate built
+    from a `PolicySet` holds one without paths, which only keeps listeners.
+
+    Attributes:
+        paths: The policy paths (absolute), or None.
+        expected: The only revision accepted (``expect_revision=``), if any.
     """
 
-    __slots__ = ()
+    __slots__ = (
+        "_current",
+        "_geoip",
+        "_listeners",
+        "_lock",
+        "_locked",
+        "_republish",
+        "_snapshot",
+        "_watcher",
+        "expected",
+        "paths",
+    )
+
+    def __init__(
+        self,
+        current: Callable[[], PolicySet],
+        republish: Callable[[PolicySet], None],
+        *,
+        paths: tuple[str, ...] | None = None,
+        geoip: GeoDatabase | None = None,
+        taken: Snapshot | None = None,
+        expected: str | None = None,
+        locked: bool = False,
+    ) -> None:
+        self._current = current
+        self._republish = republish
+        self.paths = paths
+        self._geoip = geoip
+        #: The snapshot of the files taken before the last load.
+        self._snapshot = taken
+        self.expected = expected
+        #: Whether the policy directory held a lock (``geogate lock``) when it
+        #: was loaded: from then on, a reload requires one.
+        self._locked = locked
+        self._listeners: list[Callable[[ReloadResult], object]] = []
+        self._watcher: Watcher | None = None
+        #: Serialises reloads (listeners run inside it).
+        self._lock = threading.RLock()
 
     def reload(self) -> ReloadResult:
-        """
-        Re-read the policy paths and, when they load, answer from them from now on.
-
-        The swap is atomic: every decision is made entirely from one policy
-        set, and the decision's ``revision`` says which. A reload that finds
-        errors keeps the last good policies; it logs every diagnostic on the
-        ``geogate`` logger and reports them in the result, and never raises for
-        bad files. A reload that finds the same revision swaps nothing. Files
-        are refused, the same way, when:
-
-        - they changed while they were read (``files-changed``: a writer is
-          at work; the watcher tries again once they have settled);
-        - the policy directory holds a lock (``geogate lock``) they do not
-          match (``lock-mismatch``), or held one when the gate loaded it and
-          no longer does (``lock-missing``);
-        - the gate was built with ``expect_revision=`` and they are of
-          another revision (``revision-mismatch``).
-
-        The GeoIP database is reopened when its file changed (inode, size or
-        modification time), atomically with respect to decisions; one that
-        cannot be reopened is reported (``geoip-database``) and the last good
-        one keeps answering.
-
-        Reload listeners (see `add_reload_listener`) are called with the
-        result after a reload that swapped the policies or failed, on the
-        thread that reloaded, one reload at a time.
-
-        Raises:
-            GeogateError: when the gate was built from a PolicySet, not from paths.
-        """
-        paths = self._paths
+        """Re-read the policy paths; hand what loads to the gate (`geogate.Gate.reload`)."""
+        paths = self.paths
         if paths is None:
             msg = (
                 "this gate was built from a PolicySet, so it has no policy paths to "
                 "reload; build it with Gate.from_path(...) to use reload() or watch()"
             )
             raise GeogateError(msg)
-        with self._reload_lock:
-            previous = self._state.policy.revision
+        with self._lock:
+            current = self._current()
+            previous = current.revision
             files = watched_files(paths, self._geoip)
             taken = snapshot(paths, files)
             policy, diagnostics = check_paths(paths)
@@ -191,7 +206,7 @@ class Reloading(GateBase):
                     geoip_reopened=reopened,
                 )
                 if reopened:  # same policies, new database: today's answers by address go
-                    self._republish(self._state.policy)
+                    self._republish(current)
                 if ok:
                     return result
             else:
@@ -234,8 +249,8 @@ class Reloading(GateBase):
                 hint=f"a deployment that is replacing the directory will write {LOCK_NAME} "
                 "again; to stop using a lock, restart the process",
             )
-        if self._expected is not None and policy.revision != self._expected:
-            return mismatch_diagnostic(paths[0], self._expected, policy.revision)
+        if self.expected is not None and policy.revision != self.expected:
+            return mismatch_diagnostic(paths[0], self.expected, policy.revision)
         return None
 
     def _reopen_geoip(self) -> tuple[bool, Diagnostic | None]:
@@ -259,49 +274,28 @@ class Reloading(GateBase):
             logger.info("geogate: reopened the GeoIP database %r", geoip.path)
         return reopened, None
 
-    def add_reload_listener(self, listener: Callable[[ReloadResult], object]) -> None:
-        """
-        Call *listener* with the `ReloadResult` of each reload that swapped or failed.
-
-        ``result.ok`` tells a successful swap (the policies changed: an
-        OpenFeature provider emits ``PROVIDER_CONFIGURATION_CHANGED``) from a
-        failed reload (the gate still answers from ``result.previous``). A
-        listener that raises is logged and does not stop the others.
-        """
-        with self._reload_lock:
+    def add_listener(self, listener: Callable[[ReloadResult], object]) -> None:
+        """Call *listener* after each reload that swapped or failed (`Gate.add_reload_listener`)."""
+        with self._lock:
             self._listeners.append(listener)
 
-    def remove_reload_listener(self, listener: Callable[[ReloadResult], object]) -> None:
+    def remove_listener(self, listener: Callable[[ReloadResult], object]) -> None:
         """Stop calling *listener*; a listener that was not added is ignored."""
-        with self._reload_lock, suppress(ValueError):
+        with self._lock, suppress(ValueError):
             self._listeners.remove(listener)
 
     def watch(self, interval: float = 1.0, *, settle: float = DEFAULT_SETTLE) -> None:
-        """
-        Reload once the policy files changed and settled, polling every *interval* seconds.
-
-        A daemon thread compares the policy files under the paths, the lock
-        file and the GeoIP database (names, modification times, sizes,
-        inodes) with the last load; a change triggers `reload` once nothing
-        has changed for *settle* seconds, so a file being written in place is
-        not read half-way (see `geogate._gate.watch`). `close` stops it. Watching
-        twice is harmless.
-
-        Raises:
-            GeogateError: when the gate was built from a PolicySet, not from paths.
-            ValueError: when *interval* is not a positive number or *settle*
-                is negative.
-        """
-        if self._paths is None:
+        """Reload once the files changed and settled (see `geogate.Gate.watch`)."""
+        if self.paths is None:
             msg = (
                 "this gate was built from a PolicySet, so it has no policy paths to "
                 "watch; build it with Gate.from_path(...) to use reload() or watch()"
             )
             raise GeogateError(msg)
-        with self._reload_lock:
+        with self._lock:
             if self._watcher is not None and self._watcher.running:
                 return
-            self._start_watcher(self._paths, interval, settle)
+            self._start_watcher(self.paths, interval, settle)
 
     def _start_watcher(self, paths: tuple[str, ...], interval: float, settle: float) -> None:
         """Start a watcher of *paths* (and the lock and database) from the last load's snapshot."""
@@ -320,6 +314,26 @@ class Reloading(GateBase):
         """Whether a watcher reloads the policies when their files change."""
         watcher = self._watcher
         return watcher is not None and watcher.running
+
+    def stop(self) -> None:
+        """Stop the watcher, if one runs; stopping twice is harmless."""
+        with self._lock:
+            watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+
+    def after_fork_in_child(self) -> None:
+        """
+        Mend the reloader in a child process made by `os.fork`.
+
+        Only the forking thread lives on in the child: the lock another thread
+        held at the fork would stay held forever, and the watcher's thread is
+        gone; a reloader that was watching gets a new watcher.
+        """
+        self._lock = threading.RLock()
+        watcher, paths = self._watcher, self.paths
+        if watcher is not None and paths is not None:
+            self._start_watcher(paths, watcher.interval, watcher.settle)
 
 
 def watched_files(paths: Sequence[str], geoip: GeoDatabase | None) -> tuple[str, ...]:

@@ -1,14 +1,14 @@
 """
-The slow path of a gate: a decision made from one state, and memoised.
+The slow path of a gate: plain functions that decide from one state, and memoise.
 
-Everything that is not a memoised decision for today comes here (through
-`geogate._gate.overrides`, which looks at the context first): the evaluation date,
-the feature, the location (given, found by IP or from the request being
-handled), the domicile, the decision procedure of `geogate._engine.decide`, and the
-memos. A decision is made entirely from the one `State` read at the start
-(see ``Gate._publish`` in `geogate._gate.gate` for why), and is written into the
-memo for any date and, when the fast path can use it, into today's tables of
-that same state.
+Everything the fast path (`geogate._gate.gate`) does not answer comes to
+`decide_query`, with the state the gate read once and the query (the six
+arguments of `geogate.Gate.evaluate`): the evaluation date, the feature, the
+location (given, found by IP or from the request being handled), the
+domicile, the decision procedure of `geogate._engine.decide`, and the memos.
+A decision is made entirely from that one `State` (see ``Gate._publish`` for
+why), and is written into the memo for any date and, when the fast path can
+use it, into today's tables of that same state.
 
 Evaluation never raises for bad run-time input: it returns a denying
 `geogate.Decision` that says why. Only a strict gate raises, for an unknown
@@ -39,14 +39,15 @@ from geogate._world.countries import LocationStatus, describe_value, normalize_c
 from geogate.exceptions import UnknownFeatureError
 
 from .context import current_location
-from .state import MAX_OUTCOMES, GateBase
+from .state import MAX_OUTCOMES
 
 if TYPE_CHECKING:
     from geogate._engine.decide import Outcome
+    from geogate._locate.geo import GeoDatabase
 
     from .state import CompiledFeature, State
 
-__all__ = ["SlowPath", "as_date"]
+__all__ = ["as_date", "decide_compiled", "decide_query"]
 
 logger = logging.getLogger("geogate")
 
@@ -97,264 +98,274 @@ def as_date(value: object) -> dt.date | None:
     return None
 
 
-class SlowPath(GateBase):
+def decide_query(
+    state: State,
+    feature: object,
+    country: object,
+    subdivision: object,
+    domicile: object,
+    ip: object,
+    at: object,
+    *,
+    geoip: GeoDatabase | None,
+    strict: bool,
+) -> Decision:
     """
-    The part of `geogate.Gate` that decides what its fast path has not memoised.
+    Decide the query (*feature* and the rest, as `geogate.Gate.evaluate` takes them) from *state*.
 
-    A part of the gate (see `GateBase`): the state it decides from comes from
-    ``Gate._current``.
+    *state* is the gate's state, read once by the caller and rolled over to
+    today; everything here uses it (and the compiled features it holds),
+    nothing else of the gate. *geoip* locates ``ip=``; *strict* raises
+    `UnknownFeatureError` for an unknown feature instead of denying.
     """
-
-    __slots__ = ()
-
-    def _decide_policy(
-        self,
-        feature: object,
-        country: object,
-        subdivision: object,
-        domicile: object,
-        ip: object,
-        at: object,
-    ) -> Decision:
-        # The one read of the state: everything below uses `state` (and the
-        # compiled features it holds), never the gate's slots.
-        state = self._current()
-        today = state.today
-        day = today.day if at is None else as_date(at)
-        if day is None:
-            return _error(
-                state.policy.revision,
-                feature,
-                today.day,
-                ErrorCode.INVALID_CONTEXT,
-                f"the evaluation date {describe_value(at)} is not a date; pass a "
-                "datetime.date, an aware datetime or 'YYYY-MM-DD'",
-                _source_of(country, subdivision, ip),
-            )
-        compiled = state.features.get(feature) if isinstance(feature, str) else None
-        if compiled is None:
-            return self._not_found(state, feature, day, _source_of(country, subdivision, ip))
-        located: _Located | None = None
-        if country is None and subdivision is None:
-            fast = at is None and domicile is None
-            found = self._locate(compiled, ip, day, fast=fast)
-            if isinstance(found, Decision):
-                return found
-            located = found
-        key: tuple[object, ...]
-        if located is None:
-            key = (compiled.feature.id, country, subdivision, domicile, day)
-            memoised = (
-                _short(country, _MAX_MEMO_COUNTRY)
-                and _short(subdivision, _MAX_MEMO_SUBDIVISION)
-                and _short(domicile, _MAX_MEMO_COUNTRY)
-            )
-        else:
-            key = (compiled.feature.id, located, domicile, day)
-            memoised = _short(domicile, _MAX_MEMO_COUNTRY)
-        memo = state.memo
-        decision = memo.get(key) if memoised else None
-        if decision is None:
-            decision = self._decide(compiled, country, subdivision, domicile, day, located)
-            if memoised:
-                if len(memo) >= _MAX_MEMO:
-                    memo.clear()
-                memo[key] = decision
-        if (
-            at is None
-            and country is not None
-            and located is None
-            and subdivision is None
-            and domicile is None
-            and compiled.feature.basis is Basis.LOCATION
-            and decision.location is not LocationStatus.INVALID
-            and normalize_country(country).status is LocationStatus.KNOWN
-        ):
-            # Today's memo for the fast path: valid spellings only, so it stays small.
-            row = today.rows.setdefault(compiled.feature.id, {})
-            if len(row) < _MAX_MEMO_PER_FEATURE:
-                row[country] = decision  # type: ignore[index]
-        elif (
-            at is None
-            and located is not None
-            and located[0] == "geoip"
-            and subdivision is None
-            and domicile is None
-            and type(ip) is str
-            and len(ip) <= _MAX_IP_TEXT
-        ):
-            # Today's memo by address, for the fast path of `ip=`; bounded as a whole.
-            if today.ip_entries >= _MAX_MEMO:
-                today.by_ip.clear()
-                today.ip_entries = 0
-            today.by_ip.setdefault(compiled.feature.id, {})[ip] = decision
-            today.ip_entries += 1
-        return decision
-
-    def _decide(
-        self,
-        compiled: CompiledFeature,
-        country: object,
-        subdivision: object,
-        domicile: object,
-        day: dt.date,
-        located: _Located | None = None,
-    ) -> Decision:
-        feature = compiled.feature
-        table = compiled.table
-        revision = compiled.revision
-        wrong = next(
-            (
-                (name, value)
-                for name, value in (
-                    ("country", country),
-                    ("subdivision", subdivision),
-                    ("domicile", domicile),
-                )
-                if value is not None and not isinstance(value, str)
-            ),
-            None,
+    today = state.today
+    day = today.day if at is None else as_date(at)
+    if day is None:
+        return _error(
+            state.policy.revision,
+            feature,
+            today.day,
+            ErrorCode.INVALID_CONTEXT,
+            f"the evaluation date {describe_value(at)} is not a date; pass a "
+            "datetime.date, an aware datetime or 'YYYY-MM-DD'",
+            _source_of(country, subdivision, ip),
         )
-        if wrong is not None:
-            name, value = wrong
-            return _error(
-                revision,
-                feature.id,
-                day,
-                ErrorCode.INVALID_CONTEXT,
-                f"the {name} {describe_value(value)} is "
-                f"{with_article(type(value).__name__)}, not a string",
-                "explicit" if located is None else located[0],
-            )
-        if located is not None:
-            source, found_country, found_subdivision, status, problem = located
-            if status == _KNOWN and found_country is not None:
-                location = resolve_location(found_country, found_subdivision)
-            else:
-                location = Location(LocationStatus(status), problem=problem)
-        else:
-            location = resolve_location(country, subdivision)
-            source = "unknown" if country is None and subdivision is None else "explicit"
-        home = resolve_domicile(domicile) if domicile is not None else None
-        if feature.basis is Basis.LOCATION:
-            chosen, signal = location, "location"
-        elif feature.basis is Basis.DOMICILE:
-            chosen, signal = (home or _missing("domicile")), "domicile"
-        else:
-            chosen, signal = self._both(compiled, location, home, day)
-        outcome = _outcome(compiled, chosen, day)
-        return Decision(
-            feature=feature.id,
-            allowed=outcome.effect is Effect.ALLOW,
-            effect=outcome.effect,
-            country=location.country,
-            subdivision=location.subdivision,
-            domicile=None if home is None else home.country,
-            jurisdictions=()
-            if chosen.country is None
-            else table.containing(chosen.country, day, chosen.chain),
-            rule=None if outcome.rule is None else outcome.rule.id,
-            source=None if outcome.rule is None else _where(outcome.rule.position),
-            citation=None if outcome.rule is None else outcome.rule.source,
-            reason=rule_reason(outcome),
-            error_code=outcome_error(outcome),
-            location=chosen.status,
-            explanation=explain(
-                feature.id, outcome, chosen, revision=revision, at=day, signal=signal
-            ),
-            revision=revision,
-            as_of=day,
-            location_source=source,
+    compiled = state.features.get(feature) if isinstance(feature, str) else None
+    if compiled is None:
+        return _not_found(state, feature, day, _source_of(country, subdivision, ip), strict=strict)
+    located: _Located | None = None
+    if country is None and subdivision is None:
+        fast = at is None and domicile is None
+        found = _locate(compiled, geoip, ip, day, fast=fast)
+        if isinstance(found, Decision):
+            return found
+        located = found
+    key: tuple[object, ...]
+    if located is None:
+        key = (compiled.feature.id, country, subdivision, domicile, day)
+        memoised = (
+            _short(country, _MAX_MEMO_COUNTRY)
+            and _short(subdivision, _MAX_MEMO_SUBDIVISION)
+            and _short(domicile, _MAX_MEMO_COUNTRY)
         )
+    else:
+        key = (compiled.feature.id, located, domicile, day)
+        memoised = _short(domicile, _MAX_MEMO_COUNTRY)
+    memo = state.memo
+    decision = memo.get(key) if memoised else None
+    if decision is None:
+        decision = decide_compiled(compiled, country, subdivision, domicile, day, located)
+        if memoised:
+            if len(memo) >= _MAX_MEMO:
+                memo.clear()
+            memo[key] = decision
+    if (
+        at is None
+        and country is not None
+        and located is None
+        and subdivision is None
+        and domicile is None
+        and compiled.feature.basis is Basis.LOCATION
+        and decision.location is not LocationStatus.INVALID
+        and normalize_country(country).status is LocationStatus.KNOWN
+    ):
+        # Today's memo for the fast path: valid spellings only, so it stays small.
+        row = today.rows.setdefault(compiled.feature.id, {})
+        if len(row) < _MAX_MEMO_PER_FEATURE:
+            row[country] = decision  # type: ignore[index]
+    elif (
+        at is None
+        and located is not None
+        and located[0] == "geoip"
+        and subdivision is None
+        and domicile is None
+        and type(ip) is str
+        and len(ip) <= _MAX_IP_TEXT
+    ):
+        # Today's memo by address, for the fast path of `ip=`; bounded as a whole.
+        if today.ip_entries >= _MAX_MEMO:
+            today.by_ip.clear()
+            today.ip_entries = 0
+        today.by_ip.setdefault(compiled.feature.id, {})[ip] = decision
+        today.ip_entries += 1
+    return decision
 
-    def _locate(
-        self, compiled: CompiledFeature, ip: object, day: dt.date, *, fast: bool = False
-    ) -> _Located | Decision | None:
-        """
-        Find the location when the caller gave no country: by IP, else from the request.
 
-        Returns None when there is nothing to find (an unknown location), or a
-        denying Decision for a malformed IP or a gate without a GeoIP database.
-        """
-        if ip is None:
-            request = current_location()
-            if request is None:
-                return None
-            return (
-                request.source,
-                request.country,
-                request.subdivision,
-                request.status.value,
-                request.problem,
+def decide_compiled(
+    compiled: CompiledFeature,
+    country: object,
+    subdivision: object,
+    domicile: object,
+    day: dt.date,
+    located: _Located | None = None,
+) -> Decision:
+    """
+    Decide for *compiled* on *day*, with nothing memoised but the feature's outcomes.
+
+    *located* is a location found without the caller's country (by IP or
+    from the request being handled); without it, *country* and *subdivision*
+    are the place.
+    """
+    feature = compiled.feature
+    table = compiled.table
+    revision = compiled.revision
+    wrong = next(
+        (
+            (name, value)
+            for name, value in (
+                ("country", country),
+                ("subdivision", subdivision),
+                ("domicile", domicile),
             )
-        if self._geoip is None:
-            return _error(
-                compiled.revision,
-                compiled.feature.id,
-                day,
-                ErrorCode.GENERAL,
-                "an IP address was given, but the gate has no GeoIP database; pass "
-                "geoip_db= to Gate.from_path or set $GEOGATE_GEOIP_DB",
-                "geoip",
-            )
-        # Decisions are memoised by address for today (the fast path); the
-        # address cache only helps calls that are not, so it is skipped here.
-        found = self._geoip.lookup(ip, cache=not fast, network=not fast)
-        if found.status is LocationStatus.INVALID:
-            return _error(
-                compiled.revision,
-                compiled.feature.id,
-                day,
-                ErrorCode.INVALID_CONTEXT,
-                found.problem or f"the IP address {describe_value(ip)} is malformed",
-                "geoip",
-            )
-        if found.status is LocationStatus.KNOWN:
-            return ("geoip", found.country, found.subdivision, _KNOWN, None)
-        return ("geoip", None, None, _UNKNOWN, found.problem)
+            if value is not None and not isinstance(value, str)
+        ),
+        None,
+    )
+    if wrong is not None:
+        name, value = wrong
+        return _error(
+            revision,
+            feature.id,
+            day,
+            ErrorCode.INVALID_CONTEXT,
+            f"the {name} {describe_value(value)} is "
+            f"{with_article(type(value).__name__)}, not a string",
+            "explicit" if located is None else located[0],
+        )
+    if located is not None:
+        source, found_country, found_subdivision, status, problem = located
+        if status == _KNOWN and found_country is not None:
+            location = resolve_location(found_country, found_subdivision)
+        else:
+            location = Location(LocationStatus(status), problem=problem)
+    else:
+        location = resolve_location(country, subdivision)
+        source = "unknown" if country is None and subdivision is None else "explicit"
+    home = resolve_domicile(domicile) if domicile is not None else None
+    if feature.basis is Basis.LOCATION:
+        chosen, signal = location, "location"
+    elif feature.basis is Basis.DOMICILE:
+        chosen, signal = (home or _missing("domicile")), "domicile"
+    else:
+        chosen, signal = _both(compiled, location, home, day)
+    outcome = _outcome(compiled, chosen, day)
+    return Decision(
+        feature=feature.id,
+        allowed=outcome.effect is Effect.ALLOW,
+        effect=outcome.effect,
+        country=location.country,
+        subdivision=location.subdivision,
+        domicile=None if home is None else home.country,
+        jurisdictions=()
+        if chosen.country is None
+        else table.containing(chosen.country, day, chosen.chain),
+        rule=None if outcome.rule is None else outcome.rule.id,
+        source=None if outcome.rule is None else _where(outcome.rule.position),
+        citation=None if outcome.rule is None else outcome.rule.source,
+        reason=rule_reason(outcome),
+        error_code=outcome_error(outcome),
+        location=chosen.status,
+        explanation=explain(feature.id, outcome, chosen, revision=revision, at=day, signal=signal),
+        revision=revision,
+        as_of=day,
+        location_source=source,
+    )
 
-    def _both(
-        self,
-        compiled: CompiledFeature,
-        location: Location,
-        home: Location | None,
-        day: dt.date,
-    ) -> tuple[Location, str]:
-        """
-        For ``location+domicile``: the signal that denies, else the location.
 
-        Each signal is decided on its own (an unknown one by the feature's
-        ``unknown`` effect); the feature is allowed only when both are.
-        """
-        home = home or _missing("domicile")
-        for signal, place in (("location", location), ("domicile", home)):
-            if _outcome(compiled, place, day).effect is Effect.DENY:
-                return place, signal
-        return location, "location"
+def _locate(
+    compiled: CompiledFeature,
+    geoip: GeoDatabase | None,
+    ip: object,
+    day: dt.date,
+    *,
+    fast: bool = False,
+) -> _Located | Decision | None:
+    """
+    Find the location when the caller gave no country: by IP, else from the request.
 
-    def _not_found(self, state: State, feature: object, day: dt.date, source: str) -> Decision:
-        name = describe_feature(feature)
-        suggestion = None
-        if isinstance(feature, str) and len(feature) <= _MAX_SUGGESTED_ID:
-            close = difflib.get_close_matches(feature, list(state.features), n=1)
-            suggestion = close[0] if close else None
-        if self.strict:
-            raise UnknownFeatureError(name, tuple(state.features), suggestion)
-        with self._lock:
-            first = name not in self._warned and len(self._warned) < _MAX_WARNED
-            if first:
-                self._warned.add(name)
-        if first:
-            logger.warning(
-                "geogate: no feature %r in policy %s; denying%s",
-                name,
-                state.policy.revision[:19],
-                f" (did you mean {suggestion!r}?)" if suggestion else "",
-            )
-        problem = "no feature with this id is defined"
-        if suggestion:
-            problem += f"; did you mean {suggestion!r}?"
-        return _error(state.policy.revision, name, day, ErrorCode.FLAG_NOT_FOUND, problem, source)
+    Returns None when there is nothing to find (an unknown location), or a
+    denying Decision for a malformed IP or a gate without a GeoIP database.
+    """
+    if ip is None:
+        request = current_location()
+        if request is None:
+            return None
+        return (
+            request.source,
+            request.country,
+            request.subdivision,
+            request.status.value,
+            request.problem,
+        )
+    if geoip is None:
+        return _error(
+            compiled.revision,
+            compiled.feature.id,
+            day,
+            ErrorCode.GENERAL,
+            "an IP address was given, but the gate has no GeoIP database; pass "
+            "geoip_db= to Gate.from_path or set $GEOGATE_GEOIP_DB",
+            "geoip",
+        )
+    # Decisions are memoised by address for today (the fast path); the
+    # address cache only helps calls that are not, so it is skipped here.
+    found = geoip.lookup(ip, cache=not fast, network=not fast)
+    if found.status is LocationStatus.INVALID:
+        return _error(
+            compiled.revision,
+            compiled.feature.id,
+            day,
+            ErrorCode.INVALID_CONTEXT,
+            found.problem or f"the IP address {describe_value(ip)} is malformed",
+            "geoip",
+        )
+    if found.status is LocationStatus.KNOWN:
+        return ("geoip", found.country, found.subdivision, _KNOWN, None)
+    return ("geoip", None, None, _UNKNOWN, found.problem)
+
+
+def _both(
+    compiled: CompiledFeature,
+    location: Location,
+    home: Location | None,
+    day: dt.date,
+) -> tuple[Location, str]:
+    """
+    For ``location+domicile``: the signal that denies, else the location.
+
+    Each signal is decided on its own (an unknown one by the feature's
+    ``unknown`` effect); the feature is allowed only when both are.
+    """
+    home = home or _missing("domicile")
+    for signal, place in (("location", location), ("domicile", home)):
+        if _outcome(compiled, place, day).effect is Effect.DENY:
+            return place, signal
+    return location, "location"
+
+
+def _not_found(
+    state: State, feature: object, day: dt.date, source: str, *, strict: bool
+) -> Decision:
+    name = describe_feature(feature)
+    suggestion = None
+    if isinstance(feature, str) and len(feature) <= _MAX_SUGGESTED_ID:
+        close = difflib.get_close_matches(feature, list(state.features), n=1)
+        suggestion = close[0] if close else None
+    if strict:
+        raise UnknownFeatureError(name, tuple(state.features), suggestion)
+    warned = state.warned
+    if name not in warned and len(warned) < _MAX_WARNED:
+        warned.add(name)
+        logger.warning(
+            "geogate: no feature %r in policy %s; denying%s",
+            name,
+            state.policy.revision[:19],
+            f" (did you mean {suggestion!r}?)" if suggestion else "",
+        )
+    problem = "no feature with this id is defined"
+    if suggestion:
+        problem += f"; did you mean {suggestion!r}?"
+    return _error(state.policy.revision, name, day, ErrorCode.FLAG_NOT_FOUND, problem, source)
 
 
 def _outcome(compiled: CompiledFeature, location: Location, day: dt.date) -> Outcome:

@@ -1,9 +1,8 @@
 """
-A gate's state: its slots, and everything it derives from one policy set.
+A gate's state: everything it derives from one policy set.
 
-`GateBase` holds the slots of a gate, which all its parts share. `State` is
-what a gate derives from one policy set, so that a decision reads one
-revision: `State.build` compiles a policy set (its features with their
+`State` is what a gate derives from one policy set, so that a decision reads
+one revision: `State.build` compiles a policy set (its features with their
 compiled rules) and starts empty memos; `Today` holds the decisions for one
 UTC day that the gate's fast path reads. How a state is published to that
 fast path, and why reloads and midnight never mix two of them, is in
@@ -28,16 +27,9 @@ from geogate._policy.model import Feature, PolicySet
 from geogate._world.jurisdictions import JurisdictionTable
 
 if TYPE_CHECKING:
-    import threading
     from collections.abc import Callable
 
-    from geogate._locate.geo import GeoDatabase
-
-    from .decisionlog import DecisionLog
-    from .reload import ReloadResult
-    from .watch import Snapshot, Watcher
-
-__all__ = ["CompiledFeature", "GateBase", "State", "Today"]
+__all__ = ["MAX_OUTCOMES", "CompiledFeature", "State", "Today"]
 
 _SECONDS_PER_DAY = 86_400
 
@@ -112,12 +104,15 @@ class State:
         features: Feature id -> compiled feature.
         memo: Decisions for any date, keyed by their inputs (the date included).
         today: Decisions for today, read by the fast path.
+        warned: The unknown feature ids already logged, so each is logged
+            once per policy set (two threads may both log a new one: harmless).
     """
 
     policy: PolicySet
     features: Mapping[str, CompiledFeature]
     memo: dict[tuple[object, ...], Decision]
     today: Today
+    warned: set[str] = attrs.field(factory=set)
 
     @classmethod
     def build(cls, policy: PolicySet, clock: Callable[[], float]) -> State:
@@ -128,98 +123,3 @@ class State:
                 for fid, f in policy.features.items()
             }
         return cls(policy, features, {}, Today.now(clock))
-
-
-class GateBase:
-    """
-    The slots of a `geogate.Gate`, which all its parts read and write.
-
-    A gate is put together from parts, one module each: the facade and its
-    fast path (`geogate._gate.gate`), the slow path (`geogate._gate.slowpath`), test
-    overrides (`geogate._gate.overrides`) and reloading (`geogate._gate.reload`). Each
-    part is a subclass of this one with no slots of its own, so a gate has
-    exactly these slots and no ``__dict__``. `Gate.__init__` sets them all.
-    """
-
-    __slots__ = (
-        "__weakref__",
-        "_by_ip",
-        "_expected",
-        "_expires",
-        "_forced",
-        "_geoip",
-        "_listeners",
-        "_lock",
-        "_locked",
-        "_log",
-        "_paths",
-        "_reload_lock",
-        "_rows",
-        "_snapshot",
-        "_state",
-        "_strict",
-        "_warned",
-        "_watcher",
-    )
-
-    #: The state every call decides from, and the three slots the fast path
-    #: reads from it, lock-free (see ``Gate._publish`` for the order).
-    _state: State
-    _rows: dict[str, dict[str | None, Decision]]
-    _by_ip: dict[str, dict[str, Decision]]
-    _expires: float
-    _log: DecisionLog | None
-    _strict: bool
-    _geoip: GeoDatabase | None
-    #: Unknown feature ids already warned about.
-    _warned: set[str]
-    #: Held by every writer of the slots above.
-    _lock: threading.Lock
-    #: Serialises reloads (loading runs outside ``_lock``; listeners run inside this).
-    _reload_lock: threading.RLock
-    #: How many override or date-pin blocks of this gate are open, in any
-    #: thread or task; while it is above 0, ``_expires`` stays 0.0.
-    _forced: int
-    #: The policy paths `reload` reads (absolute), None for a gate built
-    #: from a PolicySet; the snapshot of their files taken before the last load.
-    _paths: tuple[str, ...] | None
-    _snapshot: Snapshot | None
-    #: The only revision `reload` accepts (``expect_revision=``), if any.
-    _expected: str | None
-    #: Whether the policy directory held a lock (``geogate lock``) when it was
-    #: loaded: from then on, `reload` requires one.
-    _locked: bool
-    _listeners: list[Callable[[ReloadResult], object]]
-    _watcher: Watcher | None
-
-    if TYPE_CHECKING:
-        # What one part calls on another (each defined by one part).
-
-        @property
-        def strict(self) -> bool:
-            """Whether an unknown feature id raises instead of denying (`geogate._gate.gate`)."""
-
-        @property
-        def features(self) -> tuple[str, ...]:
-            """The feature ids, sorted (`geogate._gate.gate`)."""
-
-        @property
-        def _features(self) -> Mapping[str, CompiledFeature]: ...
-
-        def _build(self, policy: PolicySet) -> State: ...
-
-        def _publish(self, state: State) -> None: ...
-
-        def _republish(self, policy: PolicySet) -> None: ...
-
-        def _current(self) -> State: ...
-
-        def _decide_policy(
-            self,
-            feature: object,
-            country: object,
-            subdivision: object,
-            domicile: object,
-            ip: object,
-            at: object,
-        ) -> Decision: ...
