@@ -1,4 +1,4 @@
-"""The examples run, and say what the README says they say."""
+"""The examples run, and say what docs/getting-started.md says they say."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_quickstart():
-    """The quick-start example prints the decisions the README quotes."""
+    """The quick-start example prints the decisions the documentation quotes."""
     result = run(str(EXAMPLES / "quickstart.py"))
 
     assert 0 == result.returncode, result.stderr
