@@ -127,7 +127,9 @@ def _fast_path(exit_: str) -> Callable[[_Method], _Method]:
             msg = f"{stub.__qualname__} must take the fast path's parameters"
             raise TypeError(msg)
         linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
-        return functools.wraps(stub)(method)  # type: ignore[return-value]
+        functools.update_wrapper(method, stub)
+        del method.__wrapped__  # type: ignore[attr-defined]  # the stub never answers: unwrapping must not reach it
+        return method  # type: ignore[return-value]
 
     return compile_into
 
@@ -210,7 +212,7 @@ class Gate:
         self._geoip = geoip
         self._lock = threading.Lock()
         self._forced = 0
-        self._reloader = Reloader(self._policy, self._republish, geoip=geoip)
+        self._reloader = Reloader(geoip)
         with self._lock:
             self._publish(self._build(policy))
         _LIVE.add(self)
@@ -272,13 +274,10 @@ class Gate:
             raise RevisionMismatchError(where, expected, policy.revision)
         geoip = None if geoip_db is None else GeoDatabase(geoip_db, cache_size=geoip_cache_size)
         gate = cls(policy, strict=strict, geoip=geoip, decision_log=decision_log)
-        gate._reloader = Reloader(
-            gate._policy,
-            gate._republish,
-            paths=absolute,
-            geoip=geoip,
+        gate._reloader.attach(
+            absolute,
             # The database's entry joins the snapshot as it was opened (its own signature).
-            taken=taken | snapshot((), watched_files((), geoip)),
+            taken | snapshot((), watched_files((), geoip)),
             expected=expected,
             locked=locked,
         )
@@ -578,7 +577,7 @@ class Gate:
         Raises:
             GeogateError: when the gate was built from a PolicySet, not from paths.
         """
-        return self._reloader.reload()
+        return self._reloader.reload(self._policy, self._republish)
 
     def add_reload_listener(self, listener: Callable[[ReloadResult], object]) -> None:
         """
@@ -611,7 +610,7 @@ class Gate:
             ValueError: when *interval* is not a positive number or *settle*
                 is negative.
         """
-        self._reloader.watch(interval, settle=settle)
+        self._reloader.watch(self.reload, interval, settle=settle)
 
     @property
     def watching(self) -> bool:

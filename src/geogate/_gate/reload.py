@@ -126,9 +126,12 @@ class Reloader:
     What a gate holds to reload its policies: the paths, the last load, the listeners, the watcher.
 
     The reloader reads files and decides whether the gate may answer from
-    them; the gate compiles and publishes what it accepts (*republish*).
-    *current* returns the policy set the gate answers from now. A gate built
-    from a `PolicySet` holds one without paths, which only keeps listeners.
+    them; the gate compiles and publishes what it accepts. The gate passes
+    its own methods on each call (`reload`, `watch`) rather than the reloader
+    keeping them, so a gate and its reloader form no reference cycle: a gate
+    nobody holds is freed at once. A gate built from a `PolicySet` holds one
+    without paths, which only keeps listeners; `Gate.from_path` then
+    `attach`es the paths.
 
     Attributes:
         paths: The policy paths (absolute), or None.
@@ -136,46 +139,48 @@ class Reloader:
     """
 
     __slots__ = (
-        "_current",
         "_geoip",
         "_listeners",
         "_lock",
         "_locked",
-        "_republish",
         "_snapshot",
         "_watcher",
         "expected",
         "paths",
     )
 
-    def __init__(
-        self,
-        current: Callable[[], PolicySet],
-        republish: Callable[[PolicySet], None],
-        *,
-        paths: tuple[str, ...] | None = None,
-        geoip: GeoDatabase | None = None,
-        taken: Snapshot | None = None,
-        expected: str | None = None,
-        locked: bool = False,
-    ) -> None:
-        self._current = current
-        self._republish = republish
-        self.paths = paths
+    def __init__(self, geoip: GeoDatabase | None = None) -> None:
+        self.paths: tuple[str, ...] | None = None
         self._geoip = geoip
         #: The snapshot of the files taken before the last load.
-        self._snapshot = taken
-        self.expected = expected
+        self._snapshot: Snapshot | None = None
+        self.expected: str | None = None
         #: Whether the policy directory held a lock (``geogate lock``) when it
         #: was loaded: from then on, a reload requires one.
-        self._locked = locked
+        self._locked = False
         self._listeners: list[Callable[[ReloadResult], object]] = []
         self._watcher: Watcher | None = None
         #: Serialises reloads (listeners run inside it).
         self._lock = threading.RLock()
 
-    def reload(self) -> ReloadResult:
-        """Re-read the policy paths; hand what loads to the gate (`geogate.Gate.reload`)."""
+    def attach(
+        self, paths: tuple[str, ...], taken: Snapshot, *, expected: str | None, locked: bool
+    ) -> None:
+        """Reload from *paths* (absolute), loaded after the snapshot *taken*, from now on."""
+        with self._lock:
+            self.paths = paths
+            self._snapshot = taken
+            self.expected = expected
+            self._locked = locked
+
+    def reload(
+        self, current: Callable[[], PolicySet], republish: Callable[[PolicySet], None]
+    ) -> ReloadResult:
+        """
+        Re-read the policy paths; hand what loads to *republish* (`geogate.Gate.reload`).
+
+        *current* returns the policy set the gate answers from now.
+        """
         paths = self.paths
         if paths is None:
             msg = (
@@ -184,8 +189,8 @@ class Reloader:
             )
             raise GeogateError(msg)
         with self._lock:
-            current = self._current()
-            previous = current.revision
+            answering = current()
+            previous = answering.revision
             files = watched_files(paths, self._geoip)
             taken = snapshot(paths, files)
             policy, diagnostics = check_paths(paths)
@@ -206,12 +211,12 @@ class Reloader:
                     geoip_reopened=reopened,
                 )
                 if reopened:  # same policies, new database: today's answers by address go
-                    self._republish(current)
+                    republish(answering)
                 if ok:
                     return result
             else:
                 # Atomic: see the argument above `Gate._publish` (geogate._gate.gate).
-                self._republish(policy)
+                republish(policy)
                 self._locked = self._locked or has_lock(paths)
                 result = ReloadResult(
                     ok=ok,
@@ -284,8 +289,10 @@ class Reloader:
         with self._lock, suppress(ValueError):
             self._listeners.remove(listener)
 
-    def watch(self, interval: float = 1.0, *, settle: float = DEFAULT_SETTLE) -> None:
-        """Reload once the files changed and settled (see `geogate.Gate.watch`)."""
+    def watch(
+        self, reload: Callable[[], object], interval: float = 1.0, *, settle: float = DEFAULT_SETTLE
+    ) -> None:
+        """Call *reload* (the gate's) once the files changed and settled (`geogate.Gate.watch`)."""
         if self.paths is None:
             msg = (
                 "this gate was built from a PolicySet, so it has no policy paths to "
@@ -295,13 +302,15 @@ class Reloader:
         with self._lock:
             if self._watcher is not None and self._watcher.running:
                 return
-            self._start_watcher(self.paths, interval, settle)
+            self._start_watcher(self.paths, reload, interval, settle)
 
-    def _start_watcher(self, paths: tuple[str, ...], interval: float, settle: float) -> None:
+    def _start_watcher(
+        self, paths: tuple[str, ...], reload: Callable[[], object], interval: float, settle: float
+    ) -> None:
         """Start a watcher of *paths* (and the lock and database) from the last load's snapshot."""
         self._watcher = Watcher(
             paths,
-            self.reload,
+            reload,
             interval=interval,
             settle=settle,
             initial=self._snapshot,
@@ -333,7 +342,7 @@ class Reloader:
         self._lock = threading.RLock()
         watcher, paths = self._watcher, self.paths
         if watcher is not None and paths is not None:
-            self._start_watcher(paths, watcher.interval, watcher.settle)
+            self._start_watcher(paths, watcher.reload, watcher.interval, watcher.settle)
 
 
 def watched_files(paths: Sequence[str], geoip: GeoDatabase | None) -> tuple[str, ...]:

@@ -116,7 +116,8 @@ class Watcher:
         self.settle = settle
         self._paths = tuple(paths)
         self._files = tuple(files)
-        self._reload = reload
+        #: What is called on a settled change (the gate's ``reload``).
+        self.reload = reload
         self._clock = clock
         self._stop = threading.Event()
         #: The snapshot of the last load or reload attempt (taken before it read the files).
@@ -162,7 +163,7 @@ class Watcher:
         if current == self._last or now - self._since < self.settle:
             return False
         self._last = current
-        self._reload()
+        self.reload()
         return True
 
     def _run(self) -> None:
