@@ -17,6 +17,7 @@ Usage::
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 
 import atheris
@@ -73,7 +74,7 @@ def _resolver(fdp: atheris.FuzzedDataProvider) -> RequestResolver | None:
             continue
         options: dict[str, object] = {}
         if fdp.ConsumeIntInRange(0, 7) == 0:
-            option = fdp.PickValueInList(list(factory.__kwdefaults__ or {"header": None}))
+            option = fdp.PickValueInList(list(inspect.signature(factory).parameters))
             options[option] = fdp.PickValueInList([None, _text(fdp), *_NAMES])
         try:
             chosen.append(provider(name, **options))

@@ -32,7 +32,7 @@ with atheris.instrument_imports():
     from geogate import check_paths
     from geogate._policy import compose as _compose
     from geogate._policy import source as _source
-    from geogate._policy.nodes import Mapping
+    from geogate._policy.nodes import MappingNode
     from geogate._policy.source import parse_text
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def test_one_input(data: bytes) -> None:
         _check(found)
         if not is_json:
             tree = node
-    if not isinstance(tree, Mapping) and zlib.crc32(data) % _EVERY:
+    if not isinstance(tree, MappingNode) and zlib.crc32(data) % _EVERY:
         return
     suffix = ".json" if zlib.crc32(data) % 2 else ".yaml"
     path = _FOLDER / f"policy{suffix}"

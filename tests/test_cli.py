@@ -413,3 +413,15 @@ def test_eval_ip_without_database(run, monkeypatch):
     monkeypatch.delenv("GEOGATE_GEOIP_DB", raising=False)
 
     assert ExitCode.USAGE == run("eval", FEATURE_VISION, "--ip", "81.2.69.160").exit_code
+
+
+def test_each_command_is_named_after_its_command():
+    """Every command is the click command ``<name>_command`` of its module, named ``<name>``."""
+    import importlib  # noqa: PLC0415 (only this test needs it)
+
+    from geogate.cli._app import _COMMANDS  # noqa: PLC0415 (only this test needs it)
+
+    for name, target in _COMMANDS.items():
+        module, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(f"geogate.cli.{module}"), attribute)
+        assert (f"{name}_command", name) == (attribute, command.name)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from geogate import Gate, load_policies
 from geogate._engine.decision import short_revision
-from geogate._review.explain import explain
+from geogate._review.walkthrough import walk_through
 from geogate.cli import ExitCode, main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,14 +166,14 @@ def test_result_is_the_eval_explanation(run):
 
 
 def test_json_is_to_dict(run):
-    """--format json prints Explanation.to_dict(); its decision is eval's JSON."""
+    """--format json prints WalkThrough.to_dict(); its decision is eval's JSON."""
     args = ("llama-3.2-vision", "--country", "GB", "--subdivision", "GB-NIR", "--at", "2026-01-01")
 
     result = run("explain", *args, "--format", "json")
     evaluated = run("eval", *args, "--format", "json")
 
     policy = load_policies(POLICIES)
-    expected = explain(
+    expected = walk_through(
         policy, "llama-3.2-vision", country="GB", subdivision="GB-NIR", at="2026-01-01"
     )
     data = json.loads(result.output)

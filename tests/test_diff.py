@@ -255,7 +255,7 @@ differ, from 2026-01-01 to 2026-12-31.
 | --- | --- | --- | --- |
 | **gains** | countries (1) | JP | 2026-03-01 to 2026-05-31 |
 
-- added `agent-jp-pilot`: allow JP, 2026-03-01 to 2026-05-31. A pilot in Japan.
+- added `agent-jp-pilot`: allow JP, from 2026-03-01 until 2026-05-31. A pilot in Japan.
 
 ### `vision` (changed)
 

@@ -67,7 +67,7 @@ scot-pilot  (changed)
   GAINS ACCESS: 1
     GB: GB-SCT (was denied by the default; now allowed by rule pilot-scotland)  [2026-06-01 to
       2026-09-30]
-  rule added: pilot-scotland (allow GB-SCT, 2026-06-01 to 2026-09-30): A pilot in Scotland.
+  rule added: pilot-scotland (allow GB-SCT, from 2026-06-01 until 2026-09-30): A pilot in Scotland.
 
 2 places inside countries gain access and no place loses access; 2 features differ, from 2026-01-01
 to 2026-12-31.
@@ -92,7 +92,7 @@ EXPECTED_MARKDOWN = """\
 | --- | --- | --- |
 | **gains** | GB | GB-SCT (was denied by the default; now allowed by rule pilot-scotland) |
 
-- added `pilot-scotland`: allow GB-SCT, 2026-06-01 to 2026-09-30. A pilot in Scotland.
+- added `pilot-scotland`: allow GB-SCT, from 2026-06-01 until 2026-09-30. A pilot in Scotland.
 
 <sub>Old: `old`, policy `sha256:{old}`. New: `new`, policy `sha256:{new}`.</sub>
 """

@@ -1,4 +1,4 @@
-"""explain(): the whole chain behind a decision, and its agreement with the gate."""
+"""walk_through(): the whole chain behind a decision, and its agreement with the gate."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from geogate import Gate, LocationStatus, load_policies
 from geogate._policy.model import Basis, RuleKind
-from geogate._review.explain import Verdict, explain
+from geogate._review.walkthrough import Verdict, walk_through
 from geogate._world.countries import all_countries
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,7 +126,7 @@ def test_agrees_with_the_gate_everywhere(shipped, feature, day):
     found = shipped.features[feature]
     for country in sorted(all_countries()):
         kwargs = {"country": country, "domicile": country, "at": day}
-        explanation = explain(shipped, feature, **kwargs)
+        explanation = walk_through(shipped, feature, **kwargs)
         assert_agrees(explanation, gate.evaluate(feature, **kwargs), found)
 
 
@@ -149,7 +149,7 @@ def test_agrees_with_the_gate_on_subdivisions_and_odd_input(shipped, small, day)
         gate = Gate(policy)
         for feature in policy.features.values():
             for kwargs in inputs:
-                explanation = explain(policy, feature.id, **kwargs, at=day)
+                explanation = walk_through(policy, feature.id, **kwargs, at=day)
                 decision = gate.evaluate(feature.id, **kwargs, at=day)
                 assert_agrees(explanation, decision, feature)
 
@@ -157,8 +157,8 @@ def test_agrees_with_the_gate_on_subdivisions_and_odd_input(shipped, small, day)
 def test_rule_loses_to_a_smaller_jurisdiction(shipped):
     """On 2025-03-30 the EU rule beats the WORLD rule in FR; on 2025-03-31 it is out of its
     window and the WORLD rule wins."""
-    before = explain(shipped, "apple-intelligence-iphone", country="FR", at="2025-03-30")
-    after = explain(shipped, "apple-intelligence-iphone", country="FR", at="2025-03-31")
+    before = walk_through(shipped, "apple-intelligence-iphone", country="FR", at="2025-03-30")
+    after = walk_through(shipped, "apple-intelligence-iphone", country="FR", at="2025-03-31")
 
     assert {
         "iphone-launch": (
@@ -188,7 +188,7 @@ def test_rule_loses_to_a_smaller_jurisdiction(shipped):
 
 def test_hard_deny_and_country_beats_jurisdiction(small):
     """A hard_deny candidate decides; the others lose to it, whatever their targets."""
-    explanation = explain(small, "f", country="CU", at="2026-01-01")
+    explanation = walk_through(small, "f", country="CU", at="2026-01-01")
 
     assert (
         Verdict.WON,
@@ -199,7 +199,7 @@ def test_hard_deny_and_country_beats_jurisdiction(small):
 
 def test_subdivision_beats_country_and_jurisdiction(small):
     """GB-NIR beats GB (subdivision beats country) and WORLD (and jurisdiction)."""
-    found = verdicts(explain(small, "f", country="GB", subdivision="NIR", at="2026-01-01"))
+    found = verdicts(walk_through(small, "f", country="GB", subdivision="NIR", at="2026-01-01"))
 
     assert (
         Verdict.LOST,
@@ -220,7 +220,7 @@ def test_subdivision_beats_country_and_jurisdiction(small):
 
 def test_country_beats_jurisdiction(small):
     """In GB (no subdivision) the country rule beats the WORLD rule."""
-    found = verdicts(explain(small, "f", country="GB", at="2026-01-01"))
+    found = verdicts(walk_through(small, "f", country="GB", at="2026-01-01"))
 
     assert (
         Verdict.LOST,
@@ -233,7 +233,7 @@ def test_country_beats_jurisdiction(small):
 
 def test_ties_are_broken_by_rule_id(small):
     """Two equally specific rules that agree: the first by id wins, the other loses the tie."""
-    found = verdicts(explain(small, "f", country="DE", at="2026-01-01"))
+    found = verdicts(walk_through(small, "f", country="DE", at="2026-01-01"))
 
     assert (
         Verdict.WON,
@@ -250,7 +250,7 @@ def test_ties_are_broken_by_rule_id(small):
 
 def test_subdivision_beats_its_parent(small):
     """GB-BFS (Belfast) lies within GB-NIR: the inner subdivision wins."""
-    found = verdicts(explain(small, "belfast", subdivision="GB-BFS", at="2026-01-01"))
+    found = verdicts(walk_through(small, "belfast", subdivision="GB-BFS", at="2026-01-01"))
 
     assert (
         Verdict.LOST,
@@ -260,7 +260,7 @@ def test_subdivision_beats_its_parent(small):
 
 def test_feature_without_rules(small):
     """A feature without rules: the chain says so, and the default decides."""
-    explanation = explain(small, "bare", country="FR", at="2026-01-01")
+    explanation = walk_through(small, "bare", country="FR", at="2026-01-01")
 
     assert (
         "Location: FR (France), from country 'FR'.",
@@ -273,7 +273,7 @@ def test_feature_without_rules(small):
 
 def test_window_with_both_ends(small):
     """A window with a start and an end is quoted whole."""
-    found = verdicts(explain(small, "f", country="US", at="2031-01-01"))
+    found = verdicts(walk_through(small, "f", country="US", at="2031-01-01"))
 
     assert (
         Verdict.NOT_CANDIDATE,
@@ -283,7 +283,7 @@ def test_window_with_both_ends(small):
 
 def test_default_fallback(small):
     """No candidate: the chain says the default decided."""
-    explanation = explain(small, "f", country="US", at="2031-01-01")
+    explanation = walk_through(small, "f", country="US", at="2031-01-01")
 
     (chain,) = explanation.chains
     assert ("default", None) == (chain.fallback, chain.rule)
@@ -294,7 +294,7 @@ def test_default_fallback(small):
 
 def test_unknown_location(shipped):
     """An unknown location: no rule is a candidate, and the unknown setting decides."""
-    explanation = explain(shipped, "llama-3.2-vision", country="ZZ", at="2026-01-01")
+    explanation = walk_through(shipped, "llama-3.2-vision", country="ZZ", at="2026-01-01")
 
     (chain,) = explanation.chains
     assert (
@@ -323,20 +323,20 @@ def test_unknown_location(shipped):
 
 def test_location_and_domicile(small):
     """location+domicile: both chains are shown, and the one that denies decides."""
-    explanation = explain(small, "both", country="US", domicile="FR", at="2026-01-01")
+    explanation = walk_through(small, "both", country="US", domicile="FR", at="2026-01-01")
 
     assert ["location", "domicile"] == [c.signal for c in explanation.chains]
     assert "domicile" == explanation.decided_by
     assert (Verdict.WON, "its target EU contains FR (France), and it is the only candidate") == (
         verdicts(explanation, "domicile")["both-eu"]
     )
-    allowed = explain(small, "both", country="US", domicile="US", at="2026-01-01")
+    allowed = walk_through(small, "both", country="US", domicile="US", at="2026-01-01")
     assert ("location", True) == (allowed.decided_by, allowed.decision.allowed)
 
 
 def test_domicile_basis_ignores_the_location(shipped):
     """basis: domicile: only the domicile's chain, and a first step that says so."""
-    explanation = explain(
+    explanation = walk_through(
         shipped, "llama-3.2-vision-license", country="US", domicile="DE", at="2026-01-01"
     )
 
@@ -360,7 +360,7 @@ def test_ambiguous_rules_fail_closed(small):
         small, features={"both": attrs.evolve(feature, rules=(rule, allow), basis=Basis.LOCATION)}
     )
 
-    explanation = explain(policy, "both", country="FR", at="2026-01-01")
+    explanation = walk_through(policy, "both", country="FR", at="2026-01-01")
 
     assert {
         "both-eu": (
@@ -394,7 +394,7 @@ def test_ambiguous_rules_fail_closed(small):
 )
 def test_bad_input_gives_the_gates_error_decision(shipped, feature, kwargs, error_code):
     """Bad input never raises: no chain, and the gate's denying decision says why."""
-    explanation = explain(shipped, feature, **kwargs)
+    explanation = walk_through(shipped, feature, **kwargs)
 
     assert Gate(shipped).evaluate(feature, **kwargs) == explanation.decision
     assert ((), None, error_code) == (
@@ -407,14 +407,14 @@ def test_bad_input_gives_the_gates_error_decision(shipped, feature, kwargs, erro
 
 def test_today_by_default(shipped):
     """Without a date, the explanation is for today (UTC), as the gate's is."""
-    explanation = explain(shipped, "llama-3.2-vision", country="FR")
+    explanation = walk_through(shipped, "llama-3.2-vision", country="FR")
 
     assert dt.datetime.now(dt.UTC).date() == explanation.as_of
 
 
 def test_to_dict(shipped):
     """to_dict: the chain as data, the steps in words, and Decision.to_dict()."""
-    explanation = explain(shipped, "llama-3.2-vision", country="GB", at="2026-01-01")
+    explanation = walk_through(shipped, "llama-3.2-vision", country="GB", at="2026-01-01")
     data = explanation.to_dict()
 
     assert [
@@ -530,14 +530,14 @@ def test_agrees_with_the_gate_on_every_place_of_the_issue(face, specific, day):
                              "GB-SCT", "GB-ENG", "UA-30")
             ]  # fmt: skip
             for kwargs in places:
-                explanation = explain(policy, feature.id, **kwargs, at=day)
+                explanation = walk_through(policy, feature.id, **kwargs, at=day)
                 assert_agrees(explanation, gate.evaluate(feature.id, **kwargs, at=day), feature)
 
 
 def test_split_country_names_the_places_inside_and_the_partial_setting(face):
     """A request naming only US: US-IL and US-TX are denied by face-bipa, the rest allowed by
     default, so the partial setting (deny) decides; the rule deciding inside says so."""
-    explanation = explain(face, "face-match", country="US", at="2026-06-01")
+    explanation = walk_through(face, "face-match", country="US", at="2026-06-01")
 
     (chain,) = explanation.chains
     assert ("partial", None, False) == (chain.fallback, chain.rule, explanation.decision.allowed)
@@ -598,8 +598,8 @@ def test_split_country_names_the_places_inside_and_the_partial_setting(face):
 def test_split_country_with_a_hard_deny_inside(face):
     """A request naming only UA: a hard_deny decides its occupied regions, so it is denied
     whatever the partial setting says; the regions held on the date are named."""
-    before = explain(face, "face-match", country="UA", at="2020-01-01")
-    after = explain(face, "face-match", country="UA", at="2026-06-01")
+    before = walk_through(face, "face-match", country="UA", at="2020-01-01")
+    after = walk_through(face, "face-match", country="UA", at="2026-06-01")
 
     assert (
         "Inside UA on 2020-01-01: UA-40 (Sevastopol, Ukraine) and UA-43 (Avtonomna Respublika "
@@ -620,9 +620,9 @@ def test_split_country_with_a_hard_deny_inside(face):
 
 def test_split_pilot_only_in_its_window(face):
     """GB is split only while the Scottish pilot runs; GB-SCT itself is allowed by the rule."""
-    during = explain(face, "scot-pilot", country="GB", at="2026-07-01")
-    after = explain(face, "scot-pilot", country="GB", at="2026-10-01")
-    scotland = explain(face, "scot-pilot", country="GB", subdivision="GB-SCT", at="2026-07-01")
+    during = walk_through(face, "scot-pilot", country="GB", at="2026-07-01")
+    after = walk_through(face, "scot-pilot", country="GB", at="2026-10-01")
+    scotland = walk_through(face, "scot-pilot", country="GB", subdivision="GB-SCT", at="2026-07-01")
 
     assert "partial" == during.chains[0].fallback
     assert (
@@ -636,7 +636,9 @@ def test_split_pilot_only_in_its_window(face):
 def test_split_subdivision_rule_decides_the_rest(small):
     """GB-NIR with Belfast inside decided the other way: belfast-nir decides the rest of
     GB-NIR only, bfs decides inside, and the partial setting decides the request."""
-    explanation = explain(small, "belfast", country="GB", subdivision="GB-NIR", at="2026-01-01")
+    explanation = walk_through(
+        small, "belfast", country="GB", subdivision="GB-NIR", at="2026-01-01"
+    )
 
     assert {
         "belfast-nir": (
@@ -707,14 +709,14 @@ def test_split_subdivision_rule_decides_the_rest(small):
 def test_specificity_of_jurisdictions_that_hold_subdivisions(specific, subdivision, rule, why):
     """A jurisdiction of regions is narrower than the country holding them, than WORLD and
     than a set holding them and more; the reason says which places make it so."""
-    found = verdicts(explain(specific, "f", subdivision=subdivision, at="2026-01-01"))
+    found = verdicts(walk_through(specific, "f", subdivision=subdivision, at="2026-01-01"))
 
     assert (Verdict.LOST, why) == found[rule]
 
 
 def test_specificity_between_a_built_in_set_and_the_world(specific):
     """OFAC-COMPREHENSIVE holds countries and regions: each lies in WORLD or inside a member."""
-    found = verdicts(explain(specific, "f", country="CU", at="2026-01-01"))
+    found = verdicts(walk_through(specific, "f", country="CU", at="2026-01-01"))
 
     assert (
         Verdict.LOST,
@@ -729,7 +731,9 @@ def test_specificity_between_a_built_in_set_and_the_world(specific):
 
 def test_jurisdictions_of_a_subdivision(face):
     """The jurisdictions step names the subdivision and the sets that hold it."""
-    explanation = explain(face, "face-match", country="UA", subdivision="UA-43", at="2026-06-01")
+    explanation = walk_through(
+        face, "face-match", country="UA", subdivision="UA-43", at="2026-06-01"
+    )
 
     assert (
         "Jurisdictions: on 2026-06-01, UA-43 is in OCCUPIED-UA, OFAC-COMPREHENSIVE, WORLD."
@@ -750,8 +754,8 @@ def test_split_domicile(tmp_path):
     )
     policy = load_policies(path)
 
-    domicile = explain(policy, "d", domicile="UA", at="2026-01-01")
-    both = explain(policy, "b", country="FR", domicile="UA", at="2026-01-01")
+    domicile = walk_through(policy, "d", domicile="UA", at="2026-01-01")
+    both = walk_through(policy, "b", country="FR", domicile="UA", at="2026-01-01")
 
     assert (
         "Split: UA is decided differently inside, and a domicile names a country, not a "
@@ -779,7 +783,7 @@ def test_split_with_a_hard_deny_that_agrees_with_the_rest(tmp_path):
     )
     policy = load_policies(path)
 
-    explanation = explain(policy, "f", country="UA", at="2026-01-01")
+    explanation = walk_through(policy, "f", country="UA", at="2026-01-01")
 
     assert_agrees(
         explanation,

@@ -8,6 +8,7 @@ import pytest
 
 from geogate import Jurisdiction, JurisdictionTable, Span, builtin_jurisdictions, load_policies
 from geogate._world.countries import all_countries
+from geogate._world.jurisdictions import describe_window
 
 D = dt.date
 TODAY = D(2026, 1, 1)
@@ -362,3 +363,19 @@ features: {}
     assert ("FRANCE-PLUS", "FRANCE-EFTA", "EU", "EEA", "WORLD") == table.containing(
         "FR", D(1994, 6, 1)
     )
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "words"),
+    [
+        (None, None, "on every date"),
+        (None, dt.date(2025, 3, 30), "until 2025-03-30"),
+        (dt.date(2024, 9, 25), None, "from 2024-09-25"),
+        (dt.date(2026, 6, 1), dt.date(2026, 6, 1), "on 2026-06-01"),
+        (dt.date(2024, 9, 25), dt.date(2025, 3, 30), "from 2024-09-25 until 2025-03-30"),
+    ],
+)
+def test_one_wording_for_a_window(start, end, words):
+    """A rule's window, a membership and a run of dates read the same everywhere."""
+    assert words == describe_window(start, end)
+    assert words == Span(start, end).describe()

@@ -180,3 +180,59 @@ def test_the_cycle_check_can_fail(tmp_path, monkeypatch):
     )
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", package)
     assert [["geogate._a.one", "geogate._a.two"]] == cycles(import_graph(package))
+
+
+def private_names_imported(source: str, path: Path) -> set[str]:
+    """
+    The underscore names that the module *source*, at *path*, imports from another geogate module.
+
+    Importing a private module is fine (the layers are private packages); importing
+    a private name out of one (``from geogate._load.loader import _read``) is not: a
+    name another module needs is public in its own module. Dunders (``__version__``)
+    are public.
+    """
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source, filename=str(path))):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        module = node.module or ""
+        if node.level == 0:
+            if module.split(".")[0] != "geogate":
+                continue
+            base = PACKAGE.parent.joinpath(*module.split("."))
+        else:
+            base = path.parents[node.level - 1].joinpath(*module.split(".") if module else ())
+        for alias in node.names:
+            name = alias.name
+            if not name.startswith("_") or (name.startswith("__") and name.endswith("__")):
+                continue
+            if (base / f"{name}.py").is_file() or (base / name / "__init__.py").is_file():
+                continue  # a private module, imported as a module
+            found.add(f"{'.' * node.level}{module}:{name}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "path", sorted(PACKAGE.rglob("*.py")), ids=lambda path: str(path.relative_to(PACKAGE))
+)
+def test_no_module_imports_a_private_name_from_another(path):
+    """A name used across modules has no underscore: it is public where it is defined."""
+    assert set() == private_names_imported(path.read_text(encoding="utf-8"), path)
+
+
+def test_the_private_name_check_can_fail():
+    """The check sees absolute and relative imports of private names, not private modules."""
+    source = (
+        "from geogate._load.loader import _read, check_paths\n"
+        "from .audit import _Rules, audit\n"
+        "from .. import _version, __version__\n"
+        "from geogate._policy import compose, _nothing_here\n"
+        "def f():\n    from ..cli._common import _Date\n"
+    )
+    found = private_names_imported(source, PACKAGE / "_review" / "lints.py")
+    assert {
+        "geogate._load.loader:_read",
+        ".audit:_Rules",
+        "geogate._policy:_nothing_here",
+        "..cli._common:_Date",
+    } == found

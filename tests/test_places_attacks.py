@@ -29,7 +29,7 @@ import geogate._gate.gate
 import geogate._world.jurisdictions
 from geogate import Effect, Gate, PolicyError, Target
 from geogate._policy.model import Member
-from geogate._review.explain import explain
+from geogate._review.walkthrough import walk_through
 from geogate._world.countries import (
     SUBDIVISIONS_WITH_COUNTRY_CODE,
     _subdivision_index,
@@ -577,7 +577,7 @@ def test_was_a_bug_a_domicile_is_decided_on_the_region_a_code_implies(tmp_path):
     assert ("ES", "ES") == (canary.domicile, spain.domicile)
     assert (False, False) == (canary.allowed, spain.allowed)
     # `geogate explain` reads the domicile the same way.
-    explained = explain(gate.policy, "f", domicile="IC", at=DAY)
+    explained = walk_through(gate.policy, "f", domicile="IC", at=DAY)
     assert [Effect.DENY] == [chain.effect for chain in explained.chains]
     assert explained.decision.explanation == canary.explanation
 

@@ -72,6 +72,10 @@ invalid-ip.yaml:3:9: error: cases[0].ip is not an IPv4 or IPv6 address: '81.2.69
     "invalid-signal.yaml": r"""
 invalid-signal.yaml:3:13: error: cases[0].signal must be one of location, domicile; got the string 'residence' [invalid-signal]
 """,
+    "jurisdiction-without-members.yaml": r"""
+jurisdiction-without-members.yaml:4:12: error: the jurisdiction 'EU' in cases[0].deny[0] has no members on 1950-01-01, so it tests nothing [jurisdiction-without-members]
+  hint: name a date on which it has members, or list countries
+""",
     "missing-expectation.yaml": r"""
 missing-expectation.yaml:2:5: error: cases[0] has no 'expect' (nor an 'allow' or 'deny' table) [missing-key]
   hint: add 'expect: allow' or 'expect: deny' with a place, or list places under 'allow:' and 'deny:'

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from geogate._policy.codes import CODES, Code, DiagnosticCode
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 #: What the README may weigh, in bytes: the reference lives in docs/.
@@ -64,28 +66,40 @@ def test_readme_links_every_page_of_the_site():
     assert set() == pages - linked
 
 
-def _diagnostic_codes() -> list[str]:
-    """Every kebab-case code literal in the loader's modules, plus the `choice` ones."""
-    found: set[str] = {"invalid-default", "invalid-unknown", "invalid-basis"}
-    modules = (
-        "_policy/source.py",
-        "_policy/fields.py",
-        "_policy/model.py",
-        "_load/loader.py",
-        "_load/analysis.py",
-        "_review/lints.py",
-        "_policytests/files.py",
-        "_policytests/cases.py",
-        "_policytests/places.py",
-    )
-    for name in modules:
-        text = (ROOT / "src" / "geogate" / name).read_text(encoding="utf-8")
-        found.update(re.findall(r'"([a-z]+(?:-[a-z]+)+)"', text))
-    return sorted(found)
+DIAGNOSTICS = (ROOT / "docs" / "diagnostics.md").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("code", _diagnostic_codes())
-def test_every_diagnostic_code_is_documented(code):
-    """Each diagnostic code has a section in docs/diagnostics.md (STYLE: bad and fixed example)."""
-    docs = (ROOT / "docs" / "diagnostics.md").read_text(encoding="utf-8")
-    assert f"`{code}`" in docs
+def _anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: ``shadowed-rule-lint`` for "`shadowed-rule` (lint)"."""
+    return re.sub(r"[^a-z0-9 _-]", "", heading.lower()).replace(" ", "-")
+
+
+def _documented() -> dict[str, list[tuple[str, str]]]:
+    """Code -> (anchor, severity) of each of its sections: the severity is the first word."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    sections = re.finditer(r"^### (`([a-z-]+)`[^\n]*)\n+(\w+)", DIAGNOSTICS, flags=re.MULTILINE)
+    for heading, code, first in (match.groups() for match in sections):
+        found.setdefault(code, []).append((_anchor(heading), first.lower()))
+    return found
+
+
+@pytest.mark.parametrize("entry", sorted(CODES.values(), key=lambda e: e.code), ids=str)
+def test_every_diagnostic_code_is_documented(entry):
+    """Each registered code has one section in docs/diagnostics.md, under its anchor and level."""
+    assert [(entry.anchor, entry.severity)] == _documented().get(entry.code)
+
+
+def test_every_documented_code_is_registered():
+    """docs/diagnostics.md documents no code the registry lacks, and links only to sections."""
+    documented = _documented()
+    assert set() == set(documented) - set(CODES)
+    headings = re.findall(r"^##+ (.*)$", DIAGNOSTICS, flags=re.MULTILINE)
+    linked = set(re.findall(r"\]\(#([a-z0-9-]+)\)", DIAGNOSTICS))
+    assert set() == linked - {_anchor(heading) for heading in headings}
+
+
+def test_the_registry_names_each_code_once():
+    """``Code.UNKNOWN_KEY`` is ``unknown-key``: each attribute is its code, in upper case."""
+    for name, entry in vars(Code).items():
+        if isinstance(entry, DiagnosticCode):
+            assert name == entry.code.upper().replace("-", "_")

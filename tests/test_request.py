@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import inspect
 import ipaddress
 import json
 import re
@@ -13,11 +14,11 @@ import pytest
 
 from geogate import Gate
 from geogate._locate.headers import MAX_HEADER_LINES, MAX_VALUE_LENGTH, HeaderMap
-from geogate._locate.providers import PROVIDERS, HeaderLocation, provider
+from geogate._locate.providers import PROVIDER_TABLE, PROVIDERS, HeaderLocation, provider
 from geogate._locate.proxies import MAX_CHAIN_ENTRIES
 from geogate._locate.request import RequestLocation, RequestResolver
 from geogate._web.context import handling
-from geogate._world.countries import LocationStatus
+from geogate._world.countries import LocationSource, LocationStatus
 
 KNOWN = LocationStatus.KNOWN
 UNKNOWN = LocationStatus.UNKNOWN
@@ -1399,3 +1400,30 @@ def test_a_region_cannot_escape_a_deny_through_a_code_for_two_places(tmp_path):
         found = resolver.resolve(pairs(*headers), PROXY)
         with handling(found, gate):
             assert not gate.is_allowed("u"), headers
+
+
+def test_the_providers_are_one_table():
+    """PROVIDERS names the rows of PROVIDER_TABLE; each row's options are its headers."""
+    assert [spec.name for spec in PROVIDER_TABLE] == list(PROVIDERS)
+    assert all(PROVIDERS[spec.name] is spec for spec in PROVIDER_TABLE)
+    parameters = inspect.signature(PROVIDERS["gcp"]).parameters
+    assert {
+        "country_header": "X-Client-Region",
+        "subdivision_header": "X-Client-Region-Subdivision",
+    } == {name: parameter.default for name, parameter in parameters.items()}
+    assert "X-Akamai-Edgescape" == PROVIDERS["akamai"]().header
+    with pytest.raises(TypeError, match="fastly\\(\\) got an unexpected keyword argument 'x'"):
+        PROVIDERS["fastly"](x="X-Geo")
+
+
+def test_a_location_source_is_a_kind_and_a_provider():
+    """The kind is a LocationSource; a header's source is written ``header:<provider>``."""
+    found = make(providers=[Custom()]).resolve(pairs(("X-Country", "IT")), PROXY)
+    assert (LocationSource.HEADER, "custom", "header:custom") == (
+        found.source_kind,
+        found.provider,
+        found.source,
+    )
+    assert LocationSource.HEADER is LocationSource.of(found.source)
+    assert LocationSource.GEOIP is LocationSource.of("geoip")
+    assert '["geoip", "header:custom"]' == json.dumps([LocationSource.GEOIP, found.source])

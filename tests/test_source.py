@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from geogate._policy import compose as _compose_module
 from geogate._policy import source as _source
 from geogate._policy.diagnostics import Diagnostic, Position
-from geogate._policy.nodes import Mapping, Node, Scalar, Sequence
+from geogate._policy.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from geogate._policy.source import parse_text
 
 POLICY = b"""\
@@ -40,10 +40,10 @@ def _parse(data: bytes, *, is_json: bool = False) -> tuple[Node | None, list[Dia
 def _get(node: Node | None, *path: str | int) -> Node:
     for step in path:
         if isinstance(step, int):
-            assert isinstance(node, Sequence)
+            assert isinstance(node, SequenceNode)
             node = node.items[step]
         else:
-            assert isinstance(node, Mapping)
+            assert isinstance(node, MappingNode)
             node = node.get(step)
     assert node is not None
     return node
@@ -54,14 +54,14 @@ def test_positions_are_one_based() -> None:
     root, diagnostics = _parse(POLICY)
 
     assert diagnostics == []
-    assert isinstance(root, Mapping)
+    assert isinstance(root, MappingNode)
     assert root.position == Position("p.yaml", 1, 1)
     assert _get(root, "features", "chat").position == Position("p.yaml", 3, 5)
     rule = _get(root, "features", "chat", "rules", 0)
     assert rule.position == Position("p.yaml", 5, 9)
     assert _get(rule, "deny").position == Position("p.yaml", 6, 15)
     assert _get(rule, "deny", 1).position == Position("p.yaml", 6, 20)
-    assert isinstance(rule, Mapping)
+    assert isinstance(rule, MappingNode)
     assert [str(key.position) for key, _ in rule.entries] == [
         "p.yaml:5:9",
         "p.yaml:6:9",
@@ -76,8 +76,8 @@ def test_plain_scalars_keep_their_text() -> None:
     root, _ = _parse(POLICY)
 
     items = _get(root, "features", "chat", "rules", 0, "deny")
-    assert isinstance(items, Sequence)
-    scalars = [item for item in items.items if isinstance(item, Scalar)]
+    assert isinstance(items, SequenceNode)
+    scalars = [item for item in items.items if isinstance(item, ScalarNode)]
     assert [(s.value, s.text, s.plain) for s in scalars] == [
         (False, "NO", True),
         ("SE", "SE", False),
@@ -91,21 +91,21 @@ def test_values_are_typed() -> None:
 
     rule = _get(root, "features", "chat", "rules", 0)
     start = _get(rule, "from")
-    assert isinstance(start, Scalar)
+    assert isinstance(start, ScalarNode)
     assert start.value == dt.date(2026, 1, 1)
     assert start.text == "2026-01-01"
     until = _get(rule, "until")
-    assert isinstance(until, Scalar)
+    assert isinstance(until, ScalarNode)
     assert until.value == "2026-06-30"  # quoted: a string, which a date field also accepts
     note = _get(rule, "note")
-    assert isinstance(note, Scalar)
+    assert isinstance(note, ScalarNode)
     assert (note.value, note.text) == (1.5, "1.5")
 
 
 def test_keys_keep_file_order() -> None:
     root, _ = _parse(b"b: 1\na: 2\nc: 3\n")
 
-    assert isinstance(root, Mapping)
+    assert isinstance(root, MappingNode)
     assert [k.text for k, _ in root.entries] == ["b", "a", "c"]
     assert root.get("missing") is None
 
@@ -120,7 +120,7 @@ def test_json_positions_match_the_file() -> None:
     chat = _get(root, "features", "chat")
     assert chat.position == Position("p.yaml", 3, 11)
     default = _get(chat, "default")
-    assert isinstance(default, Scalar)
+    assert isinstance(default, ScalarNode)
     assert (default.value, default.plain) == ("allow", False)
 
 
@@ -149,7 +149,7 @@ def test_nan_is_kept_as_text() -> None:
     root, _ = _parse(b"a: .nan\n")
 
     node = _get(root, "a")
-    assert isinstance(node, Scalar)
+    assert isinstance(node, ScalarNode)
     assert node.value == ".nan"
 
 
@@ -157,10 +157,10 @@ def test_a_tag_gives_a_broken_scalar_and_one_diagnostic() -> None:
     root, diagnostics = _parse(b"a: !!binary aGVsbG8=\nb: ok\n")
 
     node = _get(root, "a")
-    assert isinstance(node, Scalar)
+    assert isinstance(node, ScalarNode)
     assert node.broken
     assert [str(d.position) for d in diagnostics] == ["p.yaml:1:4"]
-    assert _get(root, "b") == Scalar("ok", "ok", plain=True, path="p.yaml", line=2, column=4)
+    assert _get(root, "b") == ScalarNode("ok", "ok", plain=True, path="p.yaml", line=2, column=4)
 
 
 REPOSITORY = Path(__file__).parent.parent

@@ -248,7 +248,7 @@ def _metadata(decision: Decision) -> dict[str, str]:
         "revision": decision.revision,
         "explanation": decision.explanation,
         "location": str(decision.location),
-        "locationSource": decision.location_source,
+        "locationSource": str(decision.location_source),
         "country": decision.country,
         "subdivision": decision.subdivision,
         "domicile": decision.domicile,

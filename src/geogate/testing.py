@@ -3,7 +3,7 @@ Helpers for application tests that use a `geogate.Gate`.
 
 - `assert_allowed` and `assert_denied` check one decision; when it is not the
   expected one, the `AssertionError` shows the whole resolution chain from
-  `geogate._review.explain.explain` (location, jurisdictions, every rule's verdict,
+  `geogate._review.walkthrough.walk_through` (location, jurisdictions, every rule's verdict,
   the result), so a failing test says why.
 - `pinned_date` makes a gate decide calls without ``at=`` as of a given date,
   inside a ``with`` block, for tests of dated rules.
@@ -19,7 +19,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from ._review.explain import explain
+from ._review.walkthrough import walk_through
 from ._world.countries import describe_value
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def _message(
     }
     if not place and decision.country is not None:
         place = {"country": decision.country, "subdivision": decision.subdivision}
-    chain = explain(
+    chain = walk_through(
         gate.policy, feature, **place, domicile=location.get("domicile"), at=decision.as_of
     )
     lines.extend(f"  {step}" for step in chain.steps)

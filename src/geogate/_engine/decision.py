@@ -13,14 +13,30 @@ import enum
 import attrs
 
 from geogate._policy.model import Effect, TargetKind
-from geogate._world.countries import LocationStatus, country_name, describe_value, subdivision_name
+from geogate._world.countries import (
+    LocationSource,
+    LocationStatus,
+    country_name,
+    describe_value,
+    subdivision_name,
+)
 
 from .decide import Location, Outcome, OutcomeKind
 
-__all__ = ["LOCATION_SOURCES", "Decision", "ErrorCode", "Reason", "short_revision"]
-
-#: Every value of `Decision.location_source` but ``header:<provider>``.
-LOCATION_SOURCES = ("explicit", "geoip", "unknown")
+__all__ = [
+    "Decision",
+    "ErrorCode",
+    "Reason",
+    "describe_feature",
+    "describe_inside",
+    "describe_place",
+    "describe_split",
+    "error_explanation",
+    "explanation",
+    "outcome_error",
+    "rule_reason",
+    "short_revision",
+]
 
 
 class Reason(enum.StrEnum):
@@ -64,10 +80,11 @@ class Decision:
             policy revision, the date and the reason.
         revision: ``sha256:`` digest of the policy set's content.
         as_of: The date the decision holds for.
-        location_source: Where the location came from, never None:
-            ``explicit`` (the caller gave a country or subdivision, whatever
-            its type or value), ``geoip`` (the caller gave an ``ip``, or the
-            middleware located the request's client address, found or not),
+        location_source: Where the location came from, never None: a
+            `LocationSource` as written (a ``str``): ``explicit`` (the caller
+            gave a country or subdivision, whatever its type or value),
+            ``geoip`` (the caller gave an ``ip``, or the middleware located
+            the request's client address, found or not),
             ``header:<provider>`` (a trusted CDN header, e.g.
             ``header:cloudflare``), or ``unknown`` (no location was given and
             none was found; also when the request's location could not be
@@ -90,7 +107,7 @@ class Decision:
     explanation: str
     revision: str
     as_of: dt.date
-    location_source: str = "unknown"
+    location_source: str = LocationSource.UNKNOWN
 
     def __bool__(self) -> bool:
         """A decision is truthy when it allows: ``if gate.evaluate(...):``."""
@@ -115,7 +132,7 @@ class Decision:
             "explanation": self.explanation,
             "revision": self.revision,
             "as_of": self.as_of.isoformat(),
-            "location_source": self.location_source,
+            "location_source": str(self.location_source),
         }
 
 
@@ -148,7 +165,7 @@ def describe_place(location: Location, jurisdiction: str | None = None) -> str:
     return f"{code} ({name})"
 
 
-def explain(
+def explanation(
     feature: str,
     outcome: Outcome,
     location: Location,
@@ -157,7 +174,7 @@ def explain(
     at: dt.date,
     signal: str = "location",
 ) -> str:
-    """Write the one-sentence explanation of an outcome."""
+    """Write `Decision.explanation`: the one sentence that says why an outcome came out so."""
     policy = f"(policy {short_revision(revision)}, as of {at.isoformat()})"
     effect = _past(outcome.effect)
     where = "in" if signal == "location" else "for an account domiciled in"
@@ -279,8 +296,8 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", "?", "!")) else text + "."
 
 
-def explain_error(feature: str, problem: str, *, revision: str, at: dt.date) -> str:
-    """Write the explanation of a decision that could not be made normally."""
+def error_explanation(feature: str, problem: str, *, revision: str, at: dt.date) -> str:
+    """Write `Decision.explanation` for a decision that could not be made normally."""
     policy = f"(policy {short_revision(revision)}, as of {at.isoformat()})"
     return f"{feature} is denied {policy}: {_sentence(problem)}"
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from geogate._policy.model import Basis, Effect, RuleKind
+from geogate._world.jurisdictions import describe_window
 
 from .decide import (
     CompiledRule,
@@ -90,13 +91,7 @@ class SplitPlace:
     @property
     def when(self) -> str:
         """The run of dates in words: ``on every date``, ``from 2026-06-01 until 2026-09-30``."""
-        if self.start is None:
-            return "on every date" if self.end is None else f"until {self.end.isoformat()}"
-        if self.end is None:
-            return f"from {self.start.isoformat()}"
-        if self.end == self.start:
-            return f"on {self.start.isoformat()}"
-        return f"from {self.start.isoformat()} until {self.end.isoformat()}"
+        return describe_window(self.start, self.end)
 
     def describe(self) -> str:
         """

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from geogate._load.loader import check_paths
+from geogate._policy.codes import Code
 from geogate._policy.diagnostics import Diagnostic, Position
 from geogate._policy.lock import LOCK_NAME, find_lock
 from geogate._world.countries import describe_value
@@ -236,20 +237,18 @@ class Reloader:
         if policy is None:
             return None
         if snapshot(paths, files) != taken:
-            return Diagnostic(
-                position=Position(paths[0]),
-                severity="error",
-                code="files-changed",
-                message="the policy files changed while they were read, so a writer is at work",
+            return Diagnostic.of(
+                Code.FILES_CHANGED,
+                Position(paths[0]),
+                "the policy files changed while they were read, so a writer is at work",
                 hint="nothing to do: the last good policies keep answering, and the watcher "
                 "reads the files again once they have stopped changing",
             )
         if self._locked and not has_lock(paths):
-            return Diagnostic(
-                position=Position(paths[0]),
-                severity="error",
-                code="lock-missing",
-                message=f"the policy directory held a lock ({LOCK_NAME}) when the gate loaded "
+            return Diagnostic.of(
+                Code.LOCK_MISSING,
+                Position(paths[0]),
+                f"the policy directory held a lock ({LOCK_NAME}) when the gate loaded "
                 "it, and holds none now",
                 hint=f"a deployment that is replacing the directory will write {LOCK_NAME} "
                 "again; to stop using a lock, restart the process",
@@ -267,11 +266,10 @@ class Reloader:
             reopened = geoip.reopen()
         except GeoDatabaseError as error:
             logger.error("geogate: %s; the last good GeoIP database keeps answering", error)  # noqa: TRY400 (a message, not a traceback)
-            return False, Diagnostic(
-                position=Position(geoip.path),
-                severity="error",
-                code="geoip-database",
-                message=f"the GeoIP database changed but cannot be reopened: {error}",
+            return False, Diagnostic.of(
+                Code.GEOIP_DATABASE,
+                Position(geoip.path),
+                f"the GeoIP database changed but cannot be reopened: {error}",
                 hint="the last good database keeps answering; replace the file by writing a "
                 "temporary file and renaming it into place, as geoipupdate does",
             )
@@ -379,11 +377,10 @@ def checked_revision(value: object) -> str:
 
 def mismatch_diagnostic(path: str, expected: str, actual: str) -> Diagnostic:
     """Return the ``revision-mismatch`` error for policies at *path* of the wrong revision."""
-    return Diagnostic(
-        position=Position(path),
-        severity="error",
-        code="revision-mismatch",
-        message=f"the policies have revision {actual!r}, not the expected {expected!r}",
+    return Diagnostic.of(
+        Code.REVISION_MISMATCH,
+        Position(path),
+        f"the policies have revision {actual!r}, not the expected {expected!r}",
         hint=(
             "the files differ from the reviewed policy set: deploy the reviewed files, or, "
             "if this change was reviewed, expect its revision (`geogate check` prints it)"

@@ -29,13 +29,19 @@ from geogate._engine.decision import (
     ErrorCode,
     Reason,
     describe_feature,
-    explain,
-    explain_error,
+    error_explanation,
+    explanation,
     outcome_error,
     rule_reason,
 )
 from geogate._policy.model import Basis, Effect
-from geogate._world.countries import LocationStatus, describe_value, normalize_country, with_article
+from geogate._world.countries import (
+    LocationSource,
+    LocationStatus,
+    describe_value,
+    normalize_country,
+    with_article,
+)
 from geogate.exceptions import UnknownFeatureError
 
 from .context import current_location
@@ -74,6 +80,10 @@ _MAX_MEMO_SUBDIVISION = 6
 #: it keys the memo at C speed (an Enum member hashes in Python).
 _Located = tuple[str, str | None, str | None, str, str | None]
 _KNOWN = LocationStatus.KNOWN.value
+#: The sources a location found here has, as plain strings for the same reason.
+_EXPLICIT = LocationSource.EXPLICIT.value
+_GEOIP = LocationSource.GEOIP.value
+_NOWHERE = LocationSource.UNKNOWN.value
 _UNKNOWN = LocationStatus.UNKNOWN.value
 #: Longest address memoised by text (the longest IPv6 text form).
 _MAX_IP_TEXT = 45
@@ -176,7 +186,7 @@ def decide_query(
     elif (
         at is None
         and located is not None
-        and located[0] == "geoip"
+        and located[0] == _GEOIP
         and subdivision is None
         and domicile is None
         and type(ip) is str
@@ -230,7 +240,7 @@ def decide_compiled(
             ErrorCode.INVALID_CONTEXT,
             f"the {name} {describe_value(value)} is "
             f"{with_article(type(value).__name__)}, not a string",
-            "explicit" if located is None else located[0],
+            _EXPLICIT if located is None else located[0],
         )
     if located is not None:
         source, found_country, found_subdivision, status, problem = located
@@ -240,7 +250,7 @@ def decide_compiled(
             location = Location(LocationStatus(status), problem=problem)
     else:
         location = resolve_location(country, subdivision)
-        source = "unknown" if country is None and subdivision is None else "explicit"
+        source = _NOWHERE if country is None and subdivision is None else _EXPLICIT
     home = resolve_domicile(domicile) if domicile is not None else None
     if feature.basis is Basis.LOCATION:
         chosen, signal = location, "location"
@@ -265,7 +275,9 @@ def decide_compiled(
         reason=rule_reason(outcome),
         error_code=outcome_error(outcome),
         location=chosen.status,
-        explanation=explain(feature.id, outcome, chosen, revision=revision, at=day, signal=signal),
+        explanation=explanation(
+            feature.id, outcome, chosen, revision=revision, at=day, signal=signal
+        ),
         revision=revision,
         as_of=day,
         location_source=source,
@@ -305,7 +317,7 @@ def _locate(
             ErrorCode.GENERAL,
             "an IP address was given, but the gate has no GeoIP database; pass "
             "geoip_db= to Gate.from_path or set $GEOGATE_GEOIP_DB",
-            "geoip",
+            _GEOIP,
         )
     # Decisions are memoised by address for today (the fast path); the
     # address cache only helps calls that are not, so it is skipped here.
@@ -317,11 +329,11 @@ def _locate(
             day,
             ErrorCode.INVALID_CONTEXT,
             found.problem or f"the IP address {describe_value(ip)} is malformed",
-            "geoip",
+            _GEOIP,
         )
     if found.status is LocationStatus.KNOWN:
-        return ("geoip", found.country, found.subdivision, _KNOWN, None)
-    return ("geoip", None, None, _UNKNOWN, found.problem)
+        return (_GEOIP, found.country, found.subdivision, _KNOWN, None)
+    return (_GEOIP, None, None, _UNKNOWN, found.problem)
 
 
 def _both(
@@ -388,11 +400,11 @@ def _outcome(compiled: CompiledFeature, location: Location, day: dt.date) -> Out
 def _source_of(country: object, subdivision: object, ip: object) -> str:
     """Return where the location of a call comes (or would come) from."""
     if country is not None or subdivision is not None:
-        return "explicit"
+        return _EXPLICIT
     if ip is not None:
-        return "geoip"
+        return _GEOIP
     request = current_location()
-    return "unknown" if request is None else request.source
+    return _NOWHERE if request is None else request.source
 
 
 def _error(
@@ -415,7 +427,7 @@ def _error(
         location=LocationStatus.INVALID
         if code is ErrorCode.INVALID_CONTEXT
         else LocationStatus.UNKNOWN,
-        explanation=explain_error(name, problem, revision=revision, at=day),
+        explanation=error_explanation(name, problem, revision=revision, at=day),
         revision=revision,
         as_of=day,
         location_source=source,

@@ -25,8 +25,10 @@ import attrs
 
 from geogate._engine.decide import CompiledRule, Location, change_days, most_specific, place_of
 from geogate._engine.decision import describe_place
+from geogate._policy.codes import Code
 from geogate._policy.model import Basis, Rule, RuleKind, TargetKind
 from geogate._world.countries import LocationStatus
+from geogate._world.jurisdictions import describe_window
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from geogate._policy.model import Feature
     from geogate._world.jurisdictions import JurisdictionTable
 
-__all__ = ["analyse_features"]
+__all__ = ["analyse_features", "describe_segments"]
 
 
 def analyse_features(features: Iterable[Feature], table: JurisdictionTable, reader: Reader) -> None:
@@ -54,7 +56,7 @@ def _check_references(feature: Feature, reader: Reader) -> bool:
             if other == rule.id:
                 reader.diagnose(
                     rule.position,
-                    "self-override",
+                    Code.SELF_OVERRIDE,
                     f"{where} declares that it overrides itself",
                     hint="name the broader rule it overrides, or remove 'overrides:'",
                 )
@@ -63,7 +65,7 @@ def _check_references(feature: Feature, reader: Reader) -> bool:
                 close = difflib.get_close_matches(other, list(by_id), n=1)
                 reader.diagnose(
                     rule.position,
-                    "unknown-rule",
+                    Code.UNKNOWN_RULE,
                     f"{where} overrides {other!r}, which is not a rule of {feature.id!r}",
                     hint=f"did you mean {close[0]!r}?"
                     if close
@@ -73,7 +75,7 @@ def _check_references(feature: Feature, reader: Reader) -> bool:
             elif by_id[other].kind is RuleKind.HARD_DENY:
                 reader.diagnose(
                     rule.position,
-                    "override-hard-deny",
+                    Code.OVERRIDE_HARD_DENY,
                     f"{where} overrides the hard_deny rule {other!r}; nothing overrides a "
                     "hard_deny",
                     hint="make the broader rule a plain 'deny' if exceptions are allowed",
@@ -84,7 +86,7 @@ def _check_references(feature: Feature, reader: Reader) -> bool:
                 if target.kind is TargetKind.SUBDIVISION:
                     reader.diagnose(
                         target.position,
-                        "subdivision-domicile",
+                        Code.SUBDIVISION_DOMICILE,
                         f"{where} targets the subdivision {target.code!r}, but "
                         f"{feature.id!r} is decided on domicile, which is a country",
                         hint="use country codes and jurisdictions, or 'basis: location'",
@@ -95,13 +97,7 @@ def _check_references(feature: Feature, reader: Reader) -> bool:
 
 def _describe_segment(start: dt.date, following: dt.date | None) -> str:
     end = None if following is None else following - dt.timedelta(days=1)
-    if start == dt.date.min:
-        return "on every date" if end is None else f"until {end.isoformat()}"
-    if end is None:
-        return f"from {start.isoformat()}"
-    if end == start:
-        return f"on {start.isoformat()}"
-    return f"from {start.isoformat()} until {end.isoformat()}"
+    return describe_window(None if start == dt.date.min else start, end)
 
 
 def _probes(active: list[CompiledRule], day: dt.date, table: JurisdictionTable) -> list[Location]:
@@ -154,10 +150,10 @@ class _Finding:
             return (last not in segments, -len(set(segments)), order)
 
         _, (location, segments) = min(enumerate(self.places.values()), key=rank)
-        return location, _describe_segments(sorted(set(segments)), days)
+        return location, describe_segments(sorted(set(segments)), days)
 
 
-def _describe_segments(segments: list[int], days: list[dt.date]) -> str:
+def describe_segments(segments: list[int], days: list[dt.date]) -> str:
     """Describe a set of segments (indices into *days*) as date ranges."""
     runs: list[list[int]] = []
     for index in segments:
@@ -231,11 +227,10 @@ def _check_specificity(
             if (rule.id, other) not in flips:
                 reader.diagnose(
                     rule.position,
-                    "override-without-effect",
+                    Code.OVERRIDE_WITHOUT_EFFECT,
                     f"features.{feature.id}.rules[{rule.id}] declares 'overrides: {other}', but "
                     f"there is no place and date where it decides against {other!r}",
                     hint="remove the declaration, or check the targets and dates of both rules",
-                    severity="warning",
                 )
 
 
@@ -286,7 +281,7 @@ def _report_ambiguity(
     names = " and ".join(repr(rule.id) for rule in sorted(rules, key=lambda r: r.id))
     reader.diagnose(
         later.position,
-        "ambiguous-rules",
+        Code.AMBIGUOUS_RULES,
         f"rules {names} of {feature.id!r} disagree for {describe_place(location)} {when}, "
         "and neither is more specific than the other",
         hint="add a rule for the overlap (a country beats any jurisdiction), or narrow one "
@@ -301,10 +296,9 @@ def _report_undeclared(
     location, when = finding.example(days)
     reader.diagnose(
         winner.position,
-        "undeclared-override",
+        Code.UNDECLARED_OVERRIDE,
         f"features.{feature.id}.rules[{winner.id}] ({winner.kind}) overrides the broader rule "
         f"{broader.id!r} ({broader.kind}) for {describe_place(location)} {when} without "
         "declaring it",
         hint=f"add 'overrides: {broader.id}' to make the exception explicit for reviewers",
-        severity="warning",
     )

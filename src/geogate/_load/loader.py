@@ -17,18 +17,20 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from geogate._policy.codes import CODES, Code
 from geogate._policy.diagnostics import Diagnostic, Position
 from geogate._policy.fields import Reader
 from geogate._policy.gc import collector_paused
 from geogate._policy.lock import digest, find_lock, mismatch, read_lock
 from geogate._policy.model import CustomJurisdiction, Feature, Member, PolicySet, TargetKind
-from geogate._policy.nodes import Mapping, Node, Scalar
+from geogate._policy.nodes import MappingNode, Node, ScalarNode
 from geogate._policy.source import parse_text
 from geogate._world.jurisdictions import (
     Jurisdiction,
     JurisdictionTable,
     Span,
     builtin_jurisdictions,
+    describe_window,
 )
 from geogate.exceptions import PolicyError
 
@@ -37,7 +39,14 @@ from .analysis import analyse_features
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-__all__ = ["ENVIRONMENT_CODES", "check_paths", "is_policy_file", "load_policies"]
+__all__ = [
+    "ENVIRONMENT_CODES",
+    "check_paths",
+    "display_path",
+    "is_policy_file",
+    "load_policies",
+    "read_file",
+]
 
 SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -56,10 +65,10 @@ def is_policy_file(name: str) -> bool:
 #: Upper bound on one policy file; larger files are refused unread.
 MAX_FILE_BYTES = 64 * 1024 * 1024
 #: Diagnostic codes that mean the files could not be read at all (CLI exit 3).
-ENVIRONMENT_CODES = frozenset({"path-not-found", "file-unreadable"})
+ENVIRONMENT_CODES = frozenset(entry.code for entry in CODES.values() if entry.environment)
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
     """Show *path* relative to the working directory when it is below it, else as given."""
     try:
         relative = os.path.relpath(path)
@@ -77,7 +86,7 @@ def discover(paths: Iterable[str | os.PathLike[str]], reader: Reader) -> list[Pa
         if not path.exists():
             reader.diagnose(
                 Position(str(path), 1, 1),
-                "path-not-found",
+                Code.PATH_NOT_FOUND,
                 f"no such file or directory: {str(path)!r}",
                 hint="pass the policy directory with --policies, or set $GEOGATE_POLICIES",
             )
@@ -97,7 +106,7 @@ def discover(paths: Iterable[str | os.PathLike[str]], reader: Reader) -> list[Pa
         if not files:
             reader.diagnose(
                 Position(str(path), 1, 1),
-                "no-policy-files",
+                Code.NO_POLICY_FILES,
                 f"{str(path)!r} holds no policy files (*.yaml, *.yml, *.json)",
                 hint="a policy set needs at least one file with 'features:'",
             )
@@ -105,13 +114,14 @@ def discover(paths: Iterable[str | os.PathLike[str]], reader: Reader) -> list[Pa
     return list(found)
 
 
-def _read(path: Path, reader: Reader) -> bytes | None:
+def read_file(path: Path, reader: Reader) -> bytes | None:
+    """Return the bytes of a policy (or test) file, or None after saying why through *reader*."""
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             reader.diagnose(
-                Position(_display(path)),
-                "file-too-large",
+                Position(display_path(path)),
+                Code.FILE_TOO_LARGE,
                 f"the file is {size:,} bytes; policy files may be at most {MAX_FILE_BYTES:,}",
                 hint="split the policies into several files",
             )
@@ -119,8 +129,8 @@ def _read(path: Path, reader: Reader) -> bytes | None:
         return path.read_bytes()
     except OSError as exc:
         reader.diagnose(
-            Position(_display(path)),
-            "file-unreadable",
+            Position(display_path(path)),
+            Code.FILE_UNREADABLE,
             f"cannot read the file: {exc.strerror or exc}",
             hint="check that the file exists and that you may read it",
         )
@@ -159,24 +169,23 @@ def _check_paths(
     reader = Reader(diagnostics.append)
     roots_given = [Path(p) for p in paths]
     files = discover(roots_given, reader)
-    roots: list[tuple[Path, Mapping]] = []
+    roots: list[tuple[Path, MappingNode]] = []
     contents: list[tuple[str, bytes]] = []
     for path in files:
-        data = _read(path, reader)
+        data = read_file(path, reader)
         if data is None:
             continue
         contents.append((_relative_name(path, roots_given), data))
         reported = len(diagnostics)
-        root = parse_text(data, _display(path), is_json=path.suffix.lower() == ".json",
+        root = parse_text(data, display_path(path), is_json=path.suffix.lower() == ".json",
                           report=reader.report)  # fmt: skip
         if root is None:
             if len(diagnostics) == reported:  # no document, and nothing wrong with it
                 reader.diagnose(
-                    Position(_display(path)),
-                    "empty-file",
+                    Position(display_path(path)),
+                    Code.EMPTY_FILE,
                     "the file is empty (it holds no document, only white space or comments)",
                     hint="delete it, or add 'features:'",
-                    severity="warning",
                 )
             continue
         mapping = reader.mapping(
@@ -193,7 +202,7 @@ def _check_paths(
     digests = {name: digest(data) for name, data in sorted(contents)}
     where = find_lock(paths) if lock else None
     if where is not None:
-        found = read_lock(where, _display(where))
+        found = read_lock(where, display_path(where))
         if isinstance(found, Diagnostic):
             diagnostics.append(found)
         elif found is not None and (wrong := mismatch(found, revision, digests)) is not None:
@@ -205,7 +214,7 @@ def _check_paths(
         features=dict(sorted(features.items())),
         jurisdictions=table,
         revision=revision,
-        files=tuple(_display(p) for p in files),
+        files=tuple(display_path(p) for p in files),
         warnings=tuple(diagnostics),
         digests=digests,
     )
@@ -234,8 +243,8 @@ def load_policies(*paths: str | os.PathLike[str]) -> PolicySet:
     return policy
 
 
-def _sections(roots: Iterable[tuple[Path, Mapping]], name: str,
-              reader: Reader) -> Iterable[tuple[Scalar, Node]]:  # fmt: skip
+def _sections(roots: Iterable[tuple[Path, MappingNode]], name: str,
+              reader: Reader) -> Iterable[tuple[ScalarNode, Node]]:  # fmt: skip
     for _, root in roots:
         section = root.get(name)
         if section is None:
@@ -245,12 +254,12 @@ def _sections(roots: Iterable[tuple[Path, Mapping]], name: str,
             yield from mapping.entries
 
 
-def _entries(node: Node) -> tuple[tuple[Scalar, Node], ...]:
-    return node.entries if isinstance(node, Mapping) else ()
+def _entries(node: Node) -> tuple[tuple[ScalarNode, Node], ...]:
+    return node.entries if isinstance(node, MappingNode) else ()
 
 
 def _jurisdictions(
-    roots: Sequence[tuple[Path, Mapping]], reader: Reader
+    roots: Sequence[tuple[Path, MappingNode]], reader: Reader
 ) -> tuple[JurisdictionTable | None, frozenset[str]]:
     """
     Return the built-in and custom jurisdictions, and every name declared.
@@ -259,7 +268,7 @@ def _jurisdictions(
     still let rules refer to it without a second, misleading diagnostic.
     """
     builtin = builtin_jurisdictions()
-    definitions: dict[str, tuple[Scalar, Node]] = {}
+    definitions: dict[str, tuple[ScalarNode, Node]] = {}
     for key, node in _sections(roots, "jurisdictions", reader):
         name = CustomJurisdiction.check_name(key, reader, builtin)
         if name is None:
@@ -268,7 +277,7 @@ def _jurisdictions(
             first = definitions[name][0].position
             reader.diagnose(
                 key.position,
-                "duplicate-jurisdiction",
+                Code.DUPLICATE_JURISDICTION,
                 f"the jurisdiction {name!r} is defined twice (first at {first})",
                 hint="keep one definition",
             )
@@ -304,7 +313,7 @@ def _resolve(
         cycle = " -> ".join((*stack[stack.index(name) :], name))
         reader.diagnose(
             custom[name].position,
-            "jurisdiction-cycle",
+            Code.JURISDICTION_CYCLE,
             f"the jurisdiction {name!r} contains itself: {cycle}",
             hint="a jurisdiction may list others, but not in a circle",
         )
@@ -339,13 +348,9 @@ def _resolve(
 
 def _describe(member: Member) -> str:
     text = member.target.code
-    if member.start is not None and member.end is not None:
-        return f"{text} (from {member.start} until {member.end})"
-    if member.start is not None:
-        return f"{text} (from {member.start})"
-    if member.end is not None:
-        return f"{text} (until {member.end})"
-    return text
+    if member.start is None and member.end is None:
+        return text
+    return f"{text} ({describe_window(member.start, member.end)})"
 
 
 def _intersect(a: Span, b: Span) -> Span | None:
@@ -374,7 +379,7 @@ def _merge(spans: list[Span]) -> tuple[Span, ...]:
 
 
 def _features(
-    roots: Sequence[tuple[Path, Mapping]],
+    roots: Sequence[tuple[Path, MappingNode]],
     reader: Reader,
     table: JurisdictionTable | None,
     declared: frozenset[str],
@@ -387,7 +392,7 @@ def _features(
         if key.text in first_seen:
             reader.diagnose(
                 key.position,
-                "duplicate-feature",
+                Code.DUPLICATE_FEATURE,
                 f"the feature {key.text!r} is defined twice (first at {first_seen[key.text]})",
                 hint="feature ids are unique across all policy files; rename or merge one",
             )
@@ -401,7 +406,7 @@ def _features(
             if rule.id in rule_seen:
                 reader.diagnose(
                     rule.position,
-                    "duplicate-rule",
+                    Code.DUPLICATE_RULE,
                     f"the rule id {rule.id!r} is used twice (first at {rule_seen[rule.id]})",
                     hint="rule ids are unique across all policy files, so a decision names "
                     "exactly one rule",

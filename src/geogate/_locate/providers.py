@@ -4,8 +4,10 @@ The CDN and load-balancer providers that put the client's country in a header.
 A `Provider` reads its own headers from a `HeaderMap` and says what they hold,
 as sent, in a `HeaderLocation`; normalising the country and deciding whether
 the headers count (they do only from a trusted proxy) is the resolver's job.
-`PROVIDERS` holds the built-in ones by name and `provider()` builds one with
-other header names.
+`PROVIDER_TABLE` holds every fact about the built-in ones, one row each (its
+headers, how the region is read, what a deployer must know, where it is
+documented); `PROVIDERS` maps their names to the rows, which build the
+providers, and `provider()` builds one with other header names.
 
 The order of the providers matters: the first configured provider whose
 headers are present answers. A trusted proxy passes on the headers its client
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import inspect
 import json
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -32,11 +35,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PROVIDERS",
+    "PROVIDER_TABLE",
     "AkamaiProvider",
     "HeaderLocation",
+    "HeaderOption",
     "HeaderPairProvider",
     "NetlifyProvider",
     "Provider",
+    "ProviderSpec",
+    "RegionFormat",
     "provider",
 ]
 
@@ -291,94 +298,183 @@ def _header_option(provider_name: str, option: str, value: object, *, optional: 
     return value
 
 
+class RegionFormat(enum.StrEnum):
+    """How a provider sends the region (the subdivision) of the client's country."""
+
+    #: A second header with the part of the ISO 3166-2 code after the hyphen (``CA``).
+    ISO = "iso"
+    #: A second header with a Unicode CLDR subdivision id, country included (``USCA``).
+    CLDR = "cldr"
+    #: ``region_code=`` (ISO, after the hyphen) beside ``country_code=`` in Akamai's one header.
+    EDGESCAPE = "edgescape"
+    #: ``subdivision.code`` (ISO, after the hyphen) beside ``country.code`` in one JSON header.
+    JSON = "json"
+
+
+@attrs.frozen
+class HeaderOption:
+    """
+    One header a built-in provider reads, as a keyword option of its factory.
+
+    Attributes:
+        option: The keyword (``country_header``, ``region_header``, ``header``).
+        default: The header's name unless the option gives another.
+        required: False when the option may be None: the provider then reads
+            no such header (no region).
+    """
+
+    option: str
+    default: str
+    required: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class ProviderSpec:
+    """
+    One built-in provider: a row of `PROVIDER_TABLE`, and the factory `PROVIDERS` names.
+
+    Called with keyword options (other header names), it builds the provider:
+    ``PROVIDERS["fastly"](region_header=None)``.
+
+    Attributes:
+        name: The name in ``providers=[...]``, `PROVIDERS` and ``header:<name>``.
+        vendor: Who runs it, for people.
+        headers: The headers it reads, as options with their defaults, in order.
+        region: How the region is read.
+        unknown_codes: Codes it sends for an address it cannot place that are
+            not ISO's or CLDR's own (``XX``, ``ZZ``, ``T1`` are unknown to
+            every provider already; Fastly's ``**`` is not).
+        notes: What a deployer must know: special values, who sets the headers.
+        docs: Where the provider documents its headers.
+    """
+
+    name: str
+    vendor: str
+    headers: tuple[HeaderOption, ...]
+    region: RegionFormat
+    unknown_codes: tuple[str, ...] = ()
+    notes: str
+    docs: str
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        """The factory's keyword options and their defaults, for `provider` and ``help()``."""
+        return inspect.Signature(
+            [
+                inspect.Parameter(h.option, inspect.Parameter.KEYWORD_ONLY, default=h.default)
+                for h in self.headers
+            ],
+            return_annotation="Provider",
+        )
+
+    def __call__(self, **options: object) -> Provider:
+        """Build the provider, with header names changed by *options*."""
+        known = [h.option for h in self.headers]
+        unknown = [name for name in options if name not in known]
+        if unknown:
+            msg = f"{self.name}() got an unexpected keyword argument {unknown[0]!r}"
+            raise TypeError(msg)
+        names = [
+            _header_option(self.name, h.option, options.get(h.option, h.default),
+                           optional=not h.required)
+            for h in self.headers
+        ]  # fmt: skip
+        if self.region is RegionFormat.EDGESCAPE:
+            return AkamaiProvider(name=self.name, header=str(names[0]))
+        if self.region is RegionFormat.JSON:
+            return NetlifyProvider(name=self.name, header=str(names[0]))
+        style: Literal["iso", "cldr"] = "cldr" if self.region is RegionFormat.CLDR else "iso"
+        return HeaderPairProvider(self.name, str(names[0]), names[1], style)
+
+
 def _pair(
-    name: str,
-    country_header: object,
-    region_header: object,
-    region_style: Literal["iso", "cldr"] = "iso",
-    region_option: str = "region_header",
-) -> HeaderPairProvider:
-    country = _header_option(name, "country_header", country_header, optional=False)
-    assert country is not None  # noqa: S101 (for mypy: not optional)
-    region = _header_option(name, region_option, region_header, optional=True)
-    return HeaderPairProvider(name, country, region, region_style)
+    country: str, region: str, *, region_option: str = "region_header"
+) -> tuple[HeaderOption, ...]:
+    return (
+        HeaderOption("country_header", country),
+        HeaderOption(region_option, region, required=False),
+    )
 
 
-def _cloudflare(
-    *, country_header: str = "CF-IPCountry", region_header: str | None = "cf-region-code"
-) -> Provider:
-    """Cloudflare: ``CF-IPCountry`` (``XX`` unknown, ``T1`` Tor) and ``cf-region-code``."""
-    return _pair("cloudflare", country_header, region_header)
-
-
-def _cloudfront(
-    *,
-    country_header: str = "CloudFront-Viewer-Country",
-    region_header: str | None = "CloudFront-Viewer-Country-Region",
-) -> Provider:
-    """Amazon CloudFront: ``CloudFront-Viewer-Country`` and ``-Country-Region``."""
-    return _pair("cloudfront", country_header, region_header)
-
-
-def _fastly(
-    *,
-    country_header: str = "Fastly-Geo-Country",
-    region_header: str | None = "Fastly-Geo-Region",
-) -> Provider:
-    """Fastly: headers the service sets from ``client.geo.country_code`` and ``.region``."""
-    return _pair("fastly", country_header, region_header)
-
-
-def _appengine(
-    *,
-    country_header: str = "X-AppEngine-Country",
-    region_header: str | None = "X-AppEngine-Region",
-) -> Provider:
-    """Google App Engine: ``X-AppEngine-Country`` (``ZZ`` unknown) and ``X-AppEngine-Region``."""
-    return _pair("appengine", country_header, region_header)
-
-
-def _vercel(
-    *,
-    country_header: str = "X-Vercel-IP-Country",
-    region_header: str | None = "X-Vercel-IP-Country-Region",
-) -> Provider:
-    """Vercel: ``X-Vercel-IP-Country`` and ``X-Vercel-IP-Country-Region``."""
-    return _pair("vercel", country_header, region_header)
-
-
-def _akamai(*, header: str = "X-Akamai-Edgescape") -> Provider:
-    """Akamai EdgeScape: ``country_code=`` and ``region_code=`` in ``X-Akamai-Edgescape``."""
-    checked = _header_option("akamai", "header", header, optional=False)
-    return AkamaiProvider(header=str(checked))
-
-
-def _netlify(*, header: str = "x-nf-geo") -> Provider:
-    """Netlify: the ``x-nf-geo`` JSON object, plain or base64."""
-    checked = _header_option("netlify", "header", header, optional=False)
-    return NetlifyProvider(header=str(checked))
-
-
-def _gcp(
-    *,
-    country_header: str = "X-Client-Region",
-    subdivision_header: str | None = "X-Client-Region-Subdivision",
-) -> Provider:
-    """Google Cloud load balancers: custom headers from ``{client_region}`` and ``{client_region_subdivision}``."""  # noqa: E501
-    return _pair("gcp", country_header, subdivision_header, "cldr", "subdivision_header")
-
+#: Every built-in provider, one row each, by name.
+PROVIDER_TABLE: tuple[ProviderSpec, ...] = (
+    ProviderSpec(
+        name="akamai",
+        vendor="Akamai",
+        headers=(HeaderOption("header", "X-Akamai-Edgescape"),),
+        region=RegionFormat.EDGESCAPE,
+        notes="EdgeScape (Content Targeting) data, sent only when a property rule adds the "
+        "header: `georegion=246,country_code=US,region_code=CA,...`",
+        docs="Akamai's EdgeScape documentation (techdocs.akamai.com)",
+    ),
+    ProviderSpec(
+        name="appengine",
+        vendor="Google App Engine",
+        headers=_pair("X-AppEngine-Country", "X-AppEngine-Region"),
+        region=RegionFormat.ISO,
+        notes="`ZZ` is an unknown country; App Engine removes these headers when a client "
+        "sends them",
+        docs="https://cloud.google.com/appengine/docs/standard/reference/request-headers",
+    ),
+    ProviderSpec(
+        name="cloudflare",
+        vendor="Cloudflare",
+        headers=_pair("CF-IPCountry", "cf-region-code"),
+        region=RegionFormat.ISO,
+        notes="`XX` is an unknown country and `T1` Tor; `cf-region-code` comes with the "
+        "'Add visitor location headers' managed transform",
+        docs="https://developers.cloudflare.com/rules/transform/managed-transforms/reference/",
+    ),
+    ProviderSpec(
+        name="cloudfront",
+        vendor="Amazon CloudFront",
+        headers=_pair("CloudFront-Viewer-Country", "CloudFront-Viewer-Country-Region"),
+        region=RegionFormat.ISO,
+        notes="added only when an origin request policy (or cache policy) includes them",
+        docs="https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/"
+        "adding-cloudfront-headers.html",
+    ),
+    ProviderSpec(
+        name="fastly",
+        vendor="Fastly",
+        headers=_pair("Fastly-Geo-Country", "Fastly-Geo-Region"),
+        region=RegionFormat.ISO,
+        unknown_codes=("**",),
+        notes="headers the service sets itself from `client.geo.country_code` and "
+        "`client.geo.region` (names configurable); `**` is no country for the address",
+        docs="https://www.fastly.com/documentation/reference/vcl/variables/geolocation/",
+    ),
+    ProviderSpec(
+        name="gcp",
+        vendor="Google Cloud load balancers",
+        headers=_pair(
+            "X-Client-Region", "X-Client-Region-Subdivision", region_option="subdivision_header"
+        ),
+        region=RegionFormat.CLDR,
+        notes="custom request headers the load balancer fills from `{client_region}` and "
+        "`{client_region_subdivision}` (names configurable; `USCA` is US-CA)",
+        docs="https://cloud.google.com/load-balancing/docs/https/custom-headers",
+    ),
+    ProviderSpec(
+        name="netlify",
+        vendor="Netlify",
+        headers=(HeaderOption("header", "x-nf-geo"),),
+        region=RegionFormat.JSON,
+        notes="a JSON object (`country.code`, `subdivision.code`), plain or base64-encoded",
+        docs="Netlify's geolocation header, as Netlify Edge Functions' `context.geo` reads it",
+    ),
+    ProviderSpec(
+        name="vercel",
+        vendor="Vercel",
+        headers=_pair("X-Vercel-IP-Country", "X-Vercel-IP-Country-Region"),
+        region=RegionFormat.ISO,
+        notes="set by Vercel's edge on every request",
+        docs="https://vercel.com/docs/headers/request-headers",
+    ),
+)
 
 #: The built-in providers by name; each factory takes keyword options (header names).
-PROVIDERS: Mapping[str, Callable[..., Provider]] = {
-    "akamai": _akamai,
-    "appengine": _appengine,
-    "cloudflare": _cloudflare,
-    "cloudfront": _cloudfront,
-    "fastly": _fastly,
-    "gcp": _gcp,
-    "netlify": _netlify,
-    "vercel": _vercel,
-}
+PROVIDERS: Mapping[str, Callable[..., Provider]] = {spec.name: spec for spec in PROVIDER_TABLE}
 
 
 def provider(name: str, **options: object) -> Provider:

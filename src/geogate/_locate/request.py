@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import attrs
 
 from geogate._world.countries import (
+    LocationSource,
     LocationStatus,
     describe_value,
     foreign_region,
+    header_source,
     normalize_country,
     refine_region,
     resolve_place,
@@ -36,7 +38,7 @@ from geogate._world.countries import (
 )
 
 from .headers import HeaderMap, Headers, header_label
-from .providers import PROVIDERS, HeaderLocation, Provider, provider
+from .providers import PROVIDER_TABLE, PROVIDERS, HeaderLocation, Provider, provider
 from .proxies import Network, TrustedProxies
 
 if TYPE_CHECKING:
@@ -48,9 +50,9 @@ _KNOWN = LocationStatus.KNOWN
 _UNKNOWN = LocationStatus.UNKNOWN
 _INVALID = LocationStatus.INVALID
 
-#: Pseudo country codes of one provider that `normalize_country` does not know:
-#: Fastly's ``**`` (no country for the address).
-_PROVIDER_UNKNOWN_CODES = frozenset({"**"})
+#: Pseudo country codes of built-in providers that `normalize_country` does not
+#: know (Fastly's ``**``: no country for the address), from the providers' table.
+_PROVIDER_UNKNOWN_CODES = frozenset(code for spec in PROVIDER_TABLE for code in spec.unknown_codes)
 
 
 def _and(items: list[str]) -> str:
@@ -97,7 +99,9 @@ class RequestLocation:
         status: ``KNOWN``, ``UNKNOWN`` or ``INVALID``, of the location used.
         country: The ISO 3166-1 alpha-2 code when *status* is ``KNOWN``.
         subdivision: The ISO 3166-2 code, when known.
-        source: ``"explicit"``, ``"header:<provider>"``, ``"geoip"`` or ``"unknown"``.
+        source_kind: How it was found: explicit, a provider's header, GeoIP or unknown.
+        provider: The name of the provider whose header it came from, for
+            ``source_kind`` `LocationSource.HEADER`; else None.
         client_ip: The client address as found through trusted proxies, or None.
         detail: One plain sentence on how the location was found and what was
             ignored, e.g. ``CF-IPCountry 'FR' from trusted proxy 10.0.0.2``.
@@ -108,10 +112,18 @@ class RequestLocation:
     status: LocationStatus
     country: str | None
     subdivision: str | None
-    source: str
+    source_kind: LocationSource
+    provider: str | None = None
     client_ip: str | None
     detail: str
     problem: str | None = None
+
+    @property
+    def source(self) -> str:
+        """As written: ``"explicit"``, ``"header:<provider>"``, ``"geoip"`` or ``"unknown"``."""
+        if self.provider is not None:
+            return header_source(self.provider)
+        return self.source_kind.value
 
 
 class RequestResolver:
@@ -248,7 +260,7 @@ class RequestResolver:
                 status=_INVALID,
                 country=None,
                 subdivision=None,
-                source="unknown",
+                source_kind=LocationSource.UNKNOWN,
                 client_ip=None,
                 detail=f"not located: {problem}",
                 problem=problem,
@@ -272,15 +284,17 @@ class RequestResolver:
                     status=_INVALID,
                     country=None,
                     subdivision=None,
-                    source="unknown",
+                    source_kind=LocationSource.UNKNOWN,
                     client_ip=client,
                     detail=f"not located: {problem}",
                     problem=problem,
                 )
-            for source in self._providers:
-                read = _read(source, found)
+            for candidate in self._providers:
+                read = _read(candidate, found)
                 if read is not None:
-                    return _from_header(source.name, read, str(who.address), client, client_problem)
+                    return _from_header(
+                        candidate.name, read, str(who.address), client, client_problem
+                    )
         else:
             ignored = [
                 read.header for p in self._providers if (read := _read(p, found)) is not None
@@ -295,12 +309,12 @@ class RequestResolver:
     def _geolocate(
         self, client: str | None, client_problem: str | None, notes: list[str], *, trusted: bool
     ) -> RequestLocation:
-        def unknown(problem: str, source: str = "unknown") -> RequestLocation:
+        def unknown(problem: str, kind: LocationSource = LocationSource.UNKNOWN) -> RequestLocation:
             return RequestLocation(
                 status=_UNKNOWN,
                 country=None,
                 subdivision=None,
-                source=source,
+                source_kind=kind,
                 client_ip=client,
                 detail="; ".join([*notes, f"not located: {problem}"]),
                 problem=problem,
@@ -322,50 +336,55 @@ class RequestResolver:
             raw_country, raw_subdivision = result.country, result.subdivision
             geo_problem = result.problem
         except Exception as error:  # noqa: BLE001 (someone else's code; never raise)
-            return unknown(f"the GeoIP lookup of {client} failed ({type(error).__name__})", "geoip")
+            return unknown(
+                f"the GeoIP lookup of {client} failed ({type(error).__name__})",
+                LocationSource.GEOIP,
+            )
         if status != _KNOWN:
             problem = geo_problem if isinstance(geo_problem, str) and geo_problem else None
             problem = problem or f"GeoIP has no country for {client}"
-            located = unknown(problem, "geoip")
+            located = unknown(problem, LocationSource.GEOIP)
             located = attrs.evolve(
                 located, detail="; ".join([*notes, f"not located by GeoIP: {problem}"])
             )
             return located if status != _INVALID else attrs.evolve(located, status=_INVALID)
         normalized = normalize_country(raw_country)
         if normalized.status is not _KNOWN:
-            return attrs.evolve(unknown(str(normalized.problem), "geoip"), status=normalized.status)
+            return attrs.evolve(
+                unknown(str(normalized.problem), LocationSource.GEOIP), status=normalized.status
+            )
         code, note = refine_region(raw_country, normalized, raw_subdivision)
         undivided = undivided_part(raw_country, code)
         if undivided is not None:
-            return attrs.evolve(unknown(undivided, "geoip"), status=_INVALID)
+            return attrs.evolve(unknown(undivided, LocationSource.GEOIP), status=_INVALID)
         return RequestLocation(
             status=_KNOWN,
             country=normalized.code,
             subdivision=code,
-            source="geoip",
+            source_kind=LocationSource.GEOIP,
             client_ip=client,
             detail="; ".join([*notes, "located by GeoIP", *([note] if note else [])]),
         )
 
 
-def _read(source: Provider, headers: HeaderMap) -> HeaderLocation | None:
+def _read(candidate: Provider, headers: HeaderMap) -> HeaderLocation | None:
     """Ask a provider; a provider that fails or answers nonsense gives an invalid answer."""
     try:
-        read = source.read(headers)
+        read = candidate.read(headers)
     except Exception as error:  # noqa: BLE001 (custom providers may fail; never raise)
         return HeaderLocation(
             None,
             None,
-            source.name,
-            problem=f"the provider {source.name!r} failed ({type(error).__name__})",
+            candidate.name,
+            problem=f"the provider {candidate.name!r} failed ({type(error).__name__})",
         )
     if read is None or isinstance(read, HeaderLocation):
         return read
     return HeaderLocation(  # type: ignore[unreachable]  # a custom provider broke its contract
         None,
         None,
-        source.name,
-        problem=f"the provider {source.name!r} answered {with_article(type(read).__name__)}",
+        candidate.name,
+        problem=f"the provider {candidate.name!r} answered {with_article(type(read).__name__)}",
     )
 
 
@@ -373,7 +392,6 @@ def _from_header(
     name: str, read: HeaderLocation, peer: str, client: str | None, client_problem: str | None
 ) -> RequestLocation:
     label = header_label(read.header)
-    source = f"header:{name}"
     tail = [client_problem] if client is None and client_problem else []
 
     def failed(status: LocationStatus, problem: str, what: str) -> RequestLocation:
@@ -381,7 +399,8 @@ def _from_header(
             status=status,
             country=None,
             subdivision=None,
-            source=source,
+            source_kind=LocationSource.HEADER,
+            provider=name,
             client_ip=client,
             detail="; ".join([f"{what} from trusted proxy {peer}: {problem}", *tail]),
             problem=problem,
@@ -411,7 +430,8 @@ def _from_header(
         status=_KNOWN,
         country=normalized.code,
         subdivision=code,
-        source=source,
+        source_kind=LocationSource.HEADER,
+        provider=name,
         client_ip=client,
         detail="; ".join([f"{what} from trusted proxy {peer}", *([note] if note else []), *tail]),
     )
@@ -433,7 +453,7 @@ def _explicit(country: object, subdivision: object, client: str | None) -> Reque
             status=status,
             country=code,
             subdivision=sub,
-            source="explicit",
+            source_kind=LocationSource.EXPLICIT,
             client_ip=client,
             detail=detail,
             problem=problem,

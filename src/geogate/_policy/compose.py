@@ -40,11 +40,11 @@ from .nodes import (
     MAX_NODES,
     SEQ,
     STR,
-    Mapping,
+    MappingNode,
     Node,
     NodeBuilder,
-    Scalar,
-    Sequence,
+    ScalarNode,
+    SequenceNode,
     TooLarge,
 )
 
@@ -190,7 +190,7 @@ class _EventComposer(NodeBuilder):
             else:
                 self.anchors[anchor] = None
 
-    def _plain(self, event: _Event, depth: int) -> Scalar:
+    def _plain(self, event: _Event, depth: int) -> ScalarNode:
         """Count and build an unanchored scalar: most of a policy's nodes."""
         self.visited += 1
         if self.visited > MAX_NODES or depth > MAX_DEPTH:
@@ -253,35 +253,35 @@ class _EventComposer(NodeBuilder):
             return self._mapping(event, depth)
         raise Fallback  # pragma: no cover (no other event starts a node)
 
-    def _scalar(self, event: _Event) -> Scalar:
+    def _scalar(self, event: _Event) -> ScalarNode:
         tag, value = event.tag, event.value
         if tag is None or tag == "!":
             resolve: Callable[..., str] = self.loader.resolve
             tag = resolve(yaml.ScalarNode, value, event.implicit)
         if tag == STR:
             mark = event.start_mark
-            return _new(Scalar, (value, value, not event.style, self.path, mark.line + 1,
+            return _new(ScalarNode, (value, value, not event.style, self.path, mark.line + 1,
                                  mark.column + 1, False))  # fmt: skip
         return self.scalar(yaml.ScalarNode(tag, value, event.start_mark, event.end_mark,
                                            event.style))  # fmt: skip
 
-    def _sequence(self, start: _Event, depth: int) -> Sequence:
+    def _sequence(self, start: _Event, depth: int) -> SequenceNode:
         next_event: Callable[[], _Event] = self.loader.get_event
         inner = depth + 1
         items: list[Node] = []
         while not isinstance(event := next_event(), SequenceEndEvent):
             items.append(self._node(event, inner))
         mark = start.start_mark
-        return _new(Sequence, (tuple(items), self.path, mark.line + 1, mark.column + 1))
+        return _new(SequenceNode, (tuple(items), self.path, mark.line + 1, mark.column + 1))
 
-    def _mapping(self, start: _Event, depth: int) -> Mapping:
+    def _mapping(self, start: _Event, depth: int) -> MappingNode:
         next_event: Callable[[], _Event] = self.loader.get_event
         inner = depth + 1
-        entries: list[tuple[Scalar, Node]] = []
-        seen: dict[str, Scalar] = {}
+        entries: list[tuple[ScalarNode, Node]] = []
+        seen: dict[str, ScalarNode] = {}
         complete = True
         while not isinstance(event := next_event(), MappingEndEvent):
-            key: Scalar | None
+            key: ScalarNode | None
             if type(event) is ScalarEvent and event.anchor is None:  # nearly every key
                 key, where = self._plain(event, inner), event
             else:
@@ -293,9 +293,11 @@ class _EventComposer(NodeBuilder):
             else:
                 complete &= self.add(key, where, value, entries, seen)
         mark = start.start_mark
-        return _new(Mapping, (tuple(entries), self.path, mark.line + 1, mark.column + 1, complete))
+        return _new(
+            MappingNode, (tuple(entries), self.path, mark.line + 1, mark.column + 1, complete)
+        )
 
-    def _key(self, event: _Event, depth: int) -> tuple[Scalar | None, _Event]:
+    def _key(self, event: _Event, depth: int) -> tuple[ScalarNode | None, _Event]:
         """
         Build a key that is not a plain scalar without an anchor.
 
@@ -305,7 +307,7 @@ class _EventComposer(NodeBuilder):
         """
         if isinstance(event, ScalarEvent):
             node = self._node(event, depth)  # counts it, and keeps its anchor
-            return (node if isinstance(node, Scalar) else None), event
+            return (node if isinstance(node, ScalarNode) else None), event
         if isinstance(event, AliasEvent):
             if event.anchor not in self.anchors:
                 raise Fallback  # an undefined alias
@@ -313,7 +315,7 @@ class _EventComposer(NodeBuilder):
             if not isinstance(known, tuple):
                 raise Fallback  # a key inside its own anchor
             mark = known[3]
-            if isinstance(known[0], Scalar):
+            if isinstance(known[0], ScalarNode):
                 self.visited += 1
                 if self.visited > MAX_NODES or depth > MAX_DEPTH:
                     self.refuse(_at(mark), depth)
@@ -326,7 +328,7 @@ class _EventComposer(NodeBuilder):
         self._skip_contents()
         return None, event
 
-    def _skip(self, start: _Event) -> Scalar:
+    def _skip(self, start: _Event) -> ScalarNode:
         """Report a forbidden tag on a sequence or mapping, and read past its contents."""
         broken = self.bad_tag(start)
         self._skip_contents()

@@ -8,13 +8,11 @@ that shows the bad value, and an optional hint on how to fix it.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import attrs
 
-__all__ = ["Diagnostic", "Position", "Severity"]
+from .codes import DiagnosticCode, Severity
 
-Severity = Literal["error", "warning"]
+__all__ = ["Diagnostic", "Position", "Severity"]
 
 
 @attrs.frozen(order=True)
@@ -44,7 +42,8 @@ class Diagnostic:
     Attributes:
         position: Where the problem is.
         severity: ``error`` (the set does not load) or ``warning``.
-        code: Stable kebab-case identifier, documented in docs/diagnostics.md.
+        code: Stable kebab-case identifier, documented in docs/diagnostics.md
+            (`geogate._policy.codes` defines each once).
         message: What is wrong, naming the bad value.
         hint: How to fix it, when there is something useful to say.
     """
@@ -54,6 +53,15 @@ class Diagnostic:
     code: str
     message: str
     hint: str | None = None
+
+    @classmethod
+    def of(
+        cls, code: DiagnosticCode, position: Position, message: str, hint: str | None = None
+    ) -> Diagnostic:
+        """Report *code* at *position*: its severity is the registry's (`Code`)."""
+        return cls(
+            position=position, severity=code.severity, code=code.code, message=message, hint=hint
+        )
 
     def __str__(self) -> str:
         text = f"{self.position}: {self.severity}: {self.message} [{self.code}]"

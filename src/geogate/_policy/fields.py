@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from .diagnostics import Diagnostic, Position, Severity
-from .nodes import Mapping, Node, Scalar, Sequence
+from .codes import Code, DiagnosticCode
+from .diagnostics import Diagnostic, Position
+from .nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -29,13 +30,13 @@ __all__ = ["ID_PATTERN", "Reader"]
 #: letter or digit; at most 128 characters.
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
-_KIND = {Scalar: "a scalar", Sequence: "a list", Mapping: "a mapping"}
+_KIND = {ScalarNode: "a scalar", SequenceNode: "a list", MappingNode: "a mapping"}
 MAX_TEXT = 4096
 
 
 def kind_of(node: Node) -> str:
     """Describe a node's kind in words."""
-    if isinstance(node, Scalar):
+    if isinstance(node, ScalarNode):
         value = node.value
         if isinstance(value, bool):
             return f"the boolean {node.text!r}"
@@ -56,24 +57,17 @@ class Reader:
     report: Callable[[Diagnostic], None]
 
     def diagnose(
-        self,
-        position: Position,
-        code: str,
-        message: str,
-        hint: str | None = None,
-        severity: Severity = "error",
+        self, position: Position, code: DiagnosticCode, message: str, hint: str | None = None
     ) -> None:
-        """Report one diagnostic."""
-        self.report(
-            Diagnostic(position=position, severity=severity, code=code, message=message, hint=hint)
-        )
+        """Report one diagnostic; its severity is *code*'s."""
+        self.report(Diagnostic.of(code, position, message, hint))
 
     def wrong_type(self, node: Node, where: str, expected: str) -> None:
         """Report that *node* is not what *where* needs."""
-        if isinstance(node, Scalar) and node.broken:
+        if isinstance(node, ScalarNode) and node.broken:
             return
         self.diagnose(
-            node.position, "wrong-type", f"{where} must be {expected}, not {kind_of(node)}"
+            node.position, Code.WRONG_TYPE, f"{where} must be {expected}, not {kind_of(node)}"
         )
 
     def mapping(
@@ -83,9 +77,9 @@ class Reader:
         *,
         required: Iterable[str] = (),
         optional: Iterable[str] = (),
-    ) -> Mapping | None:
+    ) -> MappingNode | None:
         """Check that *node* is a mapping with only the given keys, and the required ones."""
-        if not isinstance(node, Mapping):
+        if not isinstance(node, MappingNode):
             self.wrong_type(node, where, "a mapping")
             return None
         required = tuple(required)
@@ -102,13 +96,13 @@ class Reader:
                     else f"allowed keys here: {', '.join(allowed)}"
                 )
                 self.diagnose(
-                    key.position, "unknown-key", f"unknown key {key.text!r} in {where}", hint
+                    key.position, Code.UNKNOWN_KEY, f"unknown key {key.text!r} in {where}", hint
                 )
         for name in required if node.complete else ():
             if name not in present:
                 self.diagnose(
                     node.position,
-                    "missing-key",
+                    Code.MISSING_KEY,
                     f"{where} has no {name!r}",
                     hint=f"add '{name}:'",
                 )
@@ -116,7 +110,7 @@ class Reader:
 
     def sequence(self, node: Node, where: str) -> tuple[Node, ...] | None:
         """Return the items of a list; a lone scalar is an error, not a list of one."""
-        if not isinstance(node, Sequence):
+        if not isinstance(node, SequenceNode):
             self.wrong_type(node, where, "a list")
             return None
         return node.items
@@ -125,28 +119,28 @@ class Reader:
         """Return a non-empty string of at most `MAX_TEXT` characters."""
         if node is None:
             return None
-        if not isinstance(node, Scalar) or not isinstance(node.value, str):
+        if not isinstance(node, ScalarNode) or not isinstance(node.value, str):
             self.wrong_type(node, where, "a string")
             return None
         if not node.value.strip():
             if required:
-                self.diagnose(node.position, "empty-value", f"{where} is empty")
+                self.diagnose(node.position, Code.EMPTY_VALUE, f"{where} is empty")
             return None
         if len(node.value) > MAX_TEXT:
             self.diagnose(
                 node.position,
-                "too-long",
+                Code.TOO_LONG,
                 f"{where} is {len(node.value):,} characters long; the limit is {MAX_TEXT:,}",
             )
             return None
         return node.value
 
-    def identifier(self, node: Scalar, where: str) -> str | None:
+    def identifier(self, node: ScalarNode, where: str) -> str | None:
         """Return *node*'s text if it is a valid feature or rule id."""
         if ID_PATTERN.fullmatch(node.text) is None:
             self.diagnose(
                 node.position,
-                "invalid-id",
+                Code.INVALID_ID,
                 f"{node.text!r} is not a valid id for {where}",
                 hint="use letters, digits, '.', '_' and '-', starting with a letter or digit "
                 "(at most 128 characters)",
@@ -154,28 +148,30 @@ class Reader:
             return None
         return node.text
 
-    def choice(self, node: Node | None, where: str, choices: Iterable[str]) -> str | None:
-        """Return one of *choices* (compared as written, so YAML booleans are rejected)."""
+    def choice(
+        self, node: Node | None, where: str, choices: Iterable[str], code: DiagnosticCode
+    ) -> str | None:
+        """Return one of *choices* (as written: no YAML booleans), else report *code*."""
         if node is None:
             return None
         choices = tuple(choices)
-        if isinstance(node, Scalar) and isinstance(node.value, str) and node.value in choices:
+        if isinstance(node, ScalarNode) and isinstance(node.value, str) and node.value in choices:
             return node.value
-        if isinstance(node, Scalar) and node.broken:
+        if isinstance(node, ScalarNode) and node.broken:
             return None
         hint = None
-        if isinstance(node, Scalar) and isinstance(node.value, bool):
+        if isinstance(node, ScalarNode) and isinstance(node.value, bool):
             hint = (
                 f"YAML reads an unquoted {node.text!r} as a boolean; "
                 f"write one of {', '.join(choices)}"
             )
-        elif isinstance(node, Scalar):
+        elif isinstance(node, ScalarNode):
             close = difflib.get_close_matches(node.text.lower(), choices, n=1)
             if close:
                 hint = f"did you mean {close[0]!r}?"
         self.diagnose(
             node.position,
-            f"invalid-{where.rpartition('.')[2].replace('_', '-')}",
+            code,
             f"{where} must be one of {', '.join(choices)}; got {kind_of(node)}",
             hint,
         )
@@ -185,12 +181,12 @@ class Reader:
         """Return a calendar date written ``YYYY-MM-DD`` (a YAML date or a string)."""
         if node is None:
             return None
-        if isinstance(node, Scalar):
+        if isinstance(node, ScalarNode):
             value = node.value
             if isinstance(value, dt.datetime):
                 self.diagnose(
                     node.position,
-                    "invalid-date",
+                    Code.INVALID_DATE,
                     f"{where} must be a date without a time; got {node.text!r}",
                     hint="write YYYY-MM-DD; windows start and end on whole days (UTC)",
                 )
@@ -203,7 +199,7 @@ class Reader:
                 except ValueError as exc:
                     self.diagnose(
                         node.position,
-                        "invalid-date",
+                        Code.INVALID_DATE,
                         f"{where} is not a day of the calendar: {value!r} ({exc})",
                         hint="check the month and the day",
                     )
@@ -212,7 +208,7 @@ class Reader:
                 return None
         self.diagnose(
             node.position,
-            "invalid-date",
+            Code.INVALID_DATE,
             f"{where} must be a date written YYYY-MM-DD; got {kind_of(node)}",
         )
         return None

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from .codes import Code
 from .diagnostics import Diagnostic, Position
 
 if TYPE_CHECKING:
@@ -135,10 +136,9 @@ def read_lock(path: Path, shown: str) -> Lock | Diagnostic | None:
 
 
 def _invalid(position: Position, message: str) -> Diagnostic:
-    return Diagnostic(
+    return Diagnostic.of(
         position=position,
-        severity="error",
-        code="lock-invalid",
+        code=Code.LOCK_INVALID,
         message=message,
         hint="write the lock again with `geogate lock` (a half-written lock also reads so; "
         "the last good policies keep answering until it is whole)",
@@ -159,10 +159,9 @@ def mismatch(lock: Lock, revision: str, digests: Mapping[str, str]) -> Diagnosti
     if missing:
         parts.append(f"{_names(missing)} {'is' if len(missing) == 1 else 'are'} missing")
     why = "; ".join(parts) or "the lock lists the same files with the same digests"
-    return Diagnostic(
+    return Diagnostic.of(
         position=Position(lock.path, lock.line, len("revision: ") + 1),
-        severity="error",
-        code="lock-mismatch",
+        code=Code.LOCK_MISMATCH,
         message=f"the policy files have revision {revision!r}, but the lock says "
         f"{lock.revision!r}: {why}",
         hint="while a deployment is still writing the files this is expected, and the last "

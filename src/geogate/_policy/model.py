@@ -14,7 +14,7 @@ import datetime as dt
 import difflib
 import enum
 import re
-from collections.abc import Mapping as MappingOf
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 import attrs
@@ -32,9 +32,10 @@ from geogate._world.countries import (
 )
 from geogate._world.jurisdictions import JurisdictionTable
 
+from .codes import Code
 from .diagnostics import Diagnostic, Position
 from .fields import ID_PATTERN
-from .nodes import Mapping, Node, Scalar
+from .nodes import MappingNode, Node, ScalarNode
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
@@ -116,7 +117,7 @@ class Target:
         cls, node: Node, where: str, reader: Reader, jurisdictions: Collection[str]
     ) -> Target | None:
         """Resolve a written target against *jurisdictions* (built-in and custom names)."""
-        if not isinstance(node, Scalar) or isinstance(node.value, dt.date):
+        if not isinstance(node, ScalarNode) or isinstance(node.value, dt.date):
             reader.wrong_type(node, where, "a country code, subdivision code or jurisdiction name")
             return None
         if node.broken:
@@ -133,7 +134,7 @@ class Target:
             codes = " and ".join(repr(code) for code in part.subdivisions or (part.country,))
             reader.diagnose(
                 node.position,
-                "part-of-country",
+                Code.PART_OF_COUNTRY,
                 f"{text!r} in {where} is not an ISO 3166-1 code: it names {part.name}, "
                 f"part of {part.country!r} ({part.source})",
                 hint=f"write {codes}; geogate reads {text.upper()!r} in a request as {codes}",
@@ -146,7 +147,7 @@ class Target:
         if upper in UNKNOWN_CODES:
             reader.diagnose(
                 node.position,
-                "unknown-location-target",
+                Code.UNKNOWN_LOCATION_TARGET,
                 f"{text!r} in {where} means an unknown location, which no rule can target",
                 hint="say what happens to unknown locations with the feature's 'unknown:' "
                 "setting (allow or deny; deny when absent)",
@@ -156,7 +157,7 @@ class Target:
             suggestion = suggest_country(text)
             reader.diagnose(
                 node.position,
-                "unknown-country",
+                Code.UNKNOWN_COUNTRY,
                 f"unknown country code {text!r} in {where}",
                 hint=(f"did you mean {suggestion!r}? " if suggestion else "")
                 + "Codes are ISO 3166-1 alpha-2; `geogate jurisdictions` lists the names.",
@@ -165,7 +166,7 @@ class Target:
         close = difflib.get_close_matches(upper, sorted(jurisdictions), n=1)
         reader.diagnose(
             node.position,
-            "unknown-jurisdiction",
+            Code.UNKNOWN_JURISDICTION,
             f"unknown jurisdiction {text!r} in {where}",
             hint=(f"did you mean {close[0]!r}? " if close else "")
             + "Define it under 'jurisdictions:', or use ISO country and subdivision codes; "
@@ -175,7 +176,12 @@ class Target:
 
     @classmethod
     def _subdivision(
-        cls, node: Scalar, upper: str, where: str, reader: Reader, jurisdictions: Collection[str]
+        cls,
+        node: ScalarNode,
+        upper: str,
+        where: str,
+        reader: Reader,
+        jurisdictions: Collection[str],
     ) -> Target | None:
         prefix, _, rest = upper.partition("-")
         country = normalize_country(prefix)
@@ -183,7 +189,7 @@ class Target:
             close = difflib.get_close_matches(upper, sorted(jurisdictions), n=1)
             reader.diagnose(
                 node.position,
-                "unknown-jurisdiction",
+                Code.UNKNOWN_JURISDICTION,
                 f"unknown jurisdiction {node.text!r} in {where}",
                 hint=(f"did you mean {close[0]!r}? " if close else "")
                 + "Define it under 'jurisdictions:'; `geogate jurisdictions` lists the names.",
@@ -194,7 +200,7 @@ class Target:
             suggestion = _suggest_subdivision(code, country.code)
             reader.diagnose(
                 node.position,
-                "unknown-subdivision",
+                Code.UNKNOWN_SUBDIVISION,
                 f"unknown subdivision code {node.text!r} in {where}",
                 hint=f"did you mean {suggestion!r} ({subdivision_name(suggestion)})?"
                 if suggestion
@@ -206,7 +212,7 @@ class Target:
         if own is not None:
             reader.diagnose(
                 node.position,
-                "subdivision-has-country-code",
+                Code.SUBDIVISION_HAS_COUNTRY_CODE,
                 f"{node.text!r} ({subdivision_name(code)}) in {where} has its own "
                 f"ISO 3166-1 code {own!r}",
                 hint=f"write {own!r}: locations there are reported as {own}, not as {country.code}",
@@ -252,7 +258,7 @@ def _listed(
     if not items:
         reader.diagnose(
             node.position,
-            "empty-targets",
+            Code.EMPTY_TARGETS,
             f"{where} is empty",
             hint="list at least one country, subdivision or jurisdiction",
         )
@@ -267,10 +273,9 @@ def _listed(
         elif value in seen:
             reader.diagnose(
                 item.position,
-                "duplicate-target",
+                Code.DUPLICATE_TARGET,
                 f"{code(value)!r} appears twice in {where}{twice}",
                 hint="remove the second one",
-                severity="warning",
             )
         else:
             seen.add(value)
@@ -355,7 +360,7 @@ class Rule:
         get = mapping.fields().get
         id_node = get("id")
         rule_id = None
-        if isinstance(id_node, Scalar) and not id_node.broken:
+        if isinstance(id_node, ScalarNode) and not id_node.broken:
             rule_id = reader.identifier(id_node, f"{where}.id")
         elif id_node is not None:
             reader.wrong_type(id_node, f"{where}.id", "a string")
@@ -364,7 +369,7 @@ class Rule:
             names = ", ".join(key.text for key, _ in kinds) or "none"
             reader.diagnose(
                 mapping.position,
-                "rule-kind",
+                Code.RULE_KIND,
                 f"{where} must have exactly one of allow, deny, hard_deny; it has {names}",
                 hint="split it into one rule per effect"
                 if kinds
@@ -379,7 +384,7 @@ class Rule:
         reason = reader.text(get("reason"), f"{where}.reason", required=True)
         source = reader.text(get("source"), f"{where}.source")
         overrides = _overrides(get("overrides"), where, reader)
-        in_order, start, end = _window(get, where, reader)
+        in_order, start, end = _read_window(get, where, reader)
         if not in_order:
             return None
         if rule_id is None or kind is None or targets is None or reason is None:
@@ -400,7 +405,7 @@ class Rule:
         )
 
 
-def _window(
+def _read_window(
     get: Callable[[str], Node | None], where: str, reader: Reader
 ) -> tuple[bool, dt.date | None, dt.date | None]:
     """
@@ -416,7 +421,7 @@ def _window(
         assert until is not None  # noqa: S101 (end came from it)
         reader.diagnose(
             until.position,
-            "window-order",
+            Code.WINDOW_ORDER,
             f"{where} ends ({end}) before it starts ({start})",
             hint="'from' and 'until' are both inclusive; swap them or fix the dates",
         )
@@ -426,8 +431,8 @@ def _window(
 
 def _rule_name(node: Node, feature: str) -> str | None:
     """Return ``features.F.rules[ID]`` when *node* is a rule with a valid id."""
-    id_node = node.get("id") if isinstance(node, Mapping) else None
-    if not isinstance(id_node, Scalar) or id_node.broken:
+    id_node = node.get("id") if isinstance(node, MappingNode) else None
+    if not isinstance(id_node, ScalarNode) or id_node.broken:
         return None
     if ID_PATTERN.fullmatch(id_node.text) is None:
         return None
@@ -437,12 +442,12 @@ def _rule_name(node: Node, feature: str) -> str | None:
 def _overrides(node: Node | None, where: str, reader: Reader) -> tuple[str, ...] | None:
     if node is None:
         return ()
-    items = (node,) if isinstance(node, Scalar) else reader.sequence(node, f"{where}.overrides")
+    items = (node,) if isinstance(node, ScalarNode) else reader.sequence(node, f"{where}.overrides")
     if items is None:
         return None
     ids: list[str] = []
     for item in items:
-        if not isinstance(item, Scalar) or not isinstance(item.value, str):
+        if not isinstance(item, ScalarNode) or not isinstance(item.value, str):
             reader.wrong_type(item, f"{where}.overrides", "a rule id or a list of rule ids")
             return None
         ids.append(item.text)
@@ -483,7 +488,7 @@ class Feature:
 
     @classmethod
     def from_node(
-        cls, key: Scalar, node: Node, reader: Reader, jurisdictions: Collection[str]
+        cls, key: ScalarNode, node: Node, reader: Reader, jurisdictions: Collection[str]
     ) -> Feature | None:
         """Build a feature from its mapping, or report why it cannot be one."""
         feature_id = reader.identifier(key, "a feature")
@@ -498,10 +503,11 @@ class Feature:
             return None
         get = mapping.fields().get
         effects = [effect.value for effect in Effect]
-        default = reader.choice(get("default"), f"{where}.default", effects)
-        unknown = reader.choice(get("unknown"), f"{where}.unknown", effects)
-        partial = reader.choice(get("partial"), f"{where}.partial", effects)
-        basis = reader.choice(get("basis"), f"{where}.basis", [b.value for b in Basis])
+        default = reader.choice(get("default"), f"{where}.default", effects, Code.INVALID_DEFAULT)
+        unknown = reader.choice(get("unknown"), f"{where}.unknown", effects, Code.INVALID_UNKNOWN)
+        partial = reader.choice(get("partial"), f"{where}.partial", effects, Code.INVALID_PARTIAL)
+        bases = [b.value for b in Basis]
+        basis = reader.choice(get("basis"), f"{where}.basis", bases, Code.INVALID_BASIS)
         tags = _tags(get("tags"), f"{where}.tags", reader)
         rules: list[Rule] = []
         ok = default is not None and tags is not None
@@ -581,14 +587,14 @@ class CustomJurisdiction:
     position: Position = attrs.field(eq=False)
 
     @staticmethod
-    def check_name(key: Scalar, reader: Reader, builtin: Collection[str]) -> str | None:
+    def check_name(key: ScalarNode, reader: Reader, builtin: Collection[str]) -> str | None:
         """Return the name if it may name a custom jurisdiction, else report why not."""
         name = key.text
         where = f"jurisdictions.{name}"
         if name in builtin:
             reader.diagnose(
                 key.position,
-                "jurisdiction-redefined",
+                Code.JURISDICTION_REDEFINED,
                 f"{where} redefines the built-in jurisdiction {name!r}",
                 hint="choose another name; built-in jurisdictions cannot change",
             )
@@ -596,7 +602,7 @@ class CustomJurisdiction:
         if _NAME_PATTERN.fullmatch(name) is None or len(name) < 3 or len(name) > 64:  # noqa: PLR2004
             reader.diagnose(
                 key.position,
-                "invalid-jurisdiction-name",
+                Code.INVALID_JURISDICTION_NAME,
                 f"{name!r} is not a valid jurisdiction name",
                 hint="use 3 to 64 upper-case letters, digits and single hyphens, starting with a "
                 "letter (for example EEA-CH-UK)",
@@ -605,7 +611,7 @@ class CustomJurisdiction:
         if find_subdivision(name) is not None:
             reader.diagnose(
                 key.position,
-                "invalid-jurisdiction-name",
+                Code.INVALID_JURISDICTION_NAME,
                 f"{name!r} is an ISO 3166-2 subdivision code, so it cannot name a jurisdiction",
                 hint="choose a name that is not a country or subdivision code",
             )
@@ -614,7 +620,7 @@ class CustomJurisdiction:
 
     @classmethod
     def from_node(
-        cls, name: str, key: Scalar, node: Node, reader: Reader, jurisdictions: Collection[str]
+        cls, name: str, key: ScalarNode, node: Node, reader: Reader, jurisdictions: Collection[str]
     ) -> CustomJurisdiction | None:
         """Build a custom jurisdiction from its list of members."""
         # The same code with another window is another span of membership, not a duplicate.
@@ -633,7 +639,7 @@ def _member(
     node: Node, where: str, reader: Reader, jurisdictions: Collection[str]
 ) -> Member | None:
     """Build one member of a custom jurisdiction: a code, or a mapping with a window."""
-    if not isinstance(node, Mapping):
+    if not isinstance(node, MappingNode):
         target = Target.from_node(node, where, reader, jurisdictions)
         return None if target is None else Member(target)
     mapping = reader.mapping(node, where, required=("code",), optional=("from", "until"))
@@ -644,7 +650,7 @@ def _member(
     if code is None:  # the reader reported the missing key
         return None
     target = Target.from_node(code, f"{where}.code", reader, jurisdictions)
-    in_order, start, end = _window(get, where, reader)
+    in_order, start, end = _read_window(get, where, reader)
     if not in_order:
         return None
     if target is None or (get("from") is not None and start is None):
@@ -669,9 +675,9 @@ class PolicySet:
             ``sha256:`` of its bytes (what ``geogate lock`` writes).
     """
 
-    features: MappingOf[str, Feature]
+    features: Mapping[str, Feature]
     jurisdictions: JurisdictionTable
     revision: str
     files: tuple[str, ...]
     warnings: tuple[Diagnostic, ...] = ()
-    digests: MappingOf[str, str] = attrs.field(factory=dict, kw_only=True)
+    digests: Mapping[str, str] = attrs.field(factory=dict, kw_only=True)

@@ -22,17 +22,18 @@ from typing import Any, NamedTuple, NoReturn, Protocol
 import attrs
 import yaml
 
+from .codes import Code, DiagnosticCode
 from .diagnostics import Diagnostic, Position
 
 __all__ = [
     "MAX_DEPTH",
     "MAX_NODES",
-    "Mapping",
+    "MappingNode",
     "Node",
     "NodeBuilder",
-    "Scalar",
+    "ScalarNode",
     "ScalarValue",
-    "Sequence",
+    "SequenceNode",
     "TooLarge",
     "too_deep",
 ]
@@ -56,7 +57,7 @@ MAX_DEPTH = 64
 ScalarValue = str | int | float | bool | dt.date | None
 
 
-class Scalar(NamedTuple):
+class ScalarNode(NamedTuple):
     """
     A scalar with its place in a file.
 
@@ -90,8 +91,8 @@ class Scalar(NamedTuple):
         return Position(self.path, self.line, self.column)
 
 
-class Sequence(NamedTuple):
-    """A sequence of nodes with its place in a file (see `Scalar`)."""
+class SequenceNode(NamedTuple):
+    """A sequence of nodes with its place in a file (see `ScalarNode`)."""
 
     items: tuple[Node, ...]
     path: str
@@ -104,7 +105,7 @@ class Sequence(NamedTuple):
         return Position(self.path, self.line, self.column)
 
 
-class Mapping(NamedTuple):
+class MappingNode(NamedTuple):
     """
     A mapping with its place in a file; keys are scalars, kept in file order.
 
@@ -118,7 +119,7 @@ class Mapping(NamedTuple):
             a missing key is not reported on top of it.
     """
 
-    entries: tuple[tuple[Scalar, Node], ...]
+    entries: tuple[tuple[ScalarNode, Node], ...]
     path: str
     line: int
     column: int
@@ -141,7 +142,7 @@ class Mapping(NamedTuple):
         return {k.text: v for k, v in self.entries}
 
 
-Node = Scalar | Sequence | Mapping
+Node = ScalarNode | SequenceNode | MappingNode
 
 
 def position_of(path: str, mark: yaml.Mark | None) -> Position:
@@ -151,10 +152,9 @@ def position_of(path: str, mark: yaml.Mark | None) -> Position:
 
 
 def too_deep(position: Position) -> Diagnostic:
-    return Diagnostic(
+    return Diagnostic.of(
         position=position,
-        severity="error",
-        code="too-deep",
+        code=Code.TOO_DEEP,
         message=f"the document nests deeper than {MAX_DEPTH} levels",
         hint="policy files need only a few levels: features, rules, targets",
     )
@@ -191,16 +191,10 @@ class NodeBuilder:
     report: Callable[[Diagnostic], None]
     visited: int = 0
 
-    def error(self, node: Marked, code: str, message: str, hint: str | None = None) -> None:
-        self.report(
-            Diagnostic(
-                position=position_of(self.path, node.start_mark),
-                severity="error",
-                code=code,
-                message=message,
-                hint=hint,
-            )
-        )
+    def error(
+        self, node: Marked, code: DiagnosticCode, message: str, hint: str | None = None
+    ) -> None:
+        self.report(Diagnostic.of(code, position_of(self.path, node.start_mark), message, hint))
 
     def count(self, node: Marked, values: int, depth: int) -> None:
         self.visited += values
@@ -211,17 +205,16 @@ class NodeBuilder:
         if depth > MAX_DEPTH:
             raise TooLarge(too_deep(position_of(self.path, node.start_mark)))
         raise TooLarge(
-            Diagnostic(
+            Diagnostic.of(
                 position=position_of(self.path, node.start_mark),
-                severity="error",
-                code="too-large",
+                code=Code.TOO_LARGE,
                 message=f"the document expands to more than {MAX_NODES:,} values "
                 "(aliases included)",
                 hint="split the policies into several files, and do not nest aliases",
             )
         )
 
-    def key(self, node: yaml.Node, depth: int) -> Scalar | None:
+    def key(self, node: yaml.Node, depth: int) -> ScalarNode | None:
         """Return a mapping key as a scalar, or None for one that cannot be a key."""
         if not isinstance(node, yaml.ScalarNode):
             self.complex_key(node)
@@ -233,18 +226,18 @@ class NodeBuilder:
         """Report a list or a mapping used as a key."""
         self.error(
             node,
-            "complex-key",
+            Code.COMPLEX_KEY,
             "a mapping key must be a plain string, not a list or a mapping",
             hint="write the key as a string",
         )
 
     def add(
         self,
-        key: Scalar | None,
+        key: ScalarNode | None,
         key_node: Marked,
         value: Node,
-        entries: list[tuple[Scalar, Node]],
-        seen: dict[str, Scalar],
+        entries: list[tuple[ScalarNode, Node]],
+        seen: dict[str, ScalarNode],
     ) -> bool:
         """Add one entry unless its key is broken or repeated; False if a key was left out."""
         if key is None or key.broken:
@@ -253,7 +246,7 @@ class NodeBuilder:
         if first is not None:
             self.error(
                 key_node,
-                "duplicate-key",
+                Code.DUPLICATE_KEY,
                 f"duplicate key {key.text!r} (first defined at line {first.line})",
                 hint="YAML keeps only the last of duplicate keys; remove one or merge them",
             )
@@ -262,32 +255,32 @@ class NodeBuilder:
         entries.append((key, value))
         return True
 
-    def broken(self, node: Tagged) -> Scalar:
+    def broken(self, node: Tagged) -> ScalarNode:
         text = node.value if isinstance(node, yaml.ScalarNode) else ""
         mark = node.start_mark
-        return Scalar(None, text, plain=False, path=self.path, line=mark.line + 1,
+        return ScalarNode(None, text, plain=False, path=self.path, line=mark.line + 1,
                       column=mark.column + 1, broken=True)  # fmt: skip
 
-    def bad_tag(self, node: Tagged) -> Scalar:
+    def bad_tag(self, node: Tagged) -> ScalarNode:
         tag = node.tag
         if tag.startswith(TAG):  # as written: `!!binary`, not `tag:yaml.org,2002:binary`
             tag = "!!" + tag.removeprefix(TAG)
         self.error(
             node,
-            "yaml-tag",
+            Code.YAML_TAG,
             f"the YAML tag {tag!r} is not allowed in policy files",
             hint="use plain strings, numbers, dates, lists and mappings; "
             "tags that construct objects are never loaded",
         )
         return self.broken(node)
 
-    def scalar(self, node: yaml.ScalarNode) -> Scalar:
+    def scalar(self, node: yaml.ScalarNode) -> ScalarNode:
         if node.tag not in _SCALAR_TAGS:
             if node.tag != TAG + "merge":
                 return self.bad_tag(node)
             self.error(
                 node,
-                "yaml-merge-key",
+                Code.YAML_MERGE_KEY,
                 "merge keys ('<<') are not supported in policy files",
                 hint="write the keys out, so a reviewer sees every value",
             )
@@ -316,7 +309,9 @@ class NodeBuilder:
                 value = node.value
         mark = node.start_mark
         # PyYAML marks a plain scalar with style None, libyaml with "".
-        return Scalar(value, node.value, not node.style, self.path, mark.line + 1, mark.column + 1)
+        return ScalarNode(
+            value, node.value, not node.style, self.path, mark.line + 1, mark.column + 1
+        )
 
 
 class TooLarge(Exception):  # noqa: N818 (control flow: caught by the builders)

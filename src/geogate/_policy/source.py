@@ -20,16 +20,17 @@ from typing import TYPE_CHECKING
 import attrs
 import yaml
 
+from .codes import Code
 from .compose import Fallback, compose
 from .diagnostics import Diagnostic, Position
 from .nodes import (
     MAP,
     SEQ,
-    Mapping,
+    MappingNode,
     Node,
     NodeBuilder,
-    Scalar,
-    Sequence,
+    ScalarNode,
+    SequenceNode,
     TooLarge,
     position_of,
     too_deep,
@@ -51,10 +52,9 @@ def _decode(data: bytes, path: str, report: Callable[[Diagnostic], None]) -> str
         line = before.count(b"\n") + 1
         column = exc.start - (before.rfind(b"\n") + 1) + 1
         report(
-            Diagnostic(
+            Diagnostic.of(
                 position=Position(path, line, column),
-                severity="error",
-                code="file-encoding",
+                code=Code.FILE_ENCODING,
                 message=f"the file is not valid UTF-8: byte {data[exc.start]:#04x} "
                 f"cannot start or continue a character",
                 hint="save the file as UTF-8",
@@ -92,10 +92,9 @@ def hidden_line_breaks(text: str, path: str) -> list[Diagnostic]:
         after = _HIDDEN_BREAK.split(after, maxsplit=1)[0].strip()
         then = f"; YAML reads what follows it as a new line: {after[:60]!r}" if after else ""
         found.append(
-            Diagnostic(
+            Diagnostic.of(
                 position=Position(path, text.count("\n", 0, start) + 1, start - line_start + 1),
-                severity="error",
-                code="invisible-line-break",
+                code=Code.INVISIBLE_LINE_BREAK,
                 message=f"the file holds {_BREAK_NAMES[match.group()]}, a line break to YAML "
                 f"that git diff, grep and review tools do not show{then}",
                 hint="save the file with LF (or CRLF) line endings, and remove the character; "
@@ -155,10 +154,9 @@ def parse_text(
         except json.JSONDecodeError as exc:
             line, column, message = _json_error(text, exc)
             report(
-                Diagnostic(
+                Diagnostic.of(
                     position=Position(path, line, column),
-                    severity="error",
-                    code="json-syntax",
+                    code=Code.JSON_SYNTAX,
                     message=f"invalid JSON: {message}",
                 )
             )
@@ -192,10 +190,9 @@ def parse_text(
             problem += f" ({exc.context} that starts at line {start.line + 1}, "
             problem += f"column {start.column + 1})"
         report(
-            Diagnostic(
+            Diagnostic.of(
                 position=position_of(path, mark),
-                severity="error",
-                code="yaml-syntax",
+                code=Code.YAML_SYNTAX,
                 message=f"invalid YAML: {problem}",
                 hint=_syntax_hint(problem),
             )
@@ -203,10 +200,9 @@ def parse_text(
         return None
     except yaml.YAMLError as exc:
         report(
-            Diagnostic(
+            Diagnostic.of(
                 position=Position(path),
-                severity="error",
-                code="yaml-syntax",
+                code=Code.YAML_SYNTAX,
                 message=f"invalid YAML: {exc}",
             )
         )
@@ -230,10 +226,9 @@ def _unprintable(text: str, exc: yaml.reader.ReaderError, path: str) -> Diagnost
     line = before.count("\n") + 1
     column = exc.position - (before.rfind("\n") + 1) + 1
     code = exc.character if isinstance(exc.character, int) else ord(text[exc.position])
-    return Diagnostic(
+    return Diagnostic.of(
         position=Position(path, line, column),
-        severity="error",
-        code="file-encoding",
+        code=Code.FILE_ENCODING,
         message=f"the file holds the character U+{code:04X} ({chr(code)!r}), "
         "which YAML does not allow",
         hint="remove it: control characters are invisible in a review",
@@ -262,10 +257,10 @@ class _TreeConverter(NodeBuilder):
     #: values and the levels each holds.
     done: dict[int, tuple[Node, int, int]] = attrs.Factory(dict)
 
-    def key(self, node: yaml.Node, depth: int) -> Scalar | None:
+    def key(self, node: yaml.Node, depth: int) -> ScalarNode | None:
         """A key, converted once like any node (an alias may name it: ``&k k: *k``)."""
         known = self.done.get(id(node))
-        if known is not None and isinstance(known[0], Scalar):
+        if known is not None and isinstance(known[0], ScalarNode):
             self.count(node, 1, depth)
             return known[0]
         key = super().key(node, depth)
@@ -300,17 +295,19 @@ class _TreeConverter(NodeBuilder):
                 converted, inner = self._node(item, depth + 1)
                 items.append(converted)
                 height = max(height, inner + 1)
-            result = Sequence(tuple(items), self.path, mark.line + 1, mark.column + 1)
+            result = SequenceNode(tuple(items), self.path, mark.line + 1, mark.column + 1)
         elif isinstance(node, yaml.MappingNode) and node.tag == MAP:
-            entries: list[tuple[Scalar, Node]] = []
-            seen: dict[str, Scalar] = {}
+            entries: list[tuple[ScalarNode, Node]] = []
+            seen: dict[str, ScalarNode] = {}
             complete = True
             for key_node, value_node in node.value:
                 key = self.key(key_node, depth + 1)
                 value, inner = self._node(value_node, depth + 1)
                 height = max(height, inner + 1)
                 complete &= self.add(key, key_node, value, entries, seen)
-            result = Mapping(tuple(entries), self.path, mark.line + 1, mark.column + 1, complete)
+            result = MappingNode(
+                tuple(entries), self.path, mark.line + 1, mark.column + 1, complete
+            )
         else:
             result = self.bad_tag(node)
         self.done[id(node)] = (result, self.visited - before, height)

@@ -32,10 +32,11 @@ from typing import TYPE_CHECKING, Literal
 
 import attrs
 
+from geogate._policy.codes import Code
 from geogate._policy.diagnostics import Position
 from geogate._policy.fields import Reader
 from geogate._policy.model import Basis, Effect, PolicySet
-from geogate._policy.nodes import Mapping, Node
+from geogate._policy.nodes import MappingNode, Node
 
 from .places import read_ip, read_places
 
@@ -63,9 +64,6 @@ _CASE_KEYS = (
 )
 _EXPECTATIONS = ("allow", "deny")
 _SIGNALS = ("location", "domicile")
-#: The codes `Reader.choice` derives from the field names read here (listed so
-#: that the documentation test sees them): ``cases[0].expect`` -> invalid-expect.
-CHOICE_CODES = ("invalid-expect", "invalid-signal")
 
 Expectation = Literal["allow", "deny"]
 
@@ -153,10 +151,9 @@ class FileParser:
         if not items:
             self.reader.diagnose(
                 node.position,
-                "no-cases",
+                Code.NO_CASES,
                 "the list 'cases' is empty",
                 hint="add a case, or delete the file",
-                severity="warning",
             )
         for index, item in enumerate(items):
             yield from self._case(item, f"cases[{index}]")
@@ -222,7 +219,7 @@ class FileParser:
                     )
                     yield case, written
 
-    def _shape(self, mapping: Mapping, where: str, feature: Feature | None) -> str | None:
+    def _shape(self, mapping: MappingNode, where: str, feature: Feature | None) -> str | None:
         """
         Check that the case is single or a table, without clashing keys; return its signal.
 
@@ -238,7 +235,7 @@ class FileParser:
             if mapping.complete:
                 reader.diagnose(
                     mapping.position,
-                    "missing-key",
+                    Code.MISSING_KEY,
                     f"{where} has no 'expect' (nor an 'allow' or 'deny' table)",
                     hint="add 'expect: allow' or 'expect: deny' with a place, "
                     "or list places under 'allow:' and 'deny:'",
@@ -248,7 +245,7 @@ class FileParser:
         if signal_node is not None and not tables:
             self._conflict(mapping, where, "signal", ["expect"])
             return None
-        signal = reader.choice(signal_node, f"{where}.signal", _SIGNALS)
+        signal = reader.choice(signal_node, f"{where}.signal", _SIGNALS, Code.INVALID_SIGNAL)
         if signal_node is not None and signal is None:
             return None
         if signal is None:
@@ -266,7 +263,7 @@ class FileParser:
         return signal
 
     def _rows(
-        self, mapping: Mapping, where: str, feature: Feature | None, signal: str, day: dt.date
+        self, mapping: MappingNode, where: str, feature: Feature | None, signal: str, day: dt.date
     ) -> list[tuple[Expectation, str | None, list[tuple[str, Position, bool]]]] | None:
         """Read the expectations: ``expect`` (no places of its own) or the tables."""
         reader = self.reader
@@ -277,7 +274,7 @@ class FileParser:
         if rule_node is not None and len(present) > 1:
             reader.diagnose(
                 rule_node.position,
-                "ambiguous-rule-pin",
+                Code.AMBIGUOUS_RULE_PIN,
                 f"{where}.rule pins one rule for both its 'allow' and its 'deny' table; "
                 "a rule either allows or denies",
                 hint="pin the rule of one table: 'deny: {rule: ID, locations: [...]}'",
@@ -286,7 +283,9 @@ class FileParser:
         rows: list[tuple[Expectation, str | None, list[tuple[str, Position, bool]]]] = []
         expect_node = mapping.get("expect")
         if expect_node is not None:
-            expect = reader.choice(expect_node, f"{where}.expect", _EXPECTATIONS)
+            expect = reader.choice(
+                expect_node, f"{where}.expect", _EXPECTATIONS, Code.INVALID_EXPECT
+            )
             if expect is None:
                 return None
             pinned = self._check_rule(
@@ -342,11 +341,11 @@ class FileParser:
             **values,
         )
 
-    def _conflict(self, mapping: Mapping, where: str, key: str, others: Sequence[str]) -> None:
+    def _conflict(self, mapping: MappingNode, where: str, key: str, others: Sequence[str]) -> None:
         position = next((k.position for k, _ in mapping.entries if k.text == key), None)
         self.reader.diagnose(
             position or mapping.position,
-            "conflicting-keys",
+            Code.CONFLICTING_KEYS,
             f"{where} has both {key!r} and {' and '.join(repr(o) for o in others)}",
             hint=_CONFLICT_HINTS.get(key, "keep one of them"),
         )
@@ -361,7 +360,7 @@ class FileParser:
             known = ", ".join(self.policy.features) or "(none)"
             self.reader.diagnose(
                 node.position,
-                "unknown-feature",
+                Code.UNKNOWN_FEATURE,
                 f"{where} names the feature {name!r}, which the policies do not define",
                 hint=f"did you mean {close[0]!r}?" if close else f"the features are: {known}",
             )
@@ -385,7 +384,7 @@ class FileParser:
             close = difflib.get_close_matches(rule_id, own, n=1)
             self.reader.diagnose(
                 node.position,
-                "unknown-rule",
+                Code.UNKNOWN_RULE,
                 f"{where} names the rule {rule_id!r}, which the policies do not define",
                 hint=f"did you mean {close[0]!r}?"
                 if close
@@ -395,7 +394,7 @@ class FileParser:
         if found.feature != feature.id:
             self.reader.diagnose(
                 node.position,
-                "rule-of-other-feature",
+                Code.RULE_OF_OTHER_FEATURE,
                 f"{where} names the rule {rule_id!r}, which belongs to the feature "
                 f"{found.feature!r}, not {feature.id!r}",
                 hint=f"the rules of {feature.id!r} are: "
@@ -405,7 +404,7 @@ class FileParser:
         if found.effect != Effect(expect):
             self.reader.diagnose(
                 node.position,
-                "rule-effect-mismatch",
+                Code.RULE_EFFECT_MISMATCH,
                 f"{where} expects {expect} by the rule {rule_id!r}, which is a "
                 f"{found.kind.value} rule: the case could never pass",
                 hint="pin a rule with the expected effect, or fix the expectation",
@@ -421,7 +420,7 @@ class FileParser:
         rule_node: Node | None = None
         places_node = node
         places_where = where
-        if isinstance(node, Mapping):
+        if isinstance(node, MappingNode):
             mapping = self.reader.mapping(node, where, required=("locations",), optional=("rule",))
             assert mapping is not None  # noqa: S101 (a mapping was checked above)
             rule_node = mapping.get("rule")
@@ -436,7 +435,7 @@ class FileParser:
         if not items:
             self.reader.diagnose(
                 places_node.position,
-                "empty-table",
+                Code.EMPTY_TABLE,
                 f"{places_where} is empty",
                 hint="list at least one country, subdivision or jurisdiction, or remove it",
             )

@@ -14,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from geogate._load.loader import _display, _read
+from geogate._load.loader import display_path, read_file
+from geogate._policy.codes import Code
 from geogate._policy.diagnostics import Diagnostic, Position
 from geogate._policy.fields import Reader
 from geogate._policy.source import parse_text
@@ -68,7 +69,7 @@ def _expand(paths: Iterable[str | os.PathLike[str]], reader: Reader) -> list[Pat
         if not path.exists():
             reader.diagnose(
                 Position(str(path), 1, 1),
-                "path-not-found",
+                Code.PATH_NOT_FOUND,
                 f"no such file or directory: {str(path)!r}",
                 hint="pass test files or folders, or none to run the policy directory's tests/",
             )
@@ -112,20 +113,19 @@ def load_cases(
     cases: list[Case] = []
     seen: dict[str, tuple[Case, bool]] = {}
     for path in _expand(files, reader):
-        data = _read(path, reader)
+        data = read_file(path, reader)
         if data is None:
             continue
-        display = _display(path)
+        display = display_path(path)
         reported = len(diagnostics)
         root = parse_text(data, display, is_json=False, report=reader.report)
         if root is None:
             if len(diagnostics) == reported:
                 reader.diagnose(
                     Position(display),
-                    "empty-file",
+                    Code.EMPTY_FILE,
                     "the file is empty (it holds no document, only white space or comments)",
                     hint="delete it, or add 'cases:'",
-                    severity="warning",
                 )
             continue
         parser = FileParser(display, policy, reader, at)
@@ -140,11 +140,10 @@ def load_cases(
                 # A member of a jurisdiction listed again on its own is no mistake.
                 reader.diagnose(
                     Position(case.path, case.line, written.column),
-                    "duplicate-case",
+                    Code.DUPLICATE_CASE,
                     f"the case {case.id!r} is written twice "
                     f"(first at {first.path}:{first.line}); the second is skipped",
                     hint="remove one of them",
-                    severity="warning",
                 )
     diagnostics.sort(key=lambda d: (d.position, d.code))
     return cases, tuple(diagnostics)

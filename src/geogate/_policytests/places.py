@@ -14,8 +14,9 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING
 
+from geogate._policy.codes import Code
 from geogate._policy.model import Target, TargetKind
-from geogate._policy.nodes import Scalar
+from geogate._policy.nodes import ScalarNode
 from geogate._world.countries import UNKNOWN_CODES
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def read_places(
     """
     kinds = _FIELD_KINDS[field]
     what = " or ".join(_KIND_WORDS[kind] for kind in sorted(kinds, reverse=True))
-    if not isinstance(node, Scalar) or not isinstance(node.value, str | bool):
+    if not isinstance(node, ScalarNode) or not isinstance(node.value, str | bool):
         reader.wrong_type(node, where, what)
         return None
     if node.broken:
@@ -60,7 +61,7 @@ def read_places(
         domicile = field == "domicile" and target.kind is TargetKind.SUBDIVISION
         reader.diagnose(
             node.position,
-            "subdivision-domicile" if domicile else "wrong-type",
+            Code.SUBDIVISION_DOMICILE if domicile else Code.WRONG_TYPE,
             f"{where} must be {what}, not {_KIND_WORDS[target.kind]} ({node.text!r})",
             hint=_KIND_HINTS[target.kind],
         )
@@ -75,7 +76,7 @@ def read_places(
         what = "countries" if field == "domicile" else "members"
         reader.diagnose(
             node.position,
-            "empty-jurisdiction",
+            Code.JURISDICTION_WITHOUT_MEMBERS,
             f"the jurisdiction {target.code!r} in {where} has no {what} on {day}, "
             "so it tests nothing",
             hint="name a date on which it has members, or list countries",
@@ -94,7 +95,7 @@ def read_ip(reader: Reader, node: Node | None, where: str) -> str | None:
     except ValueError:
         reader.diagnose(
             node.position,
-            "invalid-ip",
+            Code.INVALID_IP,
             f"{where} is not an IPv4 or IPv6 address: {text!r}",
             hint="write an address such as 81.2.69.160 or 2a02:c7c::1 (no port, no network)",
         )

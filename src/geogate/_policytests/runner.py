@@ -37,9 +37,14 @@ from geogate._engine.decide import (
 from geogate._engine.decision import Decision
 from geogate._gate.gate import Gate
 from geogate._policy.model import Basis, Effect, TargetKind
-from geogate._review.audit import _Classes, _Rules
-from geogate._review.explain import explain
-from geogate._world.countries import LocationStatus, subdivision_chain, subdivisions_of
+from geogate._review.audit import CountryClasses, FeatureRules
+from geogate._review.walkthrough import walk_through
+from geogate._world.countries import (
+    LocationSource,
+    LocationStatus,
+    subdivision_chain,
+    subdivisions_of,
+)
 
 from .cases import Case
 
@@ -135,10 +140,10 @@ def _chain(gate: Gate, case: Case, decision: Decision) -> list[str]:
     """The explanation chain, numbered; for an IP, the chain of the place it was located in."""
     country, subdivision = case.country, case.subdivision
     if case.ip is not None:
-        if decision.location_source != "geoip" or decision.error_code is not None:
+        if decision.location_source != LocationSource.GEOIP or decision.error_code is not None:
             return [f"  {decision.explanation}"]
         country, subdivision = decision.country, decision.subdivision
-    steps = explain(
+    steps = walk_through(
         gate.policy,
         case.feature,
         country=country,
@@ -421,7 +426,7 @@ class _Finder:
     def __init__(self, policy: PolicySet, today: dt.date) -> None:
         self.gate = Gate(policy)
         self.table = policy.jurisdictions
-        self.classes = _Classes(self.table)
+        self.classes = CountryClasses(self.table)
         self.today = today
 
     def suggest(
@@ -434,7 +439,7 @@ class _Finder:
         """Return a suggested case for each rule of *undecided* that decides somewhere."""
         found: dict[str, Suggestion] = {}
         wanted = {rule.id for rule in undecided}
-        rules = _Rules.of(feature)
+        rules = FeatureRules.of(feature)
         days = change_days(compiled, self.table)
         for day in self._dates(days):
             for location in self._probes(feature, rules, inside, day):
@@ -459,7 +464,7 @@ class _Finder:
             yield start if start != dt.date.min else following - dt.timedelta(days=1)
 
     def _probes(
-        self, feature: Feature, rules: _Rules, inside: frozenset[str], day: dt.date
+        self, feature: Feature, rules: FeatureRules, inside: frozenset[str], day: dt.date
     ) -> Iterator[Location]:
         """The places to try, the ones the rules name first; countries only for a domicile."""
         domicile = feature.basis is Basis.DOMICILE

@@ -30,6 +30,7 @@ subdivisions included, agrees with it.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -61,9 +62,12 @@ if TYPE_CHECKING:
 __all__ = [
     "Audit",
     "Cell",
-    "ChangeGroup",
+    "ChangeKind",
+    "ChangedPlaces",
+    "CountryClasses",
     "DayChange",
     "FeatureAudit",
+    "FeatureRules",
     "FeatureTimeline",
     "Group",
     "Timeline",
@@ -288,7 +292,7 @@ class Audit:
 
 
 @attrs.frozen
-class _Rules:
+class FeatureRules:
     """
     A feature's rules, compiled, with what they name.
 
@@ -316,7 +320,7 @@ class _Rules:
     inner: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
 
     @classmethod
-    def of(cls, feature: Feature, table: JurisdictionTable | None = None) -> _Rules:
+    def of(cls, feature: Feature, table: JurisdictionTable | None = None) -> FeatureRules:
         rules = tuple(CompiledRule.from_rule(rule) for rule in feature.rules)
         inside = None if table is None else inner_places(rules, table)
         own = () if not inside or feature.basis is Basis.DOMICILE else tuple(sorted(inside))
@@ -356,7 +360,7 @@ def _cell(outcome: Outcome) -> Cell:
     return Cell(str(outcome.effect), None if outcome.rule is None else outcome.rule.id)
 
 
-class _Classes:
+class CountryClasses:
     """Per date, the countries grouped by the jurisdictions containing them, for every feature."""
 
     def __init__(self, table: JurisdictionTable) -> None:
@@ -387,11 +391,11 @@ class _Classes:
             found = self._groups[day] = {names: tuple(codes) for names, codes in lists.items()}
         return found
 
-    def cells(self, rules: _Rules, day: dt.date) -> dict[str, Cell]:
+    def cells(self, rules: FeatureRules, day: dt.date) -> dict[str, Cell]:
         """Decide *rules* for every country on *day* (a request naming only the country)."""
         return self.places(rules, day)[0]
 
-    def places(self, rules: _Rules, day: dt.date) -> tuple[dict[str, Cell], dict[str, Cell]]:
+    def places(self, rules: FeatureRules, day: dt.date) -> tuple[dict[str, Cell], dict[str, Cell]]:
         """
         Decide *rules* for every country and every subdivision in their space on *day*.
 
@@ -399,7 +403,7 @@ class _Classes:
         rules name and those with places of the space inside them.
         """
         if rules.inside is None:  # built without the table: find the places inside
-            rules = _Rules.of(rules.feature, self.table)
+            rules = FeatureRules.of(rules.feature, self.table)
         split = rules.split_candidates
         alone = rules.countries | split
         samples, index = self._classes(day, rules.jurisdictions, alone)
@@ -493,12 +497,12 @@ def audit(policy: PolicySet, *, at: dt.date | None = None,
     """
     day = at or dt.datetime.now(dt.UTC).date()
     table = policy.jurisdictions
-    classes = _Classes(table)
+    classes = CountryClasses(table)
     evaluator = _Evaluator(policy)
     result: dict[str, FeatureAudit] = {}
     for fid in _select(policy, features):
         feature = policy.features[fid]
-        rules = _Rules.of(feature, table)
+        rules = FeatureRules.of(feature, table)
         cells, subdivisions = classes.places(rules, day)
         result[fid] = FeatureAudit(
             feature=feature,
@@ -533,7 +537,7 @@ def _subdivision_label(cell: Cell, rule: Rule | None, code: str, table: Jurisdic
 
 
 def _groups(feature: Feature, cells: Mapping[str, Cell], subdivisions: Mapping[str, Cell],
-            classes: _Classes, day: dt.date) -> tuple[Group, ...]:  # fmt: skip
+            classes: CountryClasses, day: dt.date) -> tuple[Group, ...]:  # fmt: skip
     rules = {rule.id: rule for rule in feature.rules}
     containing = classes.containing(day)
     # Countries with the same decision and jurisdictions share a label: find it once.
@@ -604,23 +608,38 @@ def change_dates(policy: PolicySet, feature: str, start: dt.date, end: dt.date) 
 # The timeline: what changes, day by day.
 
 
+class ChangeKind(enum.StrEnum):
+    """How a place's decision changed from one day to the next, in the order they are shown."""
+
+    #: Deny to allow.
+    GAINED = "gained"
+    #: Allow to deny.
+    LOST = "lost"
+    #: The same effect, now by the partial setting of a split place.
+    SPLIT = "split"
+    #: The same effect, no longer split.
+    UNSPLIT = "unsplit"
+    #: The same effect, another deciding rule, or another rest.
+    RULE = "rule"
+
+
+_CHANGE_ORDER = {kind: index for index, kind in enumerate(ChangeKind)}
+
+
 @attrs.frozen
-class ChangeGroup:
+class ChangedPlaces:
     """
-    Places whose decision changed the same way on one day.
+    Places whose decision changed the same way on one day: one group of a `DayChange`.
 
     Attributes:
-        change: ``gained`` (deny to allow), ``lost`` (allow to deny),
-            ``split`` (the same effect, now by the partial setting of a split
-            place), ``unsplit`` (the same effect, no longer split) or ``rule``
-            (the same effect, another deciding rule, or another rest).
+        change: How it changed: gained, lost, split, unsplit or another rule.
         before: The decision the day before.
         after: The decision from that day.
         by_jurisdiction: Label -> country codes, as in `Group`.
         subdivisions: Label -> subdivision codes, as in `Group`.
     """
 
-    change: str
+    change: ChangeKind
     before: Cell
     after: Cell
     by_jurisdiction: Labelled
@@ -663,7 +682,7 @@ class DayChange:
 
     day: dt.date
     cells: Mapping[str, tuple[Cell, Cell]]
-    groups: tuple[ChangeGroup, ...]
+    groups: tuple[ChangedPlaces, ...]
     started: tuple[str, ...] = ()
     ended: tuple[str, ...] = ()
     membership: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()
@@ -683,7 +702,7 @@ class DayChange:
             "subdivisions": _changes_dict(self.subdivisions),
             "groups": [
                 {
-                    "change": group.change,
+                    "change": str(group.change),
                     "before": group.before.to_dict(),
                     "after": group.after.to_dict(),
                     "countries": {label: list(codes) for label, codes in group.by_jurisdiction},
@@ -766,10 +785,10 @@ def timeline(policy: PolicySet, start: dt.date, end: dt.date, *,
         KeyError: naming a feature the policy set does not define.
     """
     table = policy.jurisdictions
-    classes = _Classes(table)
+    classes = CountryClasses(table)
     result: dict[str, FeatureTimeline] = {}
     for fid in _select(policy, features):
-        rules = _Rules.of(policy.features[fid], table)
+        rules = FeatureRules.of(policy.features[fid], table)
         before, before_inside = classes.places(rules, start)
         allowed = sum(cell.effect == "allow" for cell in before.values())
         split = tuple(code for code, cell in before.items() if cell.partial)
@@ -797,9 +816,9 @@ def timeline(policy: PolicySet, start: dt.date, end: dt.date, *,
     return Timeline(policy.revision, start, end, len(classes.countries), result)
 
 
-def _day_change(rules: _Rules, day: dt.date, changed: dict[str, tuple[Cell, Cell]],
+def _day_change(rules: FeatureRules, day: dt.date, changed: dict[str, tuple[Cell, Cell]],
                 changed_inside: dict[str, tuple[Cell, Cell]],
-                classes: _Classes) -> DayChange:  # fmt: skip
+                classes: CountryClasses) -> DayChange:  # fmt: skip
     previous = day - dt.timedelta(days=1)
     table = classes.table
     by_id = {rule.id: rule for rule in rules.feature.rules}
@@ -836,10 +855,9 @@ def _day_change(rules: _Rules, day: dt.date, changed: dict[str, tuple[Cell, Cell
             else _subdivision_label(before, by_id.get(before.rule or ""), code, table, previous)
         )
         inside.setdefault((before, after), {}).setdefault(label, []).append(code)
-    order = {"gained": 0, "lost": 1, "split": 2, "unsplit": 3, "rule": 4}
     groups = sorted(
         (
-            ChangeGroup(
+            ChangedPlaces(
                 _kind(before, after),
                 before,
                 after,
@@ -848,7 +866,12 @@ def _day_change(rules: _Rules, day: dt.date, changed: dict[str, tuple[Cell, Cell
             )
             for before, after in dict.fromkeys([*countries, *inside])
         ),
-        key=lambda g: (order[g.change], -len(g.places), g.after.rule or "", g.before.rule or ""),
+        key=lambda g: (
+            _CHANGE_ORDER[g.change],
+            -len(g.places),
+            g.after.rule or "",
+            g.before.rule or "",
+        ),
     )
     membership = []
     for name in sorted(rules.jurisdictions):
@@ -866,9 +889,9 @@ def _day_change(rules: _Rules, day: dt.date, changed: dict[str, tuple[Cell, Cell
     )
 
 
-def _kind(before: Cell, after: Cell) -> str:
+def _kind(before: Cell, after: Cell) -> ChangeKind:
     if before.effect != after.effect:
-        return "gained" if after.effect == Effect.ALLOW else "lost"
+        return ChangeKind.GAINED if after.effect == Effect.ALLOW else ChangeKind.LOST
     if before.partial != after.partial:
-        return "split" if after.partial else "unsplit"
-    return "rule"
+        return ChangeKind.SPLIT if after.partial else ChangeKind.UNSPLIT
+    return ChangeKind.RULE

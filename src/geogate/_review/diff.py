@@ -21,25 +21,16 @@ not define denies everywhere, as `Gate.evaluate` does.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import TYPE_CHECKING
 
 import attrs
 
-from geogate._engine.decide import OutcomeKind
 from geogate._load.sources import Side
 from geogate._policy.model import Feature, Rule, TargetKind
 
-from .diffcells import (
-    ABSENT,
-    HARD_INSIDE,
-    UNDEFINED,
-    Cell,
-    Classes,
-    FeatureSide,
-    Place,
-    Places,
-    same_as_container,
-)
+from .audit import CountryClasses
+from .diffcells import ABSENT, Cause, Cell, FeatureSide, Place, Places, same_as_container
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -48,11 +39,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Change",
-    "ChangeGroup",
+    "CountryGroup",
+    "DiffStatus",
     "FeatureDiff",
     "PlaceGroup",
     "PolicyDiff",
     "RuleChange",
+    "Scope",
     "diff_policies",
 ]
 
@@ -61,9 +54,30 @@ Period = tuple[dt.date, dt.date]
 _ALLOW, _DENY = "allow", "deny"
 _UNLABELLED = frozenset({"countries", "elsewhere"})
 #: The causes that mean "this place is split inside".
-_SPLIT = frozenset({OutcomeKind.PARTIAL.value, HARD_INSIDE})
-#: Scopes in the order they are shown within a country.
-_SCOPES = ("country", "subdivision", "rest")
+_SPLIT = frozenset({Cause.PARTIAL, Cause.HARD_INSIDE})
+
+
+class Scope(enum.StrEnum):
+    """What a changed place is, in the order they are shown within a country."""
+
+    #: A request naming only the country.
+    COUNTRY = "country"
+    SUBDIVISION = "subdivision"
+    #: The rest of a place: a request naming a subdivision there that no rule names.
+    REST = "rest"
+    #: The unknown location.
+    UNKNOWN = "unknown"
+
+
+_SCOPE_ORDER = {scope: index for index, scope in enumerate(Scope)}
+
+
+class DiffStatus(enum.StrEnum):
+    """Whether a feature is new, gone, or on both sides."""
+
+    ADDED = "added"
+    REMOVED = "removed"
+    CHANGED = "changed"
 
 
 # -- the result ----------------------------------------------------------------------------------
@@ -97,8 +111,8 @@ class Change:
     new: str
     old_rule: str | None
     new_rule: str | None
-    old_by: str
-    new_by: str
+    old_by: Cause
+    new_by: Cause
     label: str
     periods: tuple[Period, ...]
 
@@ -118,13 +132,13 @@ class Change:
         return self.location if "-" in self.location else None
 
     @property
-    def scope(self) -> str:
-        """``country`` (a request naming only it), ``subdivision``, ``rest`` or ``unknown``."""
+    def scope(self) -> Scope:
+        """A country (a request naming only it), a subdivision, a rest, or the unknown location."""
         if self.rest:
-            return "rest"
+            return Scope.REST
         if self.location == "unknown":
-            return "unknown"
-        return "subdivision" if "-" in self.location else "country"
+            return Scope.UNKNOWN
+        return Scope.SUBDIVISION if "-" in self.location else Scope.COUNTRY
 
     @property
     def split(self) -> bool:
@@ -139,15 +153,15 @@ class Change:
             "subdivision": self.subdivision,
             "rest": self.rest,
             "jurisdiction": self.label,
-            "old": {"effect": self.old, "rule": self.old_rule, "by": self.old_by},
-            "new": {"effect": self.new, "rule": self.new_rule, "by": self.new_by},
+            "old": {"effect": self.old, "rule": self.old_rule, "by": str(self.old_by)},
+            "new": {"effect": self.new, "rule": self.new_rule, "by": str(self.new_by)},
             "since": self.since.isoformat(),
             "periods": [[a.isoformat(), b.isoformat()] for a, b in self.periods],
         }
 
 
 @attrs.frozen
-class ChangeGroup:
+class CountryGroup:
     """
     Countries shown together: one jurisdiction and the same days.
 
@@ -182,12 +196,12 @@ class PlaceGroup:
     """
 
     country: str
-    scope: str
+    scope: Scope
     places: tuple[str, ...]
     old: str
     new: str
-    old_by: str
-    new_by: str
+    old_by: Cause
+    new_by: Cause
     old_rule: str | None
     new_rule: str | None
     periods: tuple[Period, ...]
@@ -237,7 +251,7 @@ class FeatureDiff:
     """
 
     feature: str
-    status: str
+    status: DiffStatus
     gained: tuple[Change, ...] = ()
     lost: tuple[Change, ...] = ()
     unknown: tuple[Change, ...] = ()
@@ -252,12 +266,12 @@ class FeatureDiff:
         return bool(self.gained) or any(c.new == _ALLOW for c in self.unknown)
 
     @property
-    def gained_groups(self) -> tuple[ChangeGroup, ...]:
+    def gained_groups(self) -> tuple[CountryGroup, ...]:
         """The whole countries that gain access, by jurisdiction and days (see `gained_places`)."""
         return _group(self.gained)
 
     @property
-    def lost_groups(self) -> tuple[ChangeGroup, ...]:
+    def lost_groups(self) -> tuple[CountryGroup, ...]:
         """The whole countries that lose access, by jurisdiction and days."""
         return _group(self.lost)
 
@@ -280,7 +294,7 @@ class FeatureDiff:
     def to_dict(self) -> dict[str, object]:
         """Return JSON-ready data."""
         return {
-            "status": self.status,
+            "status": str(self.status),
             "new_access": self.new_access,
             "gained": [c.to_dict() for c in self.gained],
             "lost": [c.to_dict() for c in self.lost],
@@ -385,7 +399,7 @@ def diff_policies(
     missing = [f for f in ids if f not in old.features and f not in new.features]
     if missing:
         raise KeyError(missing[0])
-    classes = (Classes(old.jurisdictions), Classes(new.jurisdictions))
+    classes = (CountryClasses(old.jurisdictions), CountryClasses(new.jurisdictions))
     result: dict[str, FeatureDiff] = {}
     for fid in ids:
         if _unchanged(old, new, fid):
@@ -437,8 +451,8 @@ def _feature_diff(
         before = before_side.cells(day, places)
         after = after_side.cells(day, places)
         unknown = (
-            (old.unknown.value, OutcomeKind.UNKNOWN.value, None, False) if old else ABSENT,
-            (new.unknown.value, OutcomeKind.UNKNOWN.value, None, False) if new else ABSENT,
+            (old.unknown.value, Cause.UNKNOWN, None, False) if old else ABSENT,
+            (new.unknown.value, Cause.UNKNOWN, None, False) if new else ABSENT,
         )
         differing = [
             (place, was, now)
@@ -485,7 +499,11 @@ def _feature_diff(
     new_rules = after_side.by_id
     diff = FeatureDiff(
         feature=fid,
-        status="added" if old is None else "removed" if new is None else "changed",
+        status=DiffStatus.ADDED
+        if old is None
+        else DiffStatus.REMOVED
+        if new is None
+        else DiffStatus.CHANGED,
         gained=tuple(c for c in located if c.new == _ALLOW),
         lost=tuple(c for c in located if c.new == _DENY),
         unknown=tuple(c for c in changes if c.location == "unknown"),
@@ -498,7 +516,11 @@ def _feature_diff(
             if i in old_rules and (change := _rule_change(old_rules[i], rule)) is not None
         ),
     )
-    if old is not None and new is not None and diff == FeatureDiff(feature=fid, status="changed"):
+    if (
+        old is not None
+        and new is not None
+        and diff == FeatureDiff(feature=fid, status=DiffStatus.CHANGED)
+    ):
         return None
     return diff
 
@@ -507,7 +529,7 @@ def _order(change: Change) -> tuple[str, int, str, str, str]:
     """By country; in a country, the country itself, its subdivisions, then rests."""
     return (
         change.country or "~",
-        _SCOPES.index(change.scope) if change.scope in _SCOPES else 0,
+        _SCOPE_ORDER[change.scope],
         change.location,
         change.old,
         change.new,
@@ -529,7 +551,9 @@ def _label(
     and that contains the place; ``countries`` when the deciding rules name
     the place itself; else the most specific jurisdiction containing it.
     """
-    present, table = (now, sides[1].table) if now[1] != UNDEFINED else (was, sides[0].table)
+    present, table = (
+        (now, sides[1].table) if now[1] is not Cause.UNDEFINED else (was, sides[0].table)
+    )
     code = place[0]
     # The location decided on: the place, or its country when the domicile decided.
     location = places.locations[code.partition("-")[0] if present[3] else code]
@@ -593,19 +617,19 @@ def _divided(changes: Iterable[Change]) -> frozenset[str]:
     return frozenset(
         change.country
         for change in changes
-        if change.country is not None and (change.scope != "country" or change.split)
+        if change.country is not None and (change.scope is not Scope.COUNTRY or change.split)
     )
 
 
-def _group(changes: tuple[Change, ...]) -> tuple[ChangeGroup, ...]:
+def _group(changes: tuple[Change, ...]) -> tuple[CountryGroup, ...]:
     """Group whole countries by label and days; named jurisdictions first, larger groups first."""
     divided = _divided(changes)
     buckets: dict[tuple[str, tuple[Period, ...]], list[str]] = {}
     for change in changes:
-        if change.scope == "country" and change.location not in divided:
+        if change.scope is Scope.COUNTRY and change.location not in divided:
             buckets.setdefault((change.label, change.periods), []).append(change.location)
     groups = [
-        ChangeGroup(label, periods, tuple(sorted(codes)))
+        CountryGroup(label, periods, tuple(sorted(codes)))
         for (label, periods), codes in buckets.items()
     ]
     groups.sort(key=lambda g: (g.label in _UNLABELLED, g.periods, -len(g.countries), g.label))

@@ -10,6 +10,7 @@ that side's jurisdictions, the country as the domicile too.
 
 from __future__ import annotations
 
+import enum
 import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -34,14 +35,13 @@ if TYPE_CHECKING:
 
     from geogate._engine.decide import Outcome
     from geogate._policy.model import PolicySet
-    from geogate._world.jurisdictions import JurisdictionTable
+
+    from .audit import CountryClasses
 
 __all__ = [
     "ABSENT",
-    "HARD_INSIDE",
-    "UNDEFINED",
+    "Cause",
     "Cell",
-    "Classes",
     "FeatureSide",
     "Place",
     "Places",
@@ -49,16 +49,35 @@ __all__ = [
     "same_as_container",
 ]
 
-#: What decided a cell, besides the outcome kinds: a hard-deny rule inside a
-#: split place (whatever the partial setting says), or a side without the feature.
-HARD_INSIDE, UNDEFINED = "hard-inside", "undefined"
+
+class Cause(enum.StrEnum):
+    """
+    What decided a cell: an outcome kind of the engine, or one of two more.
+
+    The first six are `geogate._engine.decide.OutcomeKind`'s values; a diff
+    adds a hard-deny rule inside a split place (whatever the partial setting
+    says) and a side that does not define the feature.
+    """
+
+    RULE = "rule"
+    DEFAULT = "default"
+    UNKNOWN = "unknown"
+    INVALID = "invalid"
+    AMBIGUOUS = "ambiguous"
+    PARTIAL = "partial"
+    HARD_INSIDE = "hard-inside"
+    UNDEFINED = "undefined"
+
+
+#: The cause of each outcome kind.
+_CAUSE_OF = {kind: Cause(kind.value) for kind in OutcomeKind}
 
 #: A place compared: a country or subdivision code, and True for the rest of it.
 Place = tuple[str, bool]
 #: A place decided on one side: effect, what decided (`geogate._review.diff.Change.old_by`),
 #: the deciding rule id, and whether the domicile (the place's country) decided.
-Cell = tuple[str, str, str | None, bool]
-ABSENT: Cell = ("deny", UNDEFINED, None, False)
+Cell = tuple[str, Cause, str | None, bool]
+ABSENT: Cell = ("deny", Cause.UNDEFINED, None, False)
 
 
 @functools.cache
@@ -94,28 +113,10 @@ class Places:
         return cls(tuple(subdivisions), tuple(sorted(rests)), locations)
 
 
-class Classes:
-    """Per day, the countries grouped by the jurisdictions of one table containing them."""
-
-    def __init__(self, table: JurisdictionTable) -> None:
-        self.table = table
-        self._groups: dict[dt.date, dict[tuple[str, ...], list[str]]] = {}
-
-    def groups(self, day: dt.date) -> dict[tuple[str, ...], list[str]]:
-        """Jurisdiction names -> the countries contained in exactly those, on *day*."""
-        found = self._groups.get(day)
-        if found is None:
-            found = {}
-            for code in country_locations():
-                found.setdefault(self.table.containing(code, day), []).append(code)
-            self._groups[day] = found
-        return found
-
-
 class FeatureSide:
     """One side's feature, compiled against that side's jurisdictions."""
 
-    def __init__(self, policy: PolicySet, fid: str, classes: Classes) -> None:
+    def __init__(self, policy: PolicySet, fid: str, classes: CountryClasses) -> None:
         self.feature: Feature | None = policy.features.get(fid)
         self.table = policy.jurisdictions
         self.classes = classes
@@ -203,11 +204,11 @@ class FeatureSide:
 
 
 def _cell(outcome: Outcome, *, on_domicile: bool) -> Cell:
-    kind = outcome.kind.value
+    cause = _CAUSE_OF[outcome.kind]
     if outcome.kind is OutcomeKind.PARTIAL and outcome.hard_inside:
-        kind = HARD_INSIDE
+        cause = Cause.HARD_INSIDE
     rule = None if outcome.rule is None else outcome.rule.id
-    return (outcome.effect.value, kind, rule, on_domicile)
+    return (outcome.effect.value, cause, rule, on_domicile)
 
 
 def _container(place: Place) -> Place | None:

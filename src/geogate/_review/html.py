@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from geogate._engine.decision import short_revision
 from geogate._world.countries import country_name, subdivision_name
+from geogate._world.jurisdictions import describe_window
 
 from .audit import country_of
 from .worldmap import MAP_HEIGHT, MAP_WIDTH, WorldMap, sphere_path, svg_path, world_map
@@ -405,14 +406,6 @@ def _subdivisions(fa: FeatureAudit, report: Audit) -> str:
     return "".join(out)
 
 
-def _window(rule: Rule) -> str:
-    if rule.start is None and rule.end is None:
-        return "always"
-    start = rule.start.isoformat() if rule.start else "…"
-    end = rule.end.isoformat() if rule.end else "…"
-    return f"{start} \N{EN DASH} {end}"
-
-
 def _decides(countries: int, subdivisions: int) -> str:
     if not subdivisions:
         return str(countries)
@@ -441,7 +434,9 @@ def _rules(rules: tuple[Rule, ...], fa: FeatureAudit, report: Audit) -> str:
     ]
     for rule in rules:
         in_force = rule.active(report.as_of)
-        window = _e(_window(rule)) + ("" if in_force else "<br><em>not in force</em>")
+        window = _e(describe_window(rule.start, rule.end)) + (
+            "" if in_force else "<br><em>not in force</em>"
+        )
         targets = ", ".join(_e(t.code) for t in rule.targets)
         decides = _decides(countries.get(rule.id, 0), subdivisions.get(rule.id, 0))
         out.append(

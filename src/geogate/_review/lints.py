@@ -40,31 +40,21 @@ from geogate._engine.decide import (
 )
 from geogate._engine.decision import describe_place
 from geogate._engine.splits import feature_splits
-from geogate._load.analysis import _describe_segments
+from geogate._load.analysis import describe_segments
+from geogate._policy.codes import Code
 from geogate._policy.fields import Reader
 from geogate._policy.model import Effect, RuleKind, TargetKind
 from geogate._world.countries import LocationStatus
+from geogate._world.jurisdictions import describe_window
 
-from .audit import _Classes, _Rules
+from .audit import CountryClasses, FeatureRules
 
 if TYPE_CHECKING:
     from geogate._policy.diagnostics import Diagnostic
     from geogate._policy.model import Feature, PolicySet, Rule, Target
     from geogate._world.jurisdictions import JurisdictionTable
 
-__all__ = ["LINT_CODES", "PLACEHOLDERS", "default_since", "is_placeholder", "lint_policy"]
-
-#: Every code this module reports, with one line on what it means.
-LINT_CODES: dict[str, str] = {
-    "shadowed-rule": "A rule decides no location on any date: other rules always win.",
-    "redundant-rule": "Removing the rule would leave every decision's effect the same.",
-    "expired-rule": "The rule's window ended before the given date.",
-    "missing-reason": "The rule's reason is a placeholder.",
-    "missing-source": "The rule has no source for its reason.",
-    "missing-owner": "The feature has no owner.",
-    "empty-jurisdiction": "A rule names a jurisdiction with no member while the rule is in force.",
-    "partial-without-effect": "The feature says 'partial: allow', but no place is ever split.",
-}
+__all__ = ["PLACEHOLDERS", "default_since", "is_placeholder", "lint_policy"]
 
 #: Reasons that say nothing, compared in lower case without punctuation.
 PLACEHOLDERS = frozenset(
@@ -116,7 +106,7 @@ def lint_policy(
     """
     found: list[Diagnostic] = []
     reader = Reader(found.append)
-    classes = _Classes(policy.jurisdictions)
+    classes = CountryClasses(policy.jurisdictions)
     horizon = since or default_since(policy)
     for feature in policy.features.values():
         _lint_texts(feature, reader)
@@ -151,33 +141,30 @@ def _lint_texts(feature: Feature, reader: Reader) -> None:
     if feature.owner is None:
         reader.diagnose(
             feature.position,
-            "missing-owner",
+            Code.MISSING_OWNER,
             f"the feature {feature.id!r} has no 'owner'",
             hint="add 'owner:' with the team that answers for it; audits and reports show it",
-            severity="warning",
         )
     for rule in feature.rules:
         if is_placeholder(rule.reason):
             reader.diagnose(
                 rule.position,
-                "missing-reason",
+                Code.MISSING_REASON,
                 f"{_where(rule)} has the placeholder reason {rule.reason!r}",
                 hint="say why, in words a non-engineer can read: the law, decision or contract "
                 "behind the rule",
-                severity="warning",
             )
         if rule.source is None:
             reader.diagnose(
                 rule.position,
-                "missing-source",
+                Code.MISSING_SOURCE,
                 f"{_where(rule)} has no 'source' for its reason",
                 hint="add 'source:' with a URL or a citation, so a reviewer can check the reason",
-                severity="warning",
             )
 
 
 def _probes(
-    rules: _Rules, day: dt.date, classes: _Classes, inside: frozenset[str]
+    rules: FeatureRules, day: dt.date, classes: CountryClasses, inside: frozenset[str]
 ) -> list[Location]:
     """One location per class of countries, per named country and per place inside a country."""
     seen: set[tuple[str, ...]] = set()
@@ -193,10 +180,10 @@ def _probes(
     return probes
 
 
-def _lint_rules(feature: Feature, classes: _Classes, reader: Reader, since: dt.date,
+def _lint_rules(feature: Feature, classes: CountryClasses, reader: Reader, since: dt.date,
                 expired_before: dt.date | None) -> None:  # fmt: skip
     table = classes.table
-    rules = _Rules.of(feature)
+    rules = FeatureRules.of(feature)
     inside = inner_places(rules.rules, table)
     days = change_days(rules.rules, table)
     # Evidence is the last probe found: the most recent dates read best.
@@ -238,14 +225,13 @@ def _lint_rules(feature: Feature, classes: _Classes, reader: Reader, since: dt.d
                 location, index, other = beaten[rule.id]
                 reader.diagnose(
                     rule.position,
-                    "shadowed-rule",
+                    Code.SHADOWED_RULE,
                     f"{_where(rule)} decides no location on any date from {since.isoformat()}: "
                     f"where it applies, other rules win (for {describe_place(location)} "
-                    f"{_describe_segments([index], days)}, {other!r} decides)",
+                    f"{describe_segments([index], days)}, {other!r} decides)",
                     hint="remove it, or make it more specific than the rules that win "
                     "(a subdivision beats a country, a country beats a jurisdiction); nothing "
                     "overrides a hard_deny",
-                    severity="warning",
                 )
             continue
         if rule.id not in needed:
@@ -253,25 +239,23 @@ def _lint_rules(feature: Feature, classes: _Classes, reader: Reader, since: dt.d
             effect = "allows" if rule.effect is Effect.ALLOW else "denies"
             reader.diagnose(
                 rule.position,
-                "redundant-rule",
+                Code.REDUNDANT_RULE,
                 f"{_where(rule)} never changes an outcome from {since.isoformat()}: wherever it "
                 f"decides, another rule {effect} too (for {describe_place(location)} "
-                f"{_describe_segments([index], days)}, {other!r} would decide)",
+                f"{describe_segments([index], days)}, {other!r} would decide)",
                 hint="remove it; a rule that only restates the feature's default is not "
                 "reported, because it gives those decisions a reason and a source",
-                severity="warning",
             )
         if expired_before is not None and rule.end is not None and rule.end < expired_before:
             location, index = decided[rule.id]
             reader.diagnose(
                 rule.position,
-                "expired-rule",
+                Code.EXPIRED_RULE,
                 f"{_where(rule)} ended on {rule.end.isoformat()}, before "
                 f"{expired_before.isoformat()}: it last decided for {describe_place(location)} "
-                f"{_describe_segments([index], days)}",
+                f"{describe_segments([index], days)}",
                 hint="delete it once audits of earlier dates no longer need it, or move 'until' "
                 "if it should still apply",
-                severity="warning",
             )
     _partial_without_effect(feature, rules.rules, table, reader, since)
 
@@ -342,12 +326,11 @@ def _partial_without_effect(
     )
     reader.diagnose(
         feature.position,
-        "partial-without-effect",
+        Code.PARTIAL_WITHOUT_EFFECT,
         f"the feature {feature.id!r} says 'partial: allow', but it never decides a request on "
         f"any date from {since.isoformat()}: {why}",
         hint="remove 'partial: allow'; it only decides a request that names a place the rules "
         "split, such as 'US' when a rule denies 'US-IL'",
-        severity="warning",
     )
 
 
@@ -367,7 +350,7 @@ def _empty_targets(compiled: CompiledRule, table: JurisdictionTable, reader: Rea
 
 def _report_empty(rule: Rule, target: Target, boundaries: tuple[dt.date, ...],
                   table: JurisdictionTable, reader: Reader) -> None:  # fmt: skip
-    window = _describe_window(rule)
+    window = f"{describe_window(rule.start, rule.end)}, while the rule is in force"
     populated = [day for day in (dt.date.min, *boundaries) if table.members_at(target.code, day)]
     later = [day for day in populated if rule.end is not None and day > rule.end]
     earlier = [day for day in populated if rule.start is not None and day < rule.start]
@@ -380,20 +363,8 @@ def _report_empty(rule: Rule, target: Target, boundaries: tuple[dt.date, ...],
         when = "; it never has a member"
     reader.diagnose(
         target.position,
-        "empty-jurisdiction",
+        Code.EMPTY_JURISDICTION,
         f"{_where(rule)} names the jurisdiction {target.code!r}, which has no member "
         f"{window}{when}",
         hint="fix the rule's 'from'/'until', or name the countries or subdivisions meant",
-        severity="warning",
     )
-
-
-def _describe_window(rule: Rule) -> str:
-    if rule.start is None and rule.end is None:  # pragma: no cover (a member always exists)
-        return "on any date"
-    if rule.start is None:
-        assert rule.end is not None  # noqa: S101 (one end is set)
-        return f"until {rule.end.isoformat()}, while the rule is in force"
-    if rule.end is None:
-        return f"from {rule.start.isoformat()}, while the rule is in force"
-    return f"from {rule.start.isoformat()} until {rule.end.isoformat()}, while the rule is in force"

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_SUBDIVISION_LENGTH",
     "PARTS_OF_COUNTRIES",
     "UNKNOWN_CODES",
+    "LocationSource",
     "LocationStatus",
     "Normalized",
     "PartOfCountry",
@@ -37,6 +38,7 @@ __all__ = [
     "describe_value",
     "find_subdivision",
     "foreign_region",
+    "header_source",
     "normalize_country",
     "normalize_subdivision",
     "part_of_country",
@@ -186,6 +188,38 @@ class LocationStatus(enum.StrEnum):
     KNOWN = "known"
     UNKNOWN = "unknown"
     INVALID = "invalid"
+
+
+class LocationSource(enum.StrEnum):
+    """
+    Where a request's location came from, by kind.
+
+    A source is written (in a `Decision`, a decision log, OFREP metadata) as
+    its value, except a CDN header's, which is written ``header:<provider>``
+    (`header_source`): providers are open-ended (an application may configure
+    its own), so the enum names the kind and the provider's name travels
+    beside it.
+    """
+
+    #: The caller gave a country or subdivision, whatever its type or value.
+    EXPLICIT = "explicit"
+    #: The caller gave an IP address, or the client address was looked up.
+    GEOIP = "geoip"
+    #: A trusted CDN or load-balancer header; written ``header:<provider>``.
+    HEADER = "header"
+    #: No location was given and none was found.
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def of(cls, source: str) -> LocationSource:
+        """Return the kind of a written source: ``header:cloudflare`` is `HEADER`."""
+        kind, _, _ = source.partition(":")
+        return cls(kind)
+
+
+def header_source(provider: str) -> str:
+    """Write the source of a location found in *provider*'s header: ``header:cloudflare``."""
+    return f"{LocationSource.HEADER}:{provider}"
 
 
 class Normalized(NamedTuple):

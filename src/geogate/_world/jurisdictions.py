@@ -35,7 +35,25 @@ __all__ = [
     "Span",
     "builtin_jurisdictions",
     "covers",
+    "describe_window",
 ]
+
+
+def describe_window(start: dt.date | None, end: dt.date | None) -> str:
+    """
+    Say an inclusive run of days in words: a rule's window, a membership, a segment of dates.
+
+    ``from 2024-09-25 until 2025-03-30``, ``from 2024-09-25``, ``until
+    2025-03-30``, ``on 2026-06-01`` (one day), or ``on every date`` when both
+    ends are open. The one wording of a window everywhere geogate shows one.
+    """
+    if start is None:
+        return "on every date" if end is None else f"until {end.isoformat()}"
+    if end is None:
+        return f"from {start.isoformat()}"
+    if end == start:
+        return f"on {start.isoformat()}"
+    return f"from {start.isoformat()} until {end.isoformat()}"
 
 
 @attrs.frozen(order=True)
@@ -61,6 +79,10 @@ class Span:
             yield self.start
         if self.end is not None and self.end < dt.date.max:
             yield self.end + dt.timedelta(days=1)
+
+    def describe(self) -> str:
+        """Say the span in words (`describe_window`): ``from 2022-02-21``, ``on every date``."""
+        return describe_window(self.start, self.end)
 
 
 @attrs.frozen

@@ -15,16 +15,18 @@ import click
 __all__ = ["main"]
 
 #: Command name -> ``module:attribute`` under `geogate.cli`, in the order ``--help`` lists them.
+#: Each command is the click command ``<name>_command`` in the module of its name
+#: (``eval`` lives in ``evaluate.py``: ``eval`` is a builtin's name).
 _COMMANDS = {
     "audit": "audit:audit_command",
-    "check": "check:check",
-    "diff": "diff:diff",
-    "eval": "evaluate:evaluate",
+    "check": "check:check_command",
+    "diff": "diff:diff_command",
+    "eval": "evaluate:eval_command",
     "explain": "explain:explain_command",
-    "jurisdictions": "jurisdictions:jurisdictions",
-    "lock": "lock:lock",
-    "resolve": "resolve:resolve",
-    "serve": "serve:serve",
+    "jurisdictions": "jurisdictions:jurisdictions_command",
+    "lock": "lock:lock_command",
+    "resolve": "resolve:resolve_command",
+    "serve": "serve:serve_command",
     "test": "test:test_command",
 }
 

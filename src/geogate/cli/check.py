@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from geogate import __version__
 from geogate._engine.splits import find_splits
 from geogate._load.loader import check_paths
-from geogate._review.lints import LINT_CODES, lint_policy
+from geogate._review.lints import lint_policy
+from geogate._review.render_check import github_annotation, sarif, split_places_text
 
 from ._common import (
     DATE,
@@ -28,14 +28,9 @@ from ._common import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from geogate._engine.splits import SplitPlace
-    from geogate._policy.diagnostics import Diagnostic
 
-__all__ = ["check"]
-
-_SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+__all__ = ["check_command"]
 
 
 class _Day(click.ParamType):  # type: ignore[type-arg]
@@ -49,7 +44,7 @@ class _Day(click.ParamType):  # type: ignore[type-arg]
         return DATE.convert(value, param, ctx)
 
 
-@click.command()
+@click.command("check")
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @policies_option
 @format_option(
@@ -74,7 +69,7 @@ class _Day(click.ParamType):  # type: ignore[type-arg]
     default=None,
     help="Warn about rules whose window ended before this date (expired-rule).",
 )
-def check(
+def check_command(
     paths: tuple[str, ...],
     policies: str | None,
     output: str,
@@ -140,7 +135,9 @@ def check(
             click.echo(github_annotation(diagnostic))
     else:
         print_diagnostics(diagnostics)
-    _print_splits(splits)
+    text = split_places_text(splits)
+    if text is not None:
+        click.echo(text)
     if policy is not None:
         click.echo(
             f"{len(policy.files)} file(s), {len(policy.features)} feature(s), "
@@ -150,90 +147,3 @@ def check(
     else:
         click.echo(f"{errors} error(s), {warnings} warning(s); nothing was loaded")
     sys.exit(code)
-
-
-def _print_splits(splits: Sequence[SplitPlace]) -> None:
-    """List the split places under a heading that says what they mean (nothing when none)."""
-    if not splits:
-        return
-    click.echo(
-        click.style("Split places", bold=True)
-        + ": rules decide differently inside them; a request naming only the place gets the "
-        "feature's partial setting, or deny where a hard_deny rule decides inside"
-    )
-    for split in splits:
-        click.echo(f"  {split.describe()}")
-
-
-def _escape(text: str, *, property_value: bool = False) -> str:
-    """Escape text for a GitHub workflow command (its data, or a property value)."""
-    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    if property_value:
-        text = text.replace(":", "%3A").replace(",", "%2C")
-    return text
-
-
-def github_annotation(diagnostic: Diagnostic) -> str:
-    """Return ``::warning file=...,line=...,col=...,title=code::message`` (hint on a new line)."""
-    position = diagnostic.position
-    message = diagnostic.message
-    if diagnostic.hint:
-        message += f"\nhint: {diagnostic.hint}"
-    properties = ",".join(
-        (
-            f"file={_escape(position.path, property_value=True)}",
-            f"line={position.line}",
-            f"col={position.column}",
-            f"title={_escape(diagnostic.code, property_value=True)}",
-        )
-    )
-    return f"::{diagnostic.severity} {properties}::{_escape(message)}"
-
-
-def sarif(diagnostics: Sequence[Diagnostic]) -> dict[str, object]:
-    """Return a SARIF 2.1.0 log: one rule per code, one result per diagnostic."""
-    codes = sorted({d.code for d in diagnostics})
-    index = {code: i for i, code in enumerate(codes)}
-    rules = [
-        {
-            "id": code,
-            "name": code,
-            "shortDescription": {"text": LINT_CODES.get(code, code)},
-            "help": {"text": f"See docs/diagnostics.md#{code} in geogate."},
-        }
-        for code in codes
-    ]
-    results = [
-        {
-            "ruleId": d.code,
-            "ruleIndex": index[d.code],
-            "level": d.severity,
-            "message": {"text": d.message + (f"\nhint: {d.hint}" if d.hint else "")},
-            "locations": [
-                {
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": d.position.path.replace("\\", "/")},
-                        "region": {"startLine": d.position.line, "startColumn": d.position.column},
-                    }
-                }
-            ],
-        }
-        for d in diagnostics
-    ]
-    return {
-        "$schema": _SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "geogate",
-                        "version": __version__,
-                        "informationUri": "https://pypi.org/project/geogate/",
-                        "rules": rules,
-                    }
-                },
-                "results": results,
-            }
-        ],
-    }

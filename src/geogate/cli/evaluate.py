@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from geogate._gate.gate import Gate
+from geogate._review.render_decision import decision_text
 
 from ._common import (
     DATE,
@@ -22,7 +23,7 @@ from .resolve import open_geoip
 if TYPE_CHECKING:
     import datetime as dt
 
-__all__ = ["evaluate"]
+__all__ = ["eval_command"]
 
 
 @click.command("eval")
@@ -38,7 +39,7 @@ __all__ = ["evaluate"]
 @policies_option
 @expect_revision_option
 @format_option("text", "json", help="Output format; json is Decision.to_dict().")
-def evaluate(
+def eval_command(
     feature: str,
     country: str | None,
     subdivision: str | None,
@@ -70,20 +71,4 @@ def evaluate(
     if output == "json":
         echo_json(decision.to_dict())
         return
-    verdict = click.style(
-        "ALLOWED" if decision.allowed else "DENIED",
-        fg="green" if decision.allowed else "red",
-        bold=True,
-    )
-    click.echo(f"{verdict}  {decision.explanation}")
-    rows = [
-        ("rule", decision.rule),
-        ("defined at", decision.source),
-        ("source", decision.citation),
-        ("jurisdictions", ", ".join(decision.jurisdictions) or None),
-        ("location", str(decision.location)),
-        ("revision", decision.revision),
-    ]
-    for label, value in rows:
-        if value:
-            click.echo(f"  {label + ':':<15}{value}")
+    click.echo(decision_text(decision))

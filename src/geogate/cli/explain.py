@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import textwrap
 from typing import TYPE_CHECKING
 
 import click
 
-from geogate._engine.decision import short_revision
-from geogate._review.explain import explain
+from geogate._review.render_walkthrough import walk_through_text
+from geogate._review.walkthrough import walk_through
 
 from ._common import (
     DATE,
@@ -24,8 +23,6 @@ if TYPE_CHECKING:
     import datetime as dt
 
 __all__ = ["explain_command"]
-
-_WIDTH = 100
 
 
 @click.command("explain")
@@ -60,29 +57,10 @@ def explain_command(
     """
     policy = load_or_exit(policies, expect_revision=expect_revision)
     require_features([feature], policy.features, param_hint="FEATURE")
-    result = explain(
+    result = walk_through(
         policy, feature, country=country, subdivision=subdivision, domicile=domicile, at=at
     )
     if output == "json":
         echo_json(result.to_dict())
         return
-    click.echo(
-        click.style(f"Why {feature}", bold=True)
-        + f" — as of {result.as_of}, policy {short_revision(result.revision)}"
-    )
-    steps = result.steps
-    for number, step in enumerate(steps, 1):
-        prefix = f"{number}. "
-        text = textwrap.fill(
-            step,
-            _WIDTH,
-            initial_indent=prefix,
-            subsequent_indent=" " * len(prefix),
-            break_on_hyphens=False,
-            break_long_words=False,
-        )
-        if number == len(steps):
-            verdict = "ALLOWED" if result.decision.allowed else "DENIED"
-            colour = "green" if result.decision.allowed else "red"
-            text = text.replace(verdict, click.style(verdict, fg=colour, bold=True), 1)
-        click.echo(text)
+    click.echo(walk_through_text(result, feature))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import textwrap
 from pathlib import Path
 
 import click
 
-from geogate._world.countries import country_name, subdivision_name
-from geogate._world.jurisdictions import Jurisdiction, JurisdictionTable, Span
+from geogate._review.render_jurisdictions import jurisdictions_text
+from geogate._world.jurisdictions import JurisdictionTable
 
 from ._common import (
     DATE,
@@ -21,10 +20,10 @@ from ._common import (
     policies_option,
 )
 
-__all__ = ["jurisdictions"]
+__all__ = ["jurisdictions_command"]
 
 
-@click.command()
+@click.command("jurisdictions")
 @click.argument("name", required=False)
 @click.option(
     "--at", type=DATE, default=None, help="Membership on this date [default: today, UTC]."
@@ -33,7 +32,9 @@ __all__ = ["jurisdictions"]
 @format_option(
     "text", "json", help="Output format; json is {NAME: [CODE, ...]}, subdivisions included."
 )
-def jurisdictions(name: str | None, at: dt.date | None, policies: str | None, output: str) -> None:
+def jurisdictions_command(
+    name: str | None, at: dt.date | None, policies: str | None, output: str
+) -> None:
     """
     List the built-in and custom jurisdictions and their members on a date.
 
@@ -60,48 +61,4 @@ def jurisdictions(name: str | None, at: dt.date | None, policies: str | None, ou
     if output == "json":
         echo_json({n: sorted(table.members_at(n, day)) for n in names})
         return
-    for n in names:
-        jurisdiction = table.jurisdictions[n]
-        members = sorted(table.members_at(n, day))
-        kind = "built-in" if jurisdiction.builtin else "custom"
-        click.echo(click.style(f"{n}", bold=True) + f"  ({kind}, {len(members)} on {day})")
-        click.echo(textwrap.fill(jurisdiction.description, 96, initial_indent="  ",
-                                 subsequent_indent="  "))  # fmt: skip
-        if jurisdiction.subdivisions:
-            _echo_members(jurisdiction, members, day)
-            continue
-        click.echo(textwrap.fill(" ".join(members) or "(none)", 96, initial_indent="  ",
-                                 subsequent_indent="  "))  # fmt: skip
-
-
-def _echo_members(jurisdiction: Jurisdiction, members: list[str], day: dt.date) -> None:
-    """One line per member on *day*: code, name and membership dates; then other dates' members."""
-    width = max((len(code) for code in jurisdiction.members), default=2)
-    for code in members:
-        spans = jurisdiction.members[code]
-        current = next((span for span in spans if span.contains(day)), spans[0])
-        dates = _dates(current)
-        click.echo(f"  {code.ljust(width)}  {_name(code)}" + (f" ({dates})" if dates else ""))
-    others = [
-        f"{code} ({'; '.join(_dates(span) for span in jurisdiction.members[code])})"
-        for code in sorted(jurisdiction.members)
-        if code not in members
-    ]
-    if others:
-        text = f"Members on other dates: {', '.join(others)}"
-        click.echo(textwrap.fill(text, 96, initial_indent="  ", subsequent_indent="    "))
-
-
-def _name(code: str) -> str:
-    """``Cuba``, or ``Avtonomna Respublika Krym, Ukraine`` for a subdivision."""
-    if "-" not in code:
-        return country_name(code)
-    return f"{subdivision_name(code)}, {country_name(code.partition('-')[0])}"
-
-
-def _dates(span: Span) -> str:
-    """``from 2022-02-21``, ``until 2025-06-30``, both, or nothing for an open span."""
-    parts = ([f"from {span.start}"] if span.start else []) + (
-        [f"until {span.end}"] if span.end else []
-    )
-    return " ".join(parts)
+    click.echo(jurisdictions_text(table, names, day))

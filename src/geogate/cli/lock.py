@@ -12,12 +12,12 @@ from geogate._policy.lock import LOCK_NAME, find_lock, write_lock
 
 from ._common import ExitCode, default_policies, exit_code_for, print_diagnostics
 
-__all__ = ["lock"]
+__all__ = ["lock_command"]
 
 
-@click.command()
+@click.command("lock")
 @click.argument("paths", nargs=-1, metavar="[DIR]")
-def lock(paths: tuple[str, ...]) -> None:
+def lock_command(paths: tuple[str, ...]) -> None:
     """
     Write DIR/geogate.lock: the revision and digests of the policy files in DIR.
 

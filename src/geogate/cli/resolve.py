@@ -16,7 +16,7 @@ from geogate.exceptions import GeoDatabaseError
 
 from ._common import ExitCode, echo_json, format_option
 
-__all__ = ["open_geoip", "resolve"]
+__all__ = ["open_geoip", "resolve_command"]
 
 
 def open_geoip(path: str | None) -> GeoDatabase | None:
@@ -39,7 +39,7 @@ def _header(value: str) -> tuple[str, str]:
     return name.strip(), rest.strip()
 
 
-@click.command()
+@click.command("resolve")
 @click.option("--ip", metavar="IP", help="The client's address, looked up in the GeoIP database.")
 @click.option(
     "--geoip-db", metavar="PATH", help="GeoIP2/DB-IP database [default: $GEOGATE_GEOIP_DB]."
@@ -65,7 +65,7 @@ def _header(value: str) -> tuple[str, str]:
 @format_option(
     "text", "json", help='json is {"country", "subdivision", "jurisdictions", "source", "detail"}.'
 )
-def resolve(
+def resolve_command(
     ip: str | None,
     geoip_db: str | None,
     headers: tuple[str, ...],

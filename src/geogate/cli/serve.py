@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 
     from geogate._policy.diagnostics import Diagnostic
 
-__all__ = ["header_timeout_protocol", "serve", "worker_app"]
+__all__ = ["header_timeout_protocol", "serve_command", "worker_app"]
 
 #: How ``geogate serve --workers N`` hands its options to the worker processes.
 CONFIG_VARIABLE = "GEOGATE_SERVE_CONFIG"
@@ -301,7 +301,7 @@ def _serve_one(
             signal.signal(number, handler)
 
 
-@click.command()
+@click.command("serve")
 @policies_option
 @expect_revision_option
 @click.option(
@@ -397,7 +397,7 @@ def _serve_one(
         "the supervisor gives up on it (on start-up and on SIGHUP)."
     ),
 )
-def serve(
+def serve_command(
     policies: str | None,
     expect_revision: str | None,
     geoip_db: str | None,

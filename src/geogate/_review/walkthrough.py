@@ -1,7 +1,9 @@
 """
-Explain a decision: the whole chain from the location to the deciding rule.
+The walk-through of a decision: the whole chain from the location to the deciding rule.
 
-`explain` walks the decision procedure of `geogate._engine.decide` step by step with
+What ``geogate explain`` prints. (The one sentence in `Decision.explanation` is
+the engine's: `geogate._engine.decision.explanation`.) `walk_through` walks the
+decision procedure of `geogate._engine.decide` step by step with
 the engine's own functions (`CompiledRule.matches`, `most_specific`,
 `rule_beats`, `target_beats`, `best_target`, `decide`), so it says why every
 rule of a feature won, lost or was not a candidate, and which fallback
@@ -41,7 +43,7 @@ from geogate._gate.gate import Gate
 from geogate._gate.slowpath import as_date
 from geogate._policy.model import Basis, Effect, RuleKind, Target, TargetKind
 from geogate._world.countries import LocationStatus, describe_value, subdivision_chain
-from geogate._world.jurisdictions import covers
+from geogate._world.jurisdictions import covers, describe_window
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -50,13 +52,13 @@ if TYPE_CHECKING:
     from geogate._world.jurisdictions import JurisdictionTable
 
 __all__ = [
-    "Explanation",
     "InsidePlace",
     "RuleVerdict",
     "SignalChain",
     "Split",
     "Verdict",
-    "explain",
+    "WalkThrough",
+    "walk_through",
 ]
 
 
@@ -106,7 +108,12 @@ class RuleVerdict:
     def heading(self) -> str:
         """The rule as a person reads it: ``eu-withheld (deny EU, from 2024-09-25)``."""
         kind = "hard deny" if self.kind is RuleKind.HARD_DENY else str(self.kind)
-        return f"{self.rule} ({kind} {', '.join(self.targets)}{_window(self.start, self.end)})"
+        window = (
+            ""
+            if self.start is None and self.end is None
+            else ", " + describe_window(self.start, self.end)
+        )
+        return f"{self.rule} ({kind} {', '.join(self.targets)}{window})"
 
     def to_dict(self) -> dict[str, object]:
         """Return JSON-ready data."""
@@ -267,7 +274,7 @@ class SignalChain:
 
 
 @attrs.frozen(kw_only=True)
-class Explanation:
+class WalkThrough:
     """
     Why a feature is allowed or denied for a place on a date, step by step.
 
@@ -327,7 +334,7 @@ class Explanation:
         }
 
 
-def explain(
+def walk_through(
     policy: PolicySet,
     feature: str,
     *,
@@ -335,7 +342,7 @@ def explain(
     subdivision: object = None,
     domicile: object = None,
     at: object = None,
-) -> Explanation:
+) -> WalkThrough:
     """
     Explain the decision for *feature* at a place on a date, step by step.
 
@@ -356,7 +363,7 @@ def explain(
         or (at is not None and as_date(at) is None)
     )
     if found is None or unreadable:
-        return Explanation(
+        return WalkThrough(
             feature=decision.feature,
             basis=None if found is None else found.basis,
             as_of=day,
@@ -382,7 +389,7 @@ def explain(
     )
     # location+domicile: the first signal that denies decides, else the location.
     decided = next((c for c in chains if c.effect is Effect.DENY), chains[0])
-    return Explanation(
+    return WalkThrough(
         feature=found.id,
         basis=found.basis,
         as_of=day,
@@ -523,8 +530,7 @@ def _verdicts(
         rule = compiled.rule
         codes_inside = tuple(sorted(inside.get(rule.id, ())))
         if not rule.active(day):
-            window = _window(rule.start, rule.end).removeprefix(", ")
-            why = f"outside its window ({window}) on {day}"
+            why = f"outside its window ({describe_window(rule.start, rule.end)}) on {day}"
             verdicts.append(_verdict(compiled, Verdict.NOT_CANDIDATE, why))
             continue
         if rule.id not in matched:
@@ -742,12 +748,6 @@ def _verdict(
         matched=matched,
         inside=inside,
     )
-
-
-def _window(start: dt.date | None, end: dt.date | None) -> str:
-    """``, from 2024-09-25 until 2025-03-30``, or an empty string for an open window."""
-    parts = ([f"from {start}"] if start else []) + ([f"until {end}"] if end else [])
-    return "".join(", " + " ".join(parts)) if parts else ""
 
 
 def _list(codes: Sequence[str]) -> str:
