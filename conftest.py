@@ -65,10 +65,12 @@ _ENVIRONMENT = ("GEOGATE_POLICIES", "GEOGATE_GEOIP_DB", "GEOGATE_EXPECT_REVISION
 
 
 def _mmdb() -> Any:  # noqa: ANN401 (a module loaded by path)
-    """Return ``tests/_mmdb.py``, the tests' own database builder (tests/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("_docs_mmdb", ROOT / "tests" / "_mmdb.py")
+    """Return ``tests/helpers/mmdb.py``, the tests' own database builder, loaded by path."""
+    spec = importlib.util.spec_from_file_location(
+        "_docs_mmdb", ROOT / "tests" / "helpers" / "mmdb.py"
+    )
     if spec is None or spec.loader is None:
-        msg = f"cannot load {ROOT / 'tests' / '_mmdb.py'}"
+        msg = f"cannot load {ROOT / 'tests' / 'helpers' / 'mmdb.py'}"
         raise ImportError(msg)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -247,7 +249,7 @@ def parse_skips(document: Document) -> Iterable[Region]:
         yield region
 
 
-#: The pages' examples; tests/test_docs.py parses pages with it too.
+#: The pages' examples; tests/project/test_docs.py parses pages with it too.
 SYBIL = Sybil(
     parsers=[parse_skips, parse_blocks],
     path=str(ROOT),

@@ -18,7 +18,7 @@ the first day of the range and on every change date in it, keeping the days
 on which a decision changes. It also times ``audit`` on one date, as
 ``geogate audit --format json`` runs it.
 
-Target (issue 4, section 6; issue 12): auditing 1,000 features that include
+Target: auditing 1,000 features that include
 subdivision rules over every place and every change date in under 2 s.
 
 Usage::

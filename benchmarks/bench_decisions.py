@@ -32,7 +32,7 @@ Each timed statement is the list of calls unrolled (one call per country, as
 constants), so the loop of the harness adds almost nothing; the candidates are
 measured in turn, round after round, and the best round of each is compared.
 
-Targets (issue 2, section 10): is_allowed <= 3x the floor, evaluate <= 5x the
+Targets: is_allowed <= 3x the floor, evaluate <= 5x the
 floor, GrowthBook / is_allowed >= 10x; a distinct invalid country <= 1.0x a cold
 valid decision.
 

@@ -20,7 +20,7 @@ working set). geogate's decisions by country stay memoised in both mixes: a
 new address is almost always in a country already seen. Before timing,
 geogate's country for every address must equal geoip2's.
 
-Targets (issue 3, section 6): geogate / raw <= 1.0 on the cold mix, and
+Targets: geogate / raw <= 1.0 on the cold mix, and
 raw / geogate >= 10 on the hot mix.
 
 The cost of the private copy: `GeoDatabase` never maps the file it is given

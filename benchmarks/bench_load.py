@@ -8,7 +8,7 @@ location+domicile export control, and a ``hard_deny`` in every feature),
 checks that the set loads with no error and no warning, then times
 ``geogate.load_policies(dir)`` and ``Gate.from_path(dir)``.
 
-Target (issue 2, section 10): loading and validating 1,000 features with 5
+Target: loading and validating 1,000 features with 5
 rules each in under 1 s.
 
 Usage::

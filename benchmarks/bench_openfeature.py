@@ -17,7 +17,7 @@ candidates run in turn, round after round (rotating which goes first), each
 round making the same number of calls; the best round of each is compared.
 Before timing, the provider's answers are checked against ``gate.evaluate``.
 
-Target (issue 6, section 1): GeogateProvider / InMemoryProvider <= 1.2.
+Target: GeogateProvider / InMemoryProvider <= 1.2.
 
 Usage::
 

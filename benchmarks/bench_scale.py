@@ -15,7 +15,7 @@ same realistic mix), then:
    dated ``evaluate`` with the memo emptied before each call) on a gate of
    10 features and on the big gate, in this same process, and their ratio.
 
-Targets (issue 7, section 3): load and validate in under 5 s, under 300 MB
+Targets: load and validate in under 5 s, under 300 MB
 resident; a ratio near 1.
 
 Usage::

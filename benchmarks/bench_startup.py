@@ -6,7 +6,7 @@ Times ``geogate eval llama-3.2-vision --country FR`` on the shipped policies
 decision) against ``python -c pass`` and ``python -c "import geogate"``,
 best and median of N runs each with `time.perf_counter`.
 
-Target (issue 7, section 3): under 300 ms wall time.
+Target: under 300 ms wall time.
 
 Usage::
 

@@ -37,14 +37,14 @@ def run(name: str, test_one_input: Callable[[bytes], None]) -> None:
 
 def small_database(*, city: bool = True) -> Path:
     """
-    Write a small GeoIP database (with tests/_mmdb.py) to a temporary file.
+    Write a small GeoIP database (with tests/helpers/mmdb.py) to a temporary file.
 
     It places a few IPv4 and IPv6 networks, one record with an odd shape (a
     continent but no country) and one with a subdivision that is not the
     country's, so lookups reach every branch of the record reader.
     """
     sys.path.insert(0, str(HERE.parent / "tests"))
-    from _mmdb import city_record, write_city_db  # noqa: PLC0415 (test helpers, on demand)
+    from helpers.mmdb import city_record, write_city_db  # noqa: PLC0415 (test helpers, on demand)
 
     records = {
         "81.2.69.0/24": city_record("GB", ("ENG",)),
@@ -71,6 +71,6 @@ def small_database(*, city: bool = True) -> Path:
 
 
 def _country(folder: Path, records: dict[str, dict[str, object]]) -> Path:
-    from _mmdb import write_country_db  # noqa: PLC0415 (test helpers, on demand)
+    from helpers.mmdb import write_country_db  # noqa: PLC0415 (test helpers, on demand)
 
     return write_country_db(folder / "geo.mmdb", records)  # type: ignore[arg-type]
