@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import attrs
 import pytest
 
 from geogate import Jurisdiction, JurisdictionTable, Span, builtin_jurisdictions, load_policies
@@ -379,3 +380,13 @@ def test_one_wording_for_a_window(start, end, words):
     """A rule's window, a membership and a run of dates read the same everywhere."""
     assert words == describe_window(start, end)
     assert words == Span(start, end).describe()
+
+
+def test_policy_sets_without_custom_jurisdictions_share_one_built_in_table():
+    """Building a table works out every timeline; without custom ones it is built once."""
+    first = JurisdictionTable.with_custom(())
+    assert first is JurisdictionTable.with_custom([])
+    assert dict(builtin_jurisdictions()) == dict(first.jurisdictions)
+    nordic = attrs.evolve(builtin_jurisdictions()["EU"], name="NORDIC")
+    assert "NORDIC" in JurisdictionTable.with_custom([nordic])
+    assert "NORDIC" not in JurisdictionTable.with_custom(())

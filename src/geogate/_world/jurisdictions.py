@@ -219,9 +219,18 @@ class JurisdictionTable:
 
     @classmethod
     def with_custom(cls, custom: Iterable[Jurisdiction]) -> JurisdictionTable:
-        """Return the built-in jurisdictions plus *custom* ones."""
+        """
+        Return the built-in jurisdictions plus *custom* ones.
+
+        Without custom ones, the one table of the built-ins is returned: a
+        table never changes once built, and building one works out every
+        membership timeline (tens of milliseconds).
+        """
+        extra = tuple(custom)
+        if not extra and cls is JurisdictionTable:
+            return _builtin_table()
         table = dict(builtin_jurisdictions())
-        table.update((j.name, j) for j in custom)
+        table.update((j.name, j) for j in extra)
         return cls(table)
 
     def __contains__(self, name: object) -> bool:
@@ -331,3 +340,9 @@ def _inside(code: str, outer: frozenset[str]) -> bool:
     if "-" not in code:
         return False
     return code.partition("-")[0] in outer or not outer.isdisjoint(subdivision_chain(code))
+
+
+@functools.cache
+def _builtin_table() -> JurisdictionTable:
+    """The table of the built-in jurisdictions alone, built once."""
+    return JurisdictionTable(dict(builtin_jurisdictions()))
