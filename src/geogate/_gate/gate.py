@@ -82,7 +82,8 @@ _now = time.time
 # An exit inside the ``try`` must not raise KeyError or TypeError itself.
 _FAST_PATH = """\
 def {name}(self, feature, *, country=None, subdivision=None, domicile=None, ip=None, at=None):
-    if at is subdivision is domicile is None and _now() < self._expires:
+    {clock}
+    if at is subdivision is domicile is None and {now} < self._expires:
         try:
             if country is not None:
                 answer self._rows[feature][country]
@@ -99,20 +100,23 @@ def {name}(self, feature, *, country=None, subdivision=None, domicile=None, ip=N
 _Method = TypeVar("_Method", bound="Callable[..., object]")
 
 
-def _fast_path(exit_: str) -> Callable[[_Method], _Method]:
+def _fast_path(exit_: str, *, clock: bool = False) -> Callable[[_Method], _Method]:
     """
     Give the decorated method `_FAST_PATH` as its body, with *exit_* (of ``{value}``) at each exit.
 
     The decorated method states the signature and the docstring (what readers,
     type checkers and the API reference see); its parameters must be the fast
-    path's, which is checked here. The compiled source is registered with
+    path's, which is checked here. With *clock*, the time is read once, into
+    ``now``, for the exits too. The compiled source is registered with
     `linecache`, so tracebacks and debuggers show it.
     """
 
     def compile_into(stub: _Method) -> _Method:
         name = stub.__name__
         lines: list[str] = []
-        for line in _FAST_PATH.format(name=name).splitlines():
+        now = "now" if clock else "_now()"
+        first = "now = _now()" if clock else "# the clock is read in the condition"
+        for line in _FAST_PATH.format(name=name, clock=first, now=now).splitlines():
             indent, marker, value = line.partition("answer ")
             if marker and not indent.strip():
                 lines.extend(indent + step for step in exit_.format(value=value).splitlines())
@@ -682,9 +686,9 @@ def _recorded(answer: str) -> str:
     return (
         "decision = {value}\n"
         "if len(self._queue) < self._decisions._limit:\n"
-        "    self._queue.append((decision, ip, _now()))\n"
+        "    self._queue.append((decision, ip, now))\n"
         "else:\n"
-        "    self._decisions._full((decision, ip, _now()))\n"
+        "    self._decisions._full((decision, ip, now))\n"
         f"return {answer}\n"
     )
 
@@ -696,7 +700,7 @@ class _LoggedGate(Gate):
     `Gate.__new__` picks this class when ``decision_log=`` is given, so the
     fast path of a gate without a log stays exactly as it is. Its methods are
     `_FAST_PATH` with an exit that records each decision (`_recorded`); the
-    clock read after the decision is its timestamp.
+    one clock read of the call, before the decision, is its timestamp.
     """
 
     __slots__ = ("_decisions", "_queue")
@@ -714,7 +718,7 @@ class _LoggedGate(Gate):
         self._decisions = self._log
         self._queue = self._log._queue  # noqa: SLF001 (the log's hot path, inlined)
 
-    @_fast_path(_recorded("decision.allowed"))
+    @_fast_path(_recorded("decision.allowed"), clock=True)
     def is_allowed(
         self,
         feature: str,
@@ -728,7 +732,7 @@ class _LoggedGate(Gate):
         """Return True only when *feature* may be offered (and log the decision); see `evaluate`."""
         raise NotImplementedError  # pragma: no cover (the body is _FAST_PATH)
 
-    @_fast_path(_recorded("decision"))
+    @_fast_path(_recorded("decision"), clock=True)
     def evaluate(
         self,
         feature: str,
