@@ -24,8 +24,16 @@ Endpoints:
 
 A feature is a boolean flag: ``value`` is whether it may be offered,
 ``variant`` is ``allow`` or ``deny``, ``reason`` is ``TARGETING_MATCH`` when a
-rule decided and ``DEFAULT`` otherwise (the feature's default, its ``unknown``
-setting, or the fail-closed deny for input it cannot use). The context
+rule decided and ``UNKNOWN`` otherwise. The protocol's success body allows only
+``STATIC``, ``TARGETING_MATCH``, ``SPLIT``, ``DISABLED`` and ``UNKNOWN``:
+``STATIC`` would claim that the value does not depend on the context, and its
+``ERROR`` is a failure body, on which providers return the caller's default.
+``metadata.reason`` keeps geogate's own reason (``TARGETING_MATCH``;
+``DEFAULT`` for the feature's default, its ``unknown`` or ``partial``
+setting; ``ERROR`` for the fail-closed deny of input it cannot use), and an
+``ERROR`` adds ``metadata.errorCode`` (``INVALID_CONTEXT`` or ``GENERAL``),
+as the in-process `geogate.openfeature.GeogateProvider` gives them as its
+reason and ``flag_metadata["error_code"]``. The context
 attributes ``country``, ``subdivision``, ``ip`` and ``domicile`` are the
 location; when the context gives none of the first three, the request's own
 location is used (trusted CDN headers, else GeoIP of the client address found
@@ -81,7 +89,7 @@ import signal
 import threading
 import time
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from ._engine.decision import Decision, ErrorCode, Reason, short_revision
 from ._gate.gate import Gate
@@ -239,9 +247,23 @@ def _reload_report(result: ReloadResult, seconds: float) -> dict[str, object]:
     }
 
 
+#: The protocol's reason for each of geogate's. An answered flag may only say STATIC,
+#: TARGETING_MATCH, SPLIT, DISABLED or UNKNOWN; geogate's own reason is in the metadata.
+_REASONS: Final = {
+    Reason.TARGETING_MATCH: "TARGETING_MATCH",
+    Reason.DEFAULT: "UNKNOWN",
+    Reason.ERROR: "UNKNOWN",
+}
+
+
 def _metadata(decision: Decision) -> dict[str, str]:
     """Flag metadata: strings only (the protocol allows no null), absent fields left out."""
+    error = None
+    if decision.reason is Reason.ERROR:
+        error = str(decision.error_code or ErrorCode.GENERAL)
     data = {
+        "reason": str(decision.reason),
+        "errorCode": error,
         "rule": decision.rule,
         "jurisdictions": ",".join(decision.jurisdictions),
         "source": decision.citation,
@@ -261,7 +283,7 @@ def _flag(key: str, decision: Decision) -> dict[str, object]:
     return {
         "key": key,
         "value": decision.allowed,
-        "reason": "TARGETING_MATCH" if decision.reason is Reason.TARGETING_MATCH else "DEFAULT",
+        "reason": _REASONS[decision.reason],
         "variant": "allow" if decision.allowed else "deny",
         "metadata": _metadata(decision),
     }

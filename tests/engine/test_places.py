@@ -310,7 +310,8 @@ def test_ofrep_follows_the_partial_setting(face_gate, context, value, reason):
         response = client.post("/ofrep/v1/evaluate/flags/face-match", json={"context": context})
     assert 200 == response.status_code
     body = response.json()
-    assert (value, reason) == (body["value"], body["reason"])
+    assert (value, reason) == (body["value"], body["metadata"]["reason"])
+    assert body["reason"] == ("TARGETING_MATCH" if reason == "TARGETING_MATCH" else "UNKNOWN")
     if context == {"country": "US"}:
         assert "US is split on" in body["metadata"]["explanation"]
 

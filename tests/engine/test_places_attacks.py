@@ -760,7 +760,7 @@ def test_was_a_bug_a_sanctioned_region_under_another_country_is_dropped(face_gat
         ({"subdivision": "US-ZZ"}, True, "DEFAULT"),  # the country only: partial allow
         ({"country": "UA"}, False, "DEFAULT"),  # hard_deny inside
         ({"subdivision": "UA-43"}, False, "TARGETING_MATCH"),
-        ({"country": "UA", "subdivision": "UA-43 "}, False, "DEFAULT"),  # invalid: denied
+        ({"country": "UA", "subdivision": "UA-43 "}, False, "ERROR"),  # invalid: denied
         ({}, True, "DEFAULT"),  # the headers: US-CA
     ],
 )
@@ -773,7 +773,8 @@ def test_ofrep_follows_partial_and_subdivisions(face_gate, context, value, reaso
             headers={"CF-IPCountry": "US", "cf-region-code": "CA"},
         )
     body = response.json()
-    assert (200, value, reason) == (response.status_code, body["value"], body["reason"])
+    assert (200, value, reason) == (response.status_code, body["value"], body["metadata"]["reason"])
+    assert body["reason"] == ("TARGETING_MATCH" if reason == "TARGETING_MATCH" else "UNKNOWN")
 
 
 # --- size: jurisdictions and rules with thousands of subdivisions ----------------------------

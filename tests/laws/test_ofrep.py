@@ -5,7 +5,8 @@ Whatever the JSON parser accepts (lone surrogates in keys and values, huge
 numbers, deep but parseable nesting, any JSON type at any context
 attribute) gets a 200 or a 400 from both endpoints, never a 500; a 200 is a
 valid OFREP success body that agrees with ``gate.evaluate``, and says
-``true`` only for a known location.
+``true`` only for a known location. Every response is checked against the
+protocol's schemas (`helpers.ofrep_spec.SpecClient`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import TYPE_CHECKING
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
-from starlette.testclient import TestClient
 
 from geogate.ofrep import create_app
+from helpers.ofrep_spec import SpecClient
 from helpers.properties import examples
 
 if TYPE_CHECKING:
@@ -28,7 +29,8 @@ VISION = "llama-3.2-vision"
 SINGLE = f"/ofrep/v1/evaluate/flags/{VISION}"
 BULK = "/ofrep/v1/evaluate/flags"
 ATTRIBUTES = ("country", "subdivision", "ip", "domicile")
-REASONS = {"TARGETING_MATCH", "DEFAULT"}
+#: The protocol's reason for each of geogate's (geogate's own is in the metadata).
+REASONS = {"TARGETING_MATCH": "TARGETING_MATCH", "DEFAULT": "UNKNOWN", "ERROR": "UNKNOWN"}
 #: Numbers JSON allows that Python reads oddly: infinities, a zero's sign, more digits
 #: than int() converts (a 400), tiny and huge exponents.
 RAW_NUMBERS = ["1e400", "-1e400", "-0", "1E-400", "1" * 4300, "-" + "9" * 5000, "0.1e-99999"]
@@ -105,7 +107,7 @@ def write(body: object) -> bytes:
 
 @pytest.fixture(scope="module")
 def client(shipped_gate):
-    with TestClient(create_app(shipped_gate), raise_server_exceptions=False) as test_client:
+    with SpecClient(create_app(shipped_gate), raise_server_exceptions=False) as test_client:
         yield test_client
 
 
@@ -125,10 +127,15 @@ def check_flag(gate: Gate, flag: dict[str, object], body: object) -> None:
     metadata = flag["metadata"]
     assert isinstance(metadata, dict)
     assert all(isinstance(value, str) for value in metadata.values())
-    assert flag["reason"] in REASONS
     assert ("allow" if flag["value"] else "deny") == flag["variant"]
     decision = expected(gate, str(flag["key"]), body)
     assert (decision.allowed, decision.rule) == (flag["value"], metadata.get("rule"))
+    error = (decision.error_code or "GENERAL") if decision.reason == "ERROR" else None
+    assert (REASONS[decision.reason], decision.reason, error) == (
+        flag["reason"],
+        metadata["reason"],
+        metadata.get("errorCode"),
+    )
     assert flag["value"] is False or metadata["location"] == "known"
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from starlette.applications import Starlette
-from starlette.testclient import TestClient
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from geogate import Gate
@@ -24,6 +23,7 @@ from geogate._engine.decision import short_revision
 from geogate.cli import ExitCode, main
 from geogate.cli import serve as serve_module
 from geogate.ofrep import MAX_BODY, create_app
+from helpers.ofrep_spec import SpecClient
 from helpers.paths import POLICIES
 
 VISION = "llama-3.2-vision"
@@ -39,7 +39,7 @@ META_UK = "https://ai.meta.com/blog/llama-3-2-connect-2024-vision-edge-mobile-de
 @pytest.fixture(scope="module")
 def client(gate):
     app = create_app(gate, providers=["cloudflare"], trusted_proxies=["10.0.0.0/8"])
-    with TestClient(app, client=PROXY) as test_client:
+    with SpecClient(app, client=PROXY) as test_client:
         yield test_client
 
 
@@ -70,6 +70,7 @@ def test_rule_deny_body(client, gate):
         "reason": "TARGETING_MATCH",
         "variant": "deny",
         "metadata": {
+            "reason": "TARGETING_MATCH",
             "rule": "eu-multimodal-withheld",
             "jurisdictions": "EUROZONE,SCHENGEN,EU,EEA,WORLD",
             "source": AXIOS,
@@ -94,6 +95,7 @@ def test_rule_allow_body(client, gate):
     body = response.json()
     assert (True, "TARGETING_MATCH", "allow") == (body["value"], body["reason"], body["variant"])
     assert {
+        "reason": "TARGETING_MATCH",
         "rule": "uk-multimodal-offered",
         "jurisdictions": "UK,WORLD",
         "source": META_UK,
@@ -106,15 +108,19 @@ def test_rule_allow_body(client, gate):
 
 
 def test_default_body(client, gate):
-    """No rule applies: reason DEFAULT, and no rule or source in the metadata."""
+    """
+    No rule applies: reason UNKNOWN (the protocol has no DEFAULT), geogate's DEFAULT in the
+    metadata, and no rule or source.
+    """
     response = post(client, VISION, {"context": {"country": "US"}})
 
     assert {
         "key": VISION,
         "value": True,
-        "reason": "DEFAULT",
+        "reason": "UNKNOWN",
         "variant": "allow",
         "metadata": {
+            "reason": "DEFAULT",
             "jurisdictions": "WORLD",
             "revision": gate.revision,
             "explanation": (
@@ -144,38 +150,48 @@ def test_subdivision_and_domicile_reach_the_gate(client):
     )
 
 
+UNKNOWN = ("unknown", "DEFAULT", None)
+INVALID = ("invalid", "ERROR", "INVALID_CONTEXT")
+
+
 @pytest.mark.parametrize(
-    ("context", "location"),
+    ("context", "expected"),
     [
-        ({"country": "XX"}, "unknown"),
-        ({"country": ""}, "unknown"),
-        ({"country": "GER"}, "invalid"),
-        ({"country": 42}, "invalid"),
-        ({"country": ["FR"]}, "invalid"),
-        ({"country": {"code": "FR"}}, "invalid"),
-        ({"country": True}, "invalid"),
-        ({"subdivision": "FR-Z_Z"}, "invalid"),
-        ({"ip": "not an address"}, "invalid"),
-        ({"ip": 42}, "invalid"),
-        ({"ip": "192.0.2.1"}, "unknown"),
-        ({}, "unknown"),
-        ({"targetingKey": "user-1"}, "unknown"),
-        ({"country": None}, "unknown"),
+        ({"country": "XX"}, UNKNOWN),
+        ({"country": ""}, UNKNOWN),
+        ({"country": "GER"}, INVALID),
+        ({"country": 42}, INVALID),
+        ({"country": ["FR"]}, INVALID),
+        ({"country": {"code": "FR"}}, INVALID),
+        ({"country": True}, INVALID),
+        ({"subdivision": "FR-Z_Z"}, INVALID),
+        ({"ip": "not an address"}, INVALID),
+        ({"ip": 42}, INVALID),
+        ({"ip": "192.0.2.1"}, UNKNOWN),
+        ({}, UNKNOWN),
+        ({"targetingKey": "user-1"}, UNKNOWN),
+        ({"country": None}, UNKNOWN),
     ],
 )
-def test_unusable_location_is_a_200_deny(client, context, location):
-    """An unknown or invalid location is an answer, never an error: 200, deny, DEFAULT."""
+def test_unusable_location_is_a_200_deny(client, context, expected):
+    """
+    An unknown or invalid location is an answer, never an error: 200, deny, reason UNKNOWN;
+    the metadata says geogate's reason (DEFAULT or ERROR) and, for an error, its code.
+    """
     response = post(client, VISION, {"context": context})
 
     assert 200 == response.status_code
     body = response.json()
-    assert (False, "deny", "DEFAULT", location) == (
+    assert (False, "deny", "UNKNOWN", *expected) == (
         body["value"],
         body["variant"],
         body["reason"],
         body["metadata"]["location"],
+        body["metadata"]["reason"],
+        body["metadata"].get("errorCode"),
     )
     assert "rule" not in body["metadata"]
+    assert "errorCode" not in body
 
 
 @pytest.mark.parametrize("content", [b"", b"  ", b"{}", b'{"context": null}', b'{"other": 1}'])
@@ -245,7 +261,7 @@ def test_domicile_alone_keeps_the_request_location(client):
 def test_untrusted_peer_header_is_ignored(gate):
     """A CF-IPCountry from a peer outside the trusted networks does not count."""
     app = create_app(gate, providers=["cloudflare"], trusted_proxies=["10.0.0.0/8"])
-    with TestClient(app, client=STRANGER) as stranger:
+    with SpecClient(app, client=STRANGER) as stranger:
         body = post(stranger, VISION, {"context": {}}, headers={"CF-IPCountry": "GB"}).json()
 
     assert (False, "unknown") == (body["value"], body["metadata"]["location"])
@@ -283,7 +299,7 @@ def test_unknown_flag_is_404(client, gate):
 def test_unknown_flag_on_a_strict_gate_is_404():
     """A strict gate raises for an unknown feature; the server still answers 404."""
     app = create_app(Gate.from_path(POLICIES, strict=True))
-    with TestClient(app) as strict:
+    with SpecClient(app) as strict:
         response = post(strict, "zzz", {})
 
     assert (404, "FLAG_NOT_FOUND") == (response.status_code, response.json()["errorCode"])
@@ -394,7 +410,7 @@ def test_body_over_the_limit_is_413(client):
 def test_body_at_the_limit_is_read(gate):
     """The limit is configurable, and a body of exactly that size is accepted."""
     body = b'{"context": {"country": "FR"}}'
-    with TestClient(create_app(gate, max_body=len(body))) as small:
+    with SpecClient(create_app(gate, max_body=len(body))) as small:
         exact = small.post(SINGLE + VISION, content=body)
         over = small.post(SINGLE + VISION, content=body + b" ")
 
@@ -460,7 +476,7 @@ class _Broken(Gate):
 def test_internal_error_is_500_without_traceback(caplog):
     """An unexpected failure: 500, a JSON body with no detail of it, and a log record."""
     broken = _Broken(Gate.from_path(POLICIES).policy)
-    with TestClient(create_app(broken), raise_server_exceptions=False) as failing:
+    with SpecClient(create_app(broken), raise_server_exceptions=False) as failing:
         response = post(failing, VISION, {"context": {"country": "FR"}})
 
     assert 500 == response.status_code
@@ -532,7 +548,7 @@ def test_bulk_etag_follows_the_policy_revision(tmp_path, gate):
     changed.write_text(changed.read_text() + "\n# a comment changes the revision\n")
     other = Gate.from_path(tmp_path / "policies")
     body = {"context": {"country": "FR"}}
-    with TestClient(create_app(gate)) as first, TestClient(create_app(other)) as second:
+    with SpecClient(create_app(gate)) as first, SpecClient(create_app(other)) as second:
         tag = etag(first, body)
         response = second.post(BULK, json=body, headers={"If-None-Match": tag})
 
@@ -563,7 +579,7 @@ def test_not_ready_until_the_policies_are_loaded(gate):
         release.wait(10)
         return gate
 
-    with TestClient(create_app(load)) as loading:
+    with SpecClient(create_app(load)) as loading:
         ready = loading.get("/readyz")
         evaluation = post(loading, VISION, {"context": {"country": "FR"}})
         alive = loading.get("/healthz")
@@ -594,7 +610,7 @@ def test_failed_loading_stays_not_ready(tmp_path):
     bad.write_text("features: [\n")
 
     app = create_app(lambda: Gate.from_path(bad))
-    with TestClient(app) as failed:
+    with SpecClient(app) as failed:
         for _ in range(200):
             if failed.get("/readyz").json()["status"] != "loading":
                 break
@@ -605,7 +621,7 @@ def test_failed_loading_stays_not_ready(tmp_path):
     assert (503, "failed") == (ready.status_code, ready.json()["status"])
     assert ready.json()["errorDetails"].startswith("the policies did not load: PolicyError: ")
     assert 503 == evaluation.status_code
-    assert 200 == TestClient(app).get("/healthz").status_code
+    assert 200 == SpecClient(app).get("/healthz").status_code
 
 
 # Configuration errors raise when the app is built.
@@ -683,7 +699,7 @@ def test_serve_runs_uvicorn(runs):
         "limit_concurrency": 1000,
     } == options
     assert (True, 10.0) == (issubclass(protocol, H11Protocol), protocol.header_timeout)
-    with TestClient(app, client=PROXY) as served:
+    with SpecClient(app, client=PROXY) as served:
         response = post(served, VISION, {}, headers={"CF-IPCountry": "GB"})
     assert (True, "header:cloudflare") == (
         response.json()["value"],
@@ -741,7 +757,7 @@ def test_serve_with_workers_hands_the_options_on(runs, country_db, monkeypatch):
         "body_timeout": 10.0,
     } == json.loads(serve_module.os.environ[serve_module.CONFIG_VARIABLE])
     assert 10.0 == serve_module.WorkerProtocol.header_timeout
-    with TestClient(serve_module.worker_app()) as worker:
+    with SpecClient(serve_module.worker_app()) as worker:
         # Loaded during the startup: ready at once.
         ready = worker.get("/readyz")
         response = post(worker, VISION, {"context": {"ip": "81.2.69.160"}})
@@ -878,7 +894,7 @@ def test_readyz_reports_the_last_reload(reloadable):
     """lastReload: null, then a successful reload, then a failed one (the old revision serves)."""
     folder, gate = reloadable
     first = gate.revision
-    with TestClient(create_app(gate)) as served:
+    with SpecClient(create_app(gate)) as served:
         before = served.get("/readyz").json()
         changed = folder / "meta-llama.yaml"
         changed.write_text(changed.read_text() + "\n# a new revision\n")
@@ -924,7 +940,7 @@ def test_bulk_etag_changes_across_a_reload(reloadable):
     """The same context before and after a reload: another ETag, so If-None-Match gets a 200."""
     folder, gate = reloadable
     body = {"context": {"country": "FR"}}
-    with TestClient(create_app(gate)) as served:
+    with SpecClient(create_app(gate)) as served:
         tag = etag(served, body)
         unchanged = served.post(BULK, json=body, headers={"If-None-Match": tag})
         changed = folder / "meta-llama.yaml"
@@ -939,7 +955,7 @@ def test_bulk_etag_changes_across_a_reload(reloadable):
 
 def test_sighup_needs_the_main_thread(gate, caplog):
     """Under a test client (no main-thread loop) reload_on_sighup says why it cannot listen."""
-    with TestClient(create_app(gate, reload_on_sighup=True)) as served:
+    with SpecClient(create_app(gate, reload_on_sighup=True)) as served:
         assert 200 == served.get("/readyz").status_code
 
     assert any("cannot reload on SIGHUP" in r.getMessage() for r in caplog.records)
@@ -949,7 +965,7 @@ def test_close_gate_closes_it_at_shutdown(tmp_path):
     """close_gate=True: the application's shutdown closes the gate (and writes out its log)."""
     log = tmp_path / "decisions.jsonl"
     gate = Gate.from_path(POLICIES, decision_log=log, watch=60)
-    with TestClient(create_app(gate, close_gate=True)) as served:
+    with SpecClient(create_app(gate, close_gate=True)) as served:
         post(served, VISION, {"context": {"country": "FR"}})
         assert gate.watching
 
@@ -963,7 +979,7 @@ def test_load_at_startup_fails_the_startup(tmp_path):
     app = create_app(lambda: Gate.from_path(bad), load_at_startup=True)
 
     with pytest.raises(RuntimeError, match="the policies did not load, so the server does not"):
-        TestClient(app).__enter__()
+        SpecClient(app).__enter__()
 
 
 # The body timeout.
