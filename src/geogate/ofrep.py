@@ -19,6 +19,7 @@ Endpoints:
   decided under one policy revision, with an ``ETag`` that changes with the
   revision (so across a reload), the answers and the context; ``304`` when
   ``If-None-Match`` matches it.
+- ``GET /metrics``: Prometheus metrics, with ``metrics=`` (``geogate serve --metrics``).
 - ``GET /healthz``: the process answers. ``GET /readyz``: 200 once the
   policies are loaded, 503 before (and when loading failed); see below.
 
@@ -118,8 +119,9 @@ if TYPE_CHECKING:
 
     from ._gate.reload import ReloadResult
     from ._locate.providers import Provider
+    from ._web.metrics import Metrics
 
-__all__ = ["BODY_TIMEOUT", "MAX_BODY", "create_app"]
+__all__ = ["BODY_TIMEOUT", "MAX_BODY", "Metrics", "create_app"]
 
 logger = logging.getLogger("geogate")
 
@@ -140,6 +142,16 @@ _ERRORS_SHOWN = 20
 #: Tries at a bulk answer made under one revision, when reloads land in the middle of it.
 _BULK_TRIES = 3
 _TOO_DEEP = 'the body is not valid JSON (it is nested too deeply); send {"context": {...}}'
+
+
+def __getattr__(name: str) -> object:
+    """``Metrics`` (``geogate._web.metrics``), imported when asked: it needs prometheus_client."""
+    if name == "Metrics":
+        from ._web.metrics import Metrics  # noqa: PLC0415 (prometheus_client, when used)
+
+        return Metrics
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
 
 
 def _reject_constant(name: str) -> object:
@@ -638,6 +650,7 @@ def create_app(
     load_at_startup: bool = False,
     reload_on_sighup: bool = False,
     close_gate: bool = False,
+    metrics: Metrics | None = None,
 ) -> Starlette:
     """
     Build the OFREP server for *gate*.
@@ -671,11 +684,17 @@ def create_app(
         close_gate: Close *gate* when the application shuts down (which
             stops its watcher and writes out its decision log). A gate the
             application loaded itself, from a function, is always closed.
+        metrics: Serve ``GET /metrics`` (Prometheus) from this
+            ``geogate.ofrep.Metrics()``: request durations, reloads, the
+            revision, and the decisions of a gate built with
+            ``on_decision=metrics.decided``. See docs/telemetry.md.
 
     Raises:
         ValueError: for a bad provider name, network, forwarding header, size or timeout.
         TypeError: when *gate* is neither a gate nor a function.
     """
+    if metrics is not None:
+        gate = metrics.attaching(gate)
     service = _Service(
         gate,
         providers=providers,
@@ -799,7 +818,7 @@ def create_app(
                 stop_listening()
             service.close()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route(_SINGLE, evaluate_flag, methods=["POST"]),
             Route(_BULK, evaluate_flags, methods=["POST"]),
@@ -809,3 +828,15 @@ def create_app(
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
+    if metrics is not None:
+        from ._web.metrics import TimedApp  # noqa: PLC0415 (prometheus_client)
+
+        exposition = metrics.exposition
+
+        async def metrics_endpoint(request: Request) -> Response:
+            body, content_type = exposition(request.headers.get("accept"))
+            return Response(body, headers={"Content-Type": content_type})
+
+        app.add_route("/metrics", metrics_endpoint, methods=["GET"])
+        app.add_middleware(TimedApp, metrics=metrics)
+    return app

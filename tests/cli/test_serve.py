@@ -422,3 +422,41 @@ def test_slow_body_is_408(serve, policies):
         b'send the whole body at once"}'
     )
     assert 0.45 <= elapsed <= 0.5 + MARGIN
+
+
+def test_metrics_count_real_requests_and_reloads(serve, policies):
+    """--metrics: /metrics after real requests and a SIGHUP reload, parsed as Prometheus does."""
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    served = serve("--policies", str(policies), "--metrics")
+    first = served.ready()["revision"]
+    served.allowed("FR")
+    served.allowed("DE")
+    rewrite(policies, "DE")
+    served.process.send_signal(signal.SIGHUP)
+    second = served.wait_for(
+        lambda r: r["lastReload"] and r["lastReload"]["revision"] != first, "a reload"
+    )["revision"]
+    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=REQUEST)
+    try:
+        connection.request("GET", "/metrics")
+        response = connection.getresponse()
+        text = response.read().decode()
+    finally:
+        connection.close()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    explicit = (("effect", "allow"), ("feature", FEATURE), ("location_source", "explicit"))
+    assert (1.0, 1.0, 2.0, [second]) == (
+        samples["geogate_decisions_total", (*explicit, ("reason", "TARGETING_MATCH"))],
+        samples["geogate_reloads_total", (("result", "ok"),)],
+        samples[
+            "geogate_request_duration_seconds_count",
+            (("code", "200"), ("endpoint", "/ofrep/v1/evaluate/flags/{key}")),
+        ],
+        [dict(k[1])["revision"] for k in samples if k[0] == "geogate_policy_revision_info"],
+    )
+    assert 0 == served.stop()

@@ -50,6 +50,7 @@ from .overrides import checked_allow, checked_day, forced_for, forcing, overridd
 from .reload import Reloader, checked_revision, has_lock, watched_files
 from .slowpath import decide_query
 from .state import State, Today
+from .tracing import record_decision, require_opentelemetry
 from .watch import DEFAULT_SETTLE, snapshot
 
 if TYPE_CHECKING:
@@ -163,6 +164,7 @@ class Gate:
         "_geoip",
         "_lock",
         "_log",
+        "_observe",
         "_reloader",
         "_rows",
         "_state",
@@ -181,27 +183,39 @@ class Gate:
     #: thread or task; while it is above 0, ``_expires`` stays 0.0.
     _forced: int
     _log: DecisionLog | None
+    #: What each decision is handed to (``tracing=``, ``on_decision=``), or None.
+    _observe: Callable[[Decision], None] | None
     _strict: bool
     _geoip: GeoDatabase | None
     #: Reads the policy paths again (`reload`, `watch`), and keeps the listeners.
     _reloader: Reloader
 
-    def __new__(  # noqa: PYI034 (returns a Gate, or a _LoggedGate when there is a log)
+    def __new__(  # noqa: PYI034 (returns a Gate, or a variant that logs or observes)
         cls,
         policy: PolicySet,  # noqa: ARG004 (for __init__)
         *,
         strict: bool = False,  # noqa: ARG004
         geoip: GeoDatabase | None = None,  # noqa: ARG004
         decision_log: object = None,
+        tracing: bool = False,
+        on_decision: Callable[[Decision], object] | None = None,
     ) -> Gate:
-        """Return a `_LoggedGate` when there is a decision log, so a plain gate pays nothing."""
-        chosen: type[Gate] = cls
-        if decision_log is not None and not issubclass(cls, _LoggedGate):
-            if cls is not Gate:
-                msg = f"decision_log= works with Gate itself, not with the subclass {cls.__name__}"
-                raise TypeError(msg)
-            chosen = _LoggedGate
-        return object.__new__(chosen)
+        """
+        Return the variant the options need, so a plain gate pays nothing.
+
+        A `_LoggedGate` when there is a decision log, an `_ObservedGate` when
+        decisions are traced or handed to *on_decision*, and an
+        `_ObservedLoggedGate` for both.
+        """
+        logged = decision_log is not None
+        observed = bool(tracing) or on_decision is not None
+        if cls in _VARIANTS.values() or not (logged or observed):
+            return object.__new__(cls)
+        if cls is not Gate:
+            option = "decision_log=" if logged else "tracing= and on_decision="
+            msg = f"{option} works with Gate itself, not with the subclass {cls.__name__}"
+            raise TypeError(msg)
+        return object.__new__(_VARIANTS[logged, observed])
 
     def __init__(
         self,
@@ -210,7 +224,10 @@ class Gate:
         strict: bool = False,
         geoip: GeoDatabase | None = None,
         decision_log: object = None,
+        tracing: bool = False,
+        on_decision: Callable[[Decision], object] | None = None,
     ) -> None:
+        self._observe = observer(tracing=tracing, on_decision=on_decision)
         self._log = None if decision_log is None else DecisionLog.coerce(decision_log)
         self._strict = strict
         self._geoip = geoip
@@ -235,6 +252,8 @@ class Gate:
         settle: float = DEFAULT_SETTLE,
         decision_log: object = None,
         expect_revision: str | None = None,
+        tracing: bool = False,
+        on_decision: Callable[[Decision], object] | None = None,
     ) -> Gate:
         """
         Load the policy files at *paths* (files or directories) into a gate.
@@ -254,6 +273,13 @@ class Gate:
         decision as a JSON line: a `DecisionLog`, or what one takes (a path, a
         `logging.Logger`, a callable taking one line, or a `DecisionSink`).
 
+        *tracing* adds a ``feature_flag.evaluation`` event to the current
+        OpenTelemetry span for every decision, while that span is recording
+        (``geogate[otel]``; see docs/telemetry.md). *on_decision* is called
+        with every `Decision`, on the thread that asked, after it is made; it
+        must be quick, and what it raises is logged, never passed on. A gate
+        without either (or a decision log) runs the plain fast path.
+
         *expect_revision* (``sha256:...``, as `revision` and ``geogate check``
         print it) pins the content: files whose revision differs are refused
         with `RevisionMismatchError`, and so is every later `reload` to other
@@ -264,7 +290,11 @@ class Gate:
             RevisionMismatchError: when the files' revision is not *expect_revision*.
             GeoDatabaseError: when the GeoIP database cannot be used.
             ValueError: when *expect_revision* is not ``sha256:`` and 64 hex digits.
+            ImportError: with the install line, when *tracing* is asked for
+                without the OpenTelemetry API.
         """
+        if tracing:
+            require_opentelemetry()
         expected = None if expect_revision is None else checked_revision(expect_revision)
         if not paths:
             paths = (os.environ.get("GEOGATE_POLICIES") or "policies",)
@@ -277,7 +307,14 @@ class Gate:
             where = ", ".join(repr(os.fspath(p)) for p in paths)
             raise RevisionMismatchError(where, expected, policy.revision)
         geoip = None if geoip_db is None else GeoDatabase(geoip_db, cache_size=geoip_cache_size)
-        gate = cls(policy, strict=strict, geoip=geoip, decision_log=decision_log)
+        gate = cls(
+            policy,
+            strict=strict,
+            geoip=geoip,
+            decision_log=decision_log,
+            tracing=tracing,
+            on_decision=on_decision,
+        )
         gate._reloader.attach(
             absolute,
             # The database's entry joins the snapshot as it was opened (its own signature).
@@ -712,8 +749,17 @@ class _LoggedGate(Gate):
         strict: bool = False,
         geoip: GeoDatabase | None = None,
         decision_log: object = None,
+        tracing: bool = False,
+        on_decision: Callable[[Decision], object] | None = None,
     ) -> None:
-        super().__init__(policy, strict=strict, geoip=geoip, decision_log=decision_log)
+        super().__init__(
+            policy,
+            strict=strict,
+            geoip=geoip,
+            decision_log=decision_log,
+            tracing=tracing,
+            on_decision=on_decision,
+        )
         assert self._log is not None  # noqa: S101 (Gate.__new__ chose this class for it)
         self._decisions = self._log
         self._queue = self._log._queue  # noqa: SLF001 (the log's hot path, inlined)
@@ -745,3 +791,128 @@ class _LoggedGate(Gate):
     ) -> Decision:
         """Decide whether *feature* may be offered (and log the decision); see `Gate.evaluate`."""
         raise NotImplementedError  # pragma: no cover (the body is _FAST_PATH)
+
+
+def observer(
+    *, tracing: bool, on_decision: Callable[[Decision], object] | None
+) -> Callable[[Decision], None] | None:
+    """
+    Return what an observed gate hands each decision to, or None when nothing observes.
+
+    It never raises: a failing *on_decision* is logged (the decision stands),
+    so the fast path's ``except (KeyError, TypeError)`` never sees its errors.
+
+    Raises:
+        ImportError: with the install line, for *tracing* without the OpenTelemetry API.
+        TypeError: when *on_decision* is not callable.
+    """
+    hooks: list[Callable[[Decision], object]] = []
+    if tracing:
+        require_opentelemetry()
+        hooks.append(record_decision)
+    given: object = on_decision  # checked at run time: callers pass all sorts of things
+    if given is not None:
+        if not callable(given):
+            msg = f"on_decision must be a function taking a Decision, not {given!r}"
+            raise TypeError(msg)
+        hooks.append(given)
+    if not hooks:
+        return None
+    chosen = tuple(hooks)
+
+    def observe(decision: Decision) -> None:
+        for hook in chosen:
+            try:
+                hook(decision)
+            except Exception:
+                logger.exception("geogate: a decision observer failed (%r)", hook)
+
+    return observe
+
+
+def _observed(answer: str, *, logged: bool) -> str:
+    """Return an observed gate's exit: record the decision (when *logged*), observe it, *answer*."""
+    recorded = _recorded("decision").rpartition("return ")[0] if logged else "decision = {value}\n"
+    return f"{recorded}self._observe(decision)\nreturn {answer}\n"
+
+
+class _ObservedGate(Gate):
+    """
+    A gate whose decisions are traced or handed to ``on_decision=``: its fast path, then one call.
+
+    `Gate.__new__` picks this class for ``tracing=True`` or ``on_decision=``,
+    so a plain gate's fast path stays exactly as it is (the same reasoning as
+    `_LoggedGate`: an exit compiled into `_FAST_PATH`).
+    """
+
+    __slots__ = ()
+
+    @_fast_path(_observed("decision.allowed", logged=False))
+    def is_allowed(
+        self,
+        feature: str,
+        *,
+        country: object = None,
+        subdivision: object = None,
+        domicile: object = None,
+        ip: object = None,
+        at: object = None,
+    ) -> bool:
+        """Return True only when *feature* may be offered (and observe the decision)."""
+        raise NotImplementedError  # pragma: no cover (the body is _FAST_PATH)
+
+    @_fast_path(_observed("decision", logged=False))
+    def evaluate(
+        self,
+        feature: str,
+        *,
+        country: object = None,
+        subdivision: object = None,
+        domicile: object = None,
+        ip: object = None,
+        at: object = None,
+    ) -> Decision:
+        """Decide whether *feature* may be offered (and observe the decision)."""
+        raise NotImplementedError  # pragma: no cover (the body is _FAST_PATH)
+
+
+class _ObservedLoggedGate(_LoggedGate):
+    """A gate with a decision log whose decisions are also observed (`_ObservedGate`)."""
+
+    __slots__ = ()
+
+    @_fast_path(_observed("decision.allowed", logged=True), clock=True)
+    def is_allowed(
+        self,
+        feature: str,
+        *,
+        country: object = None,
+        subdivision: object = None,
+        domicile: object = None,
+        ip: object = None,
+        at: object = None,
+    ) -> bool:
+        """Return True only when *feature* may be offered (log and observe the decision)."""
+        raise NotImplementedError  # pragma: no cover (the body is _FAST_PATH)
+
+    @_fast_path(_observed("decision", logged=True), clock=True)
+    def evaluate(
+        self,
+        feature: str,
+        *,
+        country: object = None,
+        subdivision: object = None,
+        domicile: object = None,
+        ip: object = None,
+        at: object = None,
+    ) -> Decision:
+        """Decide whether *feature* may be offered (log and observe the decision)."""
+        raise NotImplementedError  # pragma: no cover (the body is _FAST_PATH)
+
+
+#: The gate class for (a decision log, an observer), as `Gate.__new__` chooses it.
+_VARIANTS: dict[tuple[bool, bool], type[Gate]] = {
+    (True, False): _LoggedGate,
+    (False, True): _ObservedGate,
+    (True, True): _ObservedLoggedGate,
+}

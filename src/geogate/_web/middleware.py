@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
+from geogate._gate.tracing import record_location, require_opentelemetry
 from geogate._locate.request import RequestResolver
 
 if TYPE_CHECKING:
@@ -40,9 +41,14 @@ class Locator(Generic[App]):
             ``x-forwarded-for``, ``forwarded`` (RFC 7239) or ``none``.
         resolver: A ready `geogate.RequestResolver`, instead of the three
             options above.
+        tracing: Set where each request comes from (``geogate.location.*``,
+            ``geo.country.iso_code``, ``geo.region.iso_code``) on the current
+            OpenTelemetry span, while it is recording (``geogate[otel]``). The
+            decisions themselves are recorded by a gate built with ``tracing=True``.
 
     Raises:
         ValueError: for a bad provider name, network or forwarding header.
+        ImportError: with the install line, for *tracing* without the OpenTelemetry API.
     """
 
     def __init__(
@@ -54,7 +60,11 @@ class Locator(Generic[App]):
         trusted_proxies: Iterable[str] = (),
         forwarded: Literal["x-forwarded-for", "forwarded", "none"] = "x-forwarded-for",
         resolver: RequestResolver | None = None,
+        tracing: bool = False,
     ) -> None:
+        if tracing:
+            require_opentelemetry()
+        self._traced = bool(tracing)
         self.app = app
         self.gate = gate
         self.resolver = resolver or RequestResolver(
@@ -66,4 +76,7 @@ class Locator(Generic[App]):
 
     def locate(self, headers: Headers, peer: str | None) -> RequestLocation:
         """Return where a request with these headers, from this peer, comes from."""
-        return self.resolver.resolve(headers, peer)
+        location = self.resolver.resolve(headers, peer)
+        if self._traced:
+            record_location(location)
+        return location

@@ -59,12 +59,14 @@ from ._common import (
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from types import FrameType
 
     from starlette.applications import Starlette
 
+    from geogate._engine.decision import Decision
     from geogate._policy.diagnostics import Diagnostic
+    from geogate._web.metrics import Metrics
 
 __all__ = ["header_timeout_protocol", "serve_command", "worker_app"]
 
@@ -223,6 +225,7 @@ def _open_gate(
     expect_revision: str | None,
     watch: float | None,
     decision_log: str | None,
+    on_decision: Callable[[Decision], object] | None = None,
 ) -> Gate:
     """Load the gate `serve` answers from, or print why it cannot and exit."""
     from geogate._gate.reload import mismatch_diagnostic  # noqa: PLC0415 (start-up time)
@@ -234,6 +237,7 @@ def _open_gate(
             expect_revision=expect_revision,
             watch=False if watch is None else watch,
             decision_log=decision_log,
+            on_decision=on_decision,
         )
     except PolicyError as exc:
         _did_not_load(path, exc.diagnostics)
@@ -257,6 +261,16 @@ def _check_log_folder(decision_log: str | None) -> None:
             err=True,
         )
         sys.exit(ExitCode.ENVIRONMENT)
+
+
+def _metrics() -> Metrics:
+    """Return a new `Metrics`, or exit 3 with the install line when prometheus_client is missing."""
+    try:
+        from geogate._web.metrics import Metrics  # noqa: PLC0415 (optional extra)
+    except ImportError:
+        click.echo(f"geogate: --metrics: {_INSTALL_HINT}", err=True)
+        sys.exit(ExitCode.ENVIRONMENT)
+    return Metrics()
 
 
 def _stopped(signum: int, frame: FrameType | None) -> NoReturn:  # noqa: ARG001 (a signal handler)
@@ -379,6 +393,14 @@ def _serve_one(
     help="Close a kept-alive connection idle for longer.",
 )
 @click.option(
+    "--metrics",
+    is_flag=True,
+    help=(
+        "Serve Prometheus metrics at GET /metrics: decisions, reloads, the revision, GeoIP "
+        "look-ups, request durations (one worker only)."
+    ),
+)
+@click.option(
     "--limit-concurrency",
     type=click.IntRange(min=1),
     default=1000,
@@ -414,6 +436,7 @@ def serve_command(
     keep_alive_timeout: float,
     limit_concurrency: int,
     worker_startup_timeout: int,
+    metrics: bool,
 ) -> None:
     """
     Serve the OpenFeature Remote Evaluation Protocol (OFREP) for the policies.
@@ -421,7 +444,8 @@ def serve_command(
     POST /ofrep/v1/evaluate/flags/{feature} and /ofrep/v1/evaluate/flags with
     {"context": {"country": "FR"}}; without a location in the context, the
     request's own is used (--provider headers from --trust peers, else GeoIP).
-    GET /healthz, and /readyz with the revision served and the last reload.
+    GET /healthz, and /readyz with the revision served and the last reload;
+    with --metrics, GET /metrics in Prometheus' text format.
 
     SIGHUP reloads the policies (files with errors leave the last good ones
     serving); with --workers, by replacing the workers one by one. SIGTERM
@@ -450,6 +474,14 @@ def serve_command(
             "--provider."
         )
         raise click.UsageError(msg)
+    if metrics and workers > 1:
+        msg = (
+            "--metrics works with one worker: each of --workers N would count its own "
+            "requests and a scrape would reach one of them at random. Run one worker per "
+            "process (a container or a systemd unit each, scraped one by one), or drop --metrics."
+        )
+        raise click.UsageError(msg)
+    gauges = _metrics() if metrics else None
     _check_log_folder(decision_log)
     _log_to_stderr()
     path = policies or default_policies()
@@ -469,12 +501,14 @@ def serve_command(
                 "expect_revision": expect_revision,
                 "watch": watch,
                 "decision_log": decision_log,
+                "on_decision": None if gauges is None else gauges.decided,
             },
             {
                 "providers": providers,
                 "trusted_proxies": trust,
                 "forwarded": forwarded,
                 "body_timeout": body_timeout,
+                "metrics": gauges,
             },
             {**served, "http": header_timeout_protocol(header_timeout)},
         )
