@@ -433,8 +433,9 @@ class Gate:
 
         With no country, subdivision or ip, the location of the request being
         handled (set by the web middleware) is used, else the location is
-        unknown. Never raises for bad input: a wrong type, a malformed IP, an
-        unknown feature or an unreadable date give a denying decision that
+        unknown; an *ip* beside a country or subdivision is not read. Never
+        raises for bad input: a wrong type, a malformed IP (when it is read),
+        an unknown feature or an unreadable date give a denying decision that
         explains the problem. Only a strict gate raises, for an unknown
         feature id.
         """

@@ -19,9 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
-
-from geogate._engine.decision import ErrorCode
 
 try:
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -127,13 +126,18 @@ class Metrics:
         self._children: dict[tuple[str, str, str, str], Any] = {}
         self._lock = threading.Lock()
         self._served: str | None = None
-        self._gate: Gate | None = None
+        #: The gate attached (weakly: a dropped gate is freed at once) and its feature ids.
+        self._gate: weakref.ref[Gate] | None = None
+        self._known: frozenset[str] = frozenset()
 
     def decided(self, decision: Decision) -> None:
         """Count *decision* (the gate's ``on_decision=`` hook)."""
-        feature = (
-            UNKNOWN_FEATURE if decision.error_code is ErrorCode.FLAG_NOT_FOUND else decision.feature
-        )
+        # Only a feature the policies define is a label: a decided feature exists, and an
+        # error names one only when the attached gate has it (an unknown id with a bad
+        # date is an INVALID_CONTEXT error, not FLAG_NOT_FOUND).
+        feature = decision.feature
+        if decision.error_code is not None and feature not in self._known:
+            feature = UNKNOWN_FEATURE
         key = (feature, str(decision.effect), str(decision.reason), str(decision.location_source))
         child = self._children.get(key)
         if child is None:
@@ -151,7 +155,7 @@ class Metrics:
                 "geogate: /metrics counts no decisions of this gate: build it with "
                 "Gate.from_path(..., on_decision=metrics.decided)"
             )
-        self._gate = gate
+        self._gate = weakref.ref(gate)
         self._serving(gate.revision)
         gate.add_reload_listener(self.reloaded)
 
@@ -170,8 +174,10 @@ class Metrics:
                 self._revision.remove(self._served)
             self._served = revision
             self._revision.labels(revision).set(1)
-            if self._gate is not None:
-                self._features.set(len(self._gate.features))
+            gate = None if self._gate is None else self._gate()
+            if gate is not None:
+                self._known = frozenset(gate.features)
+                self._features.set(len(self._known))
 
     def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
         """
@@ -179,7 +185,10 @@ class Metrics:
 
         Prometheus' text format (0.0.4) unless *accept* asks for OpenMetrics.
         """
-        encode, content_type = choose_encoder(accept or "")
+        try:
+            encode, content_type = choose_encoder(accept or "")
+        except (TypeError, ValueError):  # an Accept header prometheus_client cannot read
+            encode, content_type = choose_encoder("")
         return encode(self.registry), content_type
 
     def attaching(self, gate: Gate | Callable[[], Gate]) -> Gate | Callable[[], Gate]:

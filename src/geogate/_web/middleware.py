@@ -7,6 +7,7 @@ WSGI environ) and how a 451 response leaves; `Locator` is the rest.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 from geogate._gate.tracing import record_location, require_opentelemetry
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from geogate._locate.headers import Headers
     from geogate._locate.providers import Provider
     from geogate._locate.request import RequestLocation
+
+logger = logging.getLogger("geogate")
 
 __all__ = ["Locator"]
 
@@ -78,5 +81,8 @@ class Locator(Generic[App]):
         """Return where a request with these headers, from this peer, comes from."""
         location = self.resolver.resolve(headers, peer)
         if self._traced:
-            record_location(location)
+            try:
+                record_location(location)
+            except Exception:  # telemetry never takes a request down
+                logger.exception("geogate: recording the request's location on its span failed")
         return location
