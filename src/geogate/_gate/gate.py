@@ -101,14 +101,18 @@ def {name}(self, feature, *, country=None, subdivision=None, domicile=None, ip=N
 _Method = TypeVar("_Method", bound="Callable[..., object]")
 
 
-def _fast_path(exit_: str, *, clock: bool = False) -> Callable[[_Method], _Method]:
+def _fast_path(
+    exit_: str, *, clock: bool = False, owner: str | None = None
+) -> Callable[[_Method], _Method]:
     """
     Give the decorated method `_FAST_PATH` as its body, with *exit_* (of ``{value}``) at each exit.
 
     The decorated method states the signature and the docstring (what readers,
     type checkers and the API reference see); its parameters must be the fast
     path's, which is checked here. With *clock*, the time is read once, into
-    ``now``, for the exits too. The compiled source is registered with
+    ``now``, for the exits too. *owner* names the class the method is for,
+    when the stub is another class's method (a variant reuses `Gate`'s
+    signature and docstring). The compiled source is registered with
     `linecache`, so tracebacks and debuggers show it.
     """
 
@@ -124,7 +128,8 @@ def _fast_path(exit_: str, *, clock: bool = False) -> Callable[[_Method], _Metho
             else:
                 lines.append(line)
         source = "\n".join(lines) + "\n"
-        filename = f"<geogate fast path: {stub.__qualname__}>"
+        qualname = stub.__qualname__ if owner is None else f"{owner}.{name}"
+        filename = f"<geogate fast path: {qualname}>"
         namespace: dict[str, object] = {}
         exec(compile(source, filename, "exec"), globals(), namespace)  # noqa: S102 (our own source)
         method: Callable[..., object] = namespace[name]  # type: ignore[assignment]
@@ -133,6 +138,7 @@ def _fast_path(exit_: str, *, clock: bool = False) -> Callable[[_Method], _Metho
             raise TypeError(msg)
         linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
         functools.update_wrapper(method, stub)
+        method.__qualname__ = qualname
         del method.__wrapped__  # type: ignore[attr-defined]  # the stub never answers: unwrapping must not reach it
         return method  # type: ignore[return-value]
 
@@ -765,33 +771,11 @@ class _LoggedGate(Gate):
         self._decisions = self._log
         self._queue = self._log._queue  # noqa: SLF001 (the log's hot path, inlined)
 
-    @_fast_path(_recorded("decision.allowed"), clock=True)
-    def is_allowed(
-        self,
-        feature: str,
-        *,
-        country: object = None,
-        subdivision: object = None,
-        domicile: object = None,
-        ip: object = None,
-        at: object = None,
-    ) -> bool:
-        """Return True only when *feature* may be offered (and log the decision); see `evaluate`."""
-        raise NotImplementedError  # pragma: no cover (the body is _FAST_PATH)
+    is_allowed = _fast_path(_recorded("decision.allowed"), clock=True, owner="_LoggedGate")(
+        Gate.is_allowed
+    )
 
-    @_fast_path(_recorded("decision"), clock=True)
-    def evaluate(
-        self,
-        feature: str,
-        *,
-        country: object = None,
-        subdivision: object = None,
-        domicile: object = None,
-        ip: object = None,
-        at: object = None,
-    ) -> Decision:
-        """Decide whether *feature* may be offered (and log the decision); see `Gate.evaluate`."""
-        raise NotImplementedError  # pragma: no cover (the body is _FAST_PATH)
+    evaluate = _fast_path(_recorded("decision"), clock=True, owner="_LoggedGate")(Gate.evaluate)
 
 
 def observer(
@@ -848,33 +832,11 @@ class _ObservedGate(Gate):
 
     __slots__ = ()
 
-    @_fast_path(_observed("decision.allowed", logged=False))
-    def is_allowed(
-        self,
-        feature: str,
-        *,
-        country: object = None,
-        subdivision: object = None,
-        domicile: object = None,
-        ip: object = None,
-        at: object = None,
-    ) -> bool:
-        """Return True only when *feature* may be offered (and observe the decision)."""
-        raise NotImplementedError  # pragma: no cover (the body is _FAST_PATH)
+    is_allowed = _fast_path(_observed("decision.allowed", logged=False), owner="_ObservedGate")(
+        Gate.is_allowed
+    )
 
-    @_fast_path(_observed("decision", logged=False))
-    def evaluate(
-        self,
-        feature: str,
-        *,
-        country: object = None,
-        subdivision: object = None,
-        domicile: object = None,
-        ip: object = None,
-        at: object = None,
-    ) -> Decision:
-        """Decide whether *feature* may be offered (and observe the decision)."""
-        raise NotImplementedError  # pragma: no cover (the body is _FAST_PATH)
+    evaluate = _fast_path(_observed("decision", logged=False), owner="_ObservedGate")(Gate.evaluate)
 
 
 class _ObservedLoggedGate(_LoggedGate):
@@ -882,33 +844,13 @@ class _ObservedLoggedGate(_LoggedGate):
 
     __slots__ = ()
 
-    @_fast_path(_observed("decision.allowed", logged=True), clock=True)
-    def is_allowed(
-        self,
-        feature: str,
-        *,
-        country: object = None,
-        subdivision: object = None,
-        domicile: object = None,
-        ip: object = None,
-        at: object = None,
-    ) -> bool:
-        """Return True only when *feature* may be offered (log and observe the decision)."""
-        raise NotImplementedError  # pragma: no cover (the body is _FAST_PATH)
+    is_allowed = _fast_path(
+        _observed("decision.allowed", logged=True), clock=True, owner="_ObservedLoggedGate"
+    )(Gate.is_allowed)
 
-    @_fast_path(_observed("decision", logged=True), clock=True)
-    def evaluate(
-        self,
-        feature: str,
-        *,
-        country: object = None,
-        subdivision: object = None,
-        domicile: object = None,
-        ip: object = None,
-        at: object = None,
-    ) -> Decision:
-        """Decide whether *feature* may be offered (log and observe the decision)."""
-        raise NotImplementedError  # pragma: no cover (the body is _FAST_PATH)
+    evaluate = _fast_path(
+        _observed("decision", logged=True), clock=True, owner="_ObservedLoggedGate"
+    )(Gate.evaluate)
 
 
 #: The gate class for (a decision log, an observer), as `Gate.__new__` chooses it.
