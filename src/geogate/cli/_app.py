@@ -23,6 +23,7 @@ _COMMANDS = {
     "diff": "diff:diff_command",
     "eval": "evaluate:eval_command",
     "explain": "explain:explain_command",
+    "export": "export:export_command",
     "jurisdictions": "jurisdictions:jurisdictions_command",
     "lock": "lock:lock_command",
     "resolve": "resolve:resolve_command",
