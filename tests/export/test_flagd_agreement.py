@@ -146,7 +146,14 @@ def sweep(gate, flagd, countries, days, *, quick=False, few_homes=False):
     return disagreements
 
 
-@pytest.mark.parametrize("policies", [POLICIES, FACE, BOTH], ids=["shipped", "face", "both"])
+@pytest.mark.parametrize(
+    "policies",
+    [
+        pytest.param(POLICIES, id="shipped"),
+        pytest.param(FACE, id="face", marks=pytest.mark.slow),
+        pytest.param(BOTH, id="both", marks=pytest.mark.slow),
+    ],
+)
 def test_policies_agree_on_a_sample(policies, flagd_of):
     """Sampled countries, every odd input and named subdivision, around every change date."""
     gate = Gate.from_path(policies)
@@ -227,6 +234,7 @@ def _countries_of():
     return tuple(sorted(named | {"FR", "DE", "US", "UA", "RU", "GB", "JP", "IS", "LI"}))
 
 
+@pytest.mark.slow
 @examples(15)
 @given(spec=policy_specs(partials=True))
 def test_generated_policy_sets_agree(spec, tmp_path_factory):

@@ -34,7 +34,10 @@ def validator():
     return jsonschema.Draft7Validator({"$ref": flags["$id"]}, registry=registry)
 
 
-@pytest.mark.parametrize("policies", [POLICIES, FACE], ids=["shipped", "face"])
+@pytest.mark.parametrize(
+    "policies",
+    [pytest.param(POLICIES, id="shipped"), pytest.param(FACE, id="face", marks=pytest.mark.slow)],
+)
 def test_the_export_is_valid_against_flagd_s_schema(policies):
     """Every flag, variant, targeting rule and the metadata validate against flags.json."""
     document = json.loads(render_flagd(export_flagd(Gate.from_path(policies).policy)))
@@ -48,8 +51,12 @@ def test_the_export_is_valid_against_flagd_s_schema(policies):
     ("where", "value"),
     [
         ("variants", None),  # a flag without variants
-        ("targeting", {"lower": [{"var": "country"}]}),  # no such operator in flagd
-        ("state", "ON"),
+        pytest.param(
+            "targeting",
+            {"lower": [{"var": "country"}]},  # no such operator in flagd
+            marks=pytest.mark.slow,
+        ),
+        pytest.param("state", "ON", marks=pytest.mark.slow),
     ],
 )
 def test_the_schema_check_refuses_a_broken_flag(where, value):
