@@ -32,6 +32,7 @@ import re
 import shlex
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +111,11 @@ def teardown(namespace: dict[str, Any]) -> None:
         from openfeature import api  # noqa: PLC0415 (only when a page used OpenFeature)
 
         api.clear_providers()
+    # flagd's file watcher reads its file once more after shutdown (it sleeps, then reads,
+    # then looks at its flag), from this directory: let it, before leaving it.
+    for thread in threading.enumerate():
+        if thread.name == "FlagdFileWatcherWorkerThread":
+            thread.join(timeout=2)
     previous, directory = namespace["__docs_cwd__"]
     os.chdir(previous)
     shutil.rmtree(directory, ignore_errors=True)

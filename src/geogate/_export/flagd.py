@@ -112,9 +112,9 @@ def export_flagd(policy: PolicySet, features: Iterable[str] | None = None) -> di
     spellings = _country_spellings()
     evaluators: dict[str, object] = {
         "geogate-typed": {"and": [_typed(name) for name in _ATTRIBUTES]},
-        "geogate-country-read": {"in": [{"var": "country"}, sorted(spellings)]},
-        "geogate-domicile-read": {"in": [{"var": "domicile"}, sorted(spellings)]},
-        "geogate-subdivision-read": {"in": [{"var": "subdivision"}, sorted(_all_subdivisions())]},
+        "geogate-country-read": _member({"var": "country"}, spellings),
+        "geogate-domicile-read": _member({"var": "domicile"}, spellings),
+        "geogate-subdivision-read": _member({"var": "subdivision"}, _all_subdivisions()),
         "geogate-consistent": _consistent(spellings),
     }
     flags: dict[str, object] = {}
@@ -145,6 +145,36 @@ def _typed(name: str) -> dict[str, object]:
     return {"or": [{"in": [value, [None]]}, {"===": [{"cat": [value]}, value]}]}
 
 
+#: Lists longer than this are tested as one delimited string (`_member`).
+_LONG: Final = 8
+#: The delimiter of those strings: in no code, so a value holding it is in no list.
+_SEPARATOR: Final = ","
+
+
+def _member(value: object, items: Iterable[str]) -> dict[str, object]:
+    """
+    JsonLogic: *value*, a non-empty string, is one of *items*.
+
+    A short list is a JsonLogic array. A long one is one string, ``",AD,AE,"``,
+    and the test ``",FR," in it`` with no ``,`` in the value: JsonLogic
+    evaluates an array's every element on every evaluation (5,000 ISO 3166-2
+    codes cost flagd's Python evaluator about 1 ms), a string literal once.
+    Callers test the value against ``[None, ""]`` first: ``cat`` spells null
+    differently in each JsonLogic implementation.
+    """
+    members = sorted(items)
+    if len(members) <= _LONG:
+        return {"in": [value, members]}
+    assert all(_SEPARATOR not in member and member for member in members)  # noqa: S101
+    joined = _SEPARATOR + _SEPARATOR.join(members) + _SEPARATOR
+    return {
+        "and": [
+            _not({"in": [_SEPARATOR, value]}),
+            {"in": [{"cat": [_SEPARATOR, value, _SEPARATOR]}, joined]},
+        ]
+    }
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": name}
 
@@ -164,7 +194,7 @@ def _country_spellings() -> dict[str, str]:
 
 
 def _unknown_spellings() -> list[str]:
-    """The case spellings of the pseudo-codes for an unknown place (``XX``, ``t1``), ``""`` too."""
+    """The case spellings of the pseudo-codes for an unknown place (``XX``, ``t1``)."""
     found = {
         spelling
         for code in UNKNOWN_CODES
@@ -175,7 +205,7 @@ def _unknown_spellings() -> list[str]:
             code[:1].lower() + code[1:],
         }
     }
-    return sorted(found)
+    return sorted(spelling for spelling in found if spelling)
 
 
 def _all_subdivisions() -> list[str]:
@@ -186,26 +216,35 @@ def _consistent(spellings: Mapping[str, str]) -> dict[str, object]:
     """
     JsonLogic: ``country`` and ``subdivision`` (both read) name one place.
 
-    The subdivision is in the country, or ISO 3166-1 codes it as that country
-    (``RE`` with ``FR-974``).
+    The subdivision is in the country (``fr=FR-``, its first three characters),
+    or ISO 3166-1 codes it as that country (``re=FR-974``): one string of
+    every such pair, as `_member` builds them.
     """
-    by_code: dict[str, list[str]] = {}
-    for spelling, code in spellings.items():
-        by_code.setdefault(code, []).append(spelling)
+    pairs = {f"{spelling}={code}-" for spelling, code in spellings.items() if subdivisions_of(code)}
+    pairs |= {
+        f"{spelling}={sub}"
+        for spelling, code in spellings.items()
+        for sub, owner in SUBDIVISIONS_WITH_COUNTRY_CODE.items()
+        if owner == code
+    }
+    joined = _SEPARATOR + _SEPARATOR.join(sorted(pairs)) + _SEPARATOR
     country, subdivision = {"var": "country"}, {"var": "subdivision"}
-    branches: list[object] = [
-        {"and": [{"in": [country, names]}, {"starts_with": [subdivision, f"{code}-"]}]}
-        for code, names in sorted(by_code.items())
-        if subdivisions_of(code)
-    ]
-    owned: dict[str, list[str]] = {}
-    for sub, code in SUBDIVISIONS_WITH_COUNTRY_CODE.items():
-        owned.setdefault(code, []).append(sub)
-    branches.extend(
-        {"and": [{"in": [country, by_code[code]]}, {"in": [subdivision, sorted(subs)]}]}
-        for code, subs in sorted(owned.items())
-    )
-    return {"or": branches}
+    return {
+        "or": [
+            {
+                "in": [
+                    {"cat": [_SEPARATOR, country, "=", _prefix(subdivision, 3), _SEPARATOR]},
+                    joined,
+                ]
+            },
+            {"in": [{"cat": [_SEPARATOR, country, "=", subdivision, _SEPARATOR]}, joined]},
+        ]
+    }
+
+
+def _prefix(value: object, length: int) -> dict[str, object]:
+    """JsonLogic: the first *length* characters of *value*."""
+    return {"substr": [value, 0, length]}
 
 
 #: What decided, when no rule did; a rule with one of these ids is named ``EFFECT:rule:ID``.
@@ -223,7 +262,7 @@ def variant_of(outcome: Outcome) -> str:
     return f"{outcome.effect}:{kind.value}"
 
 
-def _lookup(value: object, groups: Mapping[str, Sequence[str]], fallback: str | None) -> object:
+def _lookup(value: object, groups: Mapping[str, Sequence[str]], fallback: object) -> object:
     """
     JsonLogic: the variant whose group holds *value*.
 
@@ -238,19 +277,7 @@ def _lookup(value: object, groups: Mapping[str, Sequence[str]], fallback: str | 
         ordered = ordered[1:]
     branches: list[object] = []
     for variant, members in sorted(ordered):
-        branches.extend([{"in": [value, sorted(members)]}, variant])
-    return {"if": [*branches, fallback]} if branches else fallback
-
-
-def _by_prefix(groups: Mapping[str, Sequence[str]]) -> object:
-    """JsonLogic: the variant of the country whose code starts the subdivision."""
-    ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
-    fallback, _ = ordered[0]
-    subdivision = {"var": "subdivision"}
-    branches: list[object] = []
-    for variant, countries in sorted(ordered[1:]):
-        test = [{"starts_with": [subdivision, f"{code}-"]} for code in sorted(countries)]
-        branches.extend([test[0] if len(test) == 1 else {"or": test}, variant])
+        branches.extend([_member(value, members), variant])
     return {"if": [*branches, fallback]} if branches else fallback
 
 
@@ -329,7 +356,8 @@ class _FeatureCompiler:
                 self.feature, self.rules, Location(LocationStatus.KNOWN, code), day, self.table
             )
             rest.setdefault(self._name(outcome), []).append(code)
-        return _lookup({"var": "subdivision"}, special, _by_prefix(rest))  # type: ignore[arg-type]
+        by_country = _lookup(_prefix({"var": "subdivision"}, 2), rest, None)
+        return _lookup({"var": "subdivision"}, special, by_country)
 
     def location(self, unknown: str) -> object:
         """JsonLogic for the request's location (``country``, ``subdivision``)."""
@@ -344,7 +372,7 @@ class _FeatureCompiler:
                 DENY_INVALID,
                 _IP_ALONE,
                 DENY_UNRECOGNISED,
-                {"in": [country, [c for c in _unknown_spellings() if c]]},
+                {"and": [given, _member(country, _unknown_spellings())]},
                 unknown,
                 {"in": [subdivision, _NOTHING]},
                 {
@@ -377,7 +405,7 @@ class _FeatureCompiler:
                 DENY_INVALID,
                 _IP_ALONE,
                 DENY_UNRECOGNISED,
-                {"in": [domicile, [None, *_unknown_spellings()]]},
+                {"or": [{"in": [domicile, _NOTHING]}, _member(domicile, _unknown_spellings())]},
                 unknown,
                 _not(_ref("geogate-domicile-read")),
                 DENY_UNRECOGNISED,
