@@ -15,6 +15,10 @@ evaluation, with no server and no network:
   ``FILE`` mode reading a flagd flag definition written to a temporary
   directory (targeting ``{"if": [{"in": [{"var": "country"}, EU]}, "off", "on"]}``);
   ``client.get_boolean_value(feature, True, EvaluationContext(...))``;
+- the same flagd engine on geogate's own policies: the document ``geogate export
+  --format flagd --feature llama-3.2-vision`` writes from the shipped policies
+  (every place and date, the rule's id in the variant, unreadable input denied),
+  asked the same way;
 - Unleash, local evaluation: an ``UnleashClient`` bootstrapped from a features
   document in a temporary cache directory, with registration, metrics and
   fetching turned off (``initialize_client(fetch_toggles=False)``); a default
@@ -56,6 +60,7 @@ import json
 import logging
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -82,6 +87,10 @@ ENGINES = {
     ),
     "flagd": (
         "flagd in-process (FILE resolver) through OpenFeature: `get_boolean_value(...)`",
+        "openfeature-provider-flagd",
+    ),
+    "flagd-export": (
+        "flagd in-process, on `geogate export --format flagd` of the shipped policies",
         "openfeature-provider-flagd",
     ),
     "unleash": (
@@ -145,12 +154,6 @@ def make_growthbook(eu: tuple[str, ...], _tmp: Path, _stack: contextlib.ExitStac
 
 
 def make_flagd(eu: tuple[str, ...], tmp: Path, stack: contextlib.ExitStack) -> Candidate:
-    from openfeature import api  # noqa: PLC0415 (a peer may be missing)
-    from openfeature.contrib.provider.flagd import FlagdProvider  # noqa: PLC0415
-    from openfeature.contrib.provider.flagd.config import ResolverType  # noqa: PLC0415
-    from openfeature.evaluation_context import EvaluationContext  # noqa: PLC0415
-    from openfeature.flag_evaluation import Reason  # noqa: PLC0415
-
     definition = {
         "$schema": "https://flagd.dev/schema/v0/flags.json",
         "flags": {
@@ -164,6 +167,31 @@ def make_flagd(eu: tuple[str, ...], tmp: Path, stack: contextlib.ExitStack) -> C
     }
     path = tmp / "flagd-flags.json"
     path.write_text(json.dumps(definition), encoding="utf-8")
+    return _flagd_candidate(path, "geogate-bench-peers", stack)
+
+
+def make_flagd_export(_eu: tuple[str, ...], tmp: Path, stack: contextlib.ExitStack) -> Candidate:
+    """flagd on the document geogate's CLI exports from the shipped policies, as CI would."""
+    path = tmp / "geogate.flagd.json"
+    exported = subprocess.run(  # noqa: S603 (this interpreter, fixed arguments)
+        [sys.executable, "-c", "from geogate.cli import main; main()", "export", "--format",
+         "flagd", "--policies", str(POLICIES), "--feature", FEATURE, "--output", str(path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if exported.returncode != 0:
+        msg = f"geogate export failed ({exported.returncode}): {exported.stderr}"
+        raise RuntimeError(msg)
+    return _flagd_candidate(path, "geogate-bench-peers-export", stack)
+
+
+def _flagd_candidate(path: Path, domain: str, stack: contextlib.ExitStack) -> Candidate:
+    """A client of flagd's in-process (FILE) resolver on *path*, checked to answer."""
+    from openfeature import api  # noqa: PLC0415 (a peer may be missing)
+    from openfeature.contrib.provider.flagd import FlagdProvider  # noqa: PLC0415
+    from openfeature.contrib.provider.flagd.config import ResolverType  # noqa: PLC0415
+    from openfeature.evaluation_context import EvaluationContext  # noqa: PLC0415
+    from openfeature.flag_evaluation import Reason  # noqa: PLC0415
+
     provider = FlagdProvider(
         resolver_type=ResolverType.FILE,
         offline_flag_source_path=str(path),
@@ -171,7 +199,6 @@ def make_flagd(eu: tuple[str, ...], tmp: Path, stack: contextlib.ExitStack) -> C
         # an hour keeps the watcher thread asleep while the benchmark runs.
         deadline_ms=3_600_000,
     )
-    domain = "geogate-bench-peers"
     api.set_provider_and_wait(provider, domain)
     stack.callback(api.shutdown)
     client = api.get_client(domain)
@@ -181,7 +208,7 @@ def make_flagd(eu: tuple[str, ...], tmp: Path, stack: contextlib.ExitStack) -> C
         evaluation_context=EvaluationContext(attributes={"country": "DE"}),
     )
     if details.reason != Reason.TARGETING_MATCH or details.value is not False:
-        msg = f"flagd did not evaluate the flag file: {details!r}"
+        msg = f"flagd did not evaluate the flag file {path.name}: {details!r}"
         raise RuntimeError(msg)
     get = client.get_boolean_value
     return (
@@ -279,6 +306,7 @@ MAKERS = {
     "geogate": make_geogate,
     "growthbook": make_growthbook,
     "flagd": make_flagd,
+    "flagd-export": make_flagd_export,
     "unleash": make_unleash,
     "cedar": make_cedar,
 }
@@ -464,7 +492,9 @@ def markdown(result: dict[str, object]) -> str:
     lines = [
         markdown_machine(machine)
         + "; "
-        + ", ".join(f"{ENGINES[n][1]} {v}" for n, v in versions.items() if n != "geogate"),
+        + ", ".join(
+            dict.fromkeys(f"{ENGINES[n][1]} {v}" for n, v in versions.items() if n != "geogate")
+        ),
         "",
         (
             f"Feature `{FEATURE}`: denied in the {len(result['eu'])} countries of the EU "
