@@ -17,15 +17,17 @@ from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
 from geogate import Gate
-from geogate._engine.decide import CompiledRule, change_days
 from geogate._world.countries import all_countries, subdivisions_of
 from helpers.flagd import (
-    ODD_COUNTRIES,
+    SAMPLE,
     UNREAD_INPUTS,
     FlagdFile,
+    both_inputs,
+    change_dates,
     compare,
+    domicile_inputs,
     instants,
-    named_subdivisions,
+    location_inputs,
 )
 from helpers.paths import DATA, FACE, POLICIES
 from helpers.policygen import (
@@ -41,10 +43,6 @@ from helpers.policygen import (
 QUICK_COUNTRIES = ("AT", "CH", "FR", "GB", "IS", "JP", "RE", "UA", "US")
 #: A policy decided on location and domicile together.
 BOTH = DATA / "flagd" / "both"
-#: Days probed besides the change dates: the epoch's first days, today's era, far ahead.
-EXTRA_DAYS = (dt.date(1971, 1, 2), dt.date(2026, 6, 1), dt.date(2100, 1, 1))
-#: Countries probed in the quick runs (the full sweep takes every country).
-SAMPLE = ("FR", "DE", "IE", "GB", "US", "UA", "RU", "CN", "CH", "NO", "RE", "GR", "XK", "JP")
 
 
 @pytest.fixture(scope="module")
@@ -71,54 +69,6 @@ def flagd_of(tmp_path):
     yield open_
     for served in opened:
         served.close()
-
-
-def change_dates(policy):
-    days = set(EXTRA_DAYS)
-    for feature in policy.features.values():
-        rules = [CompiledRule.from_rule(rule) for rule in feature.rules]
-        days.update(d for d in change_days(rules, policy.jurisdictions) if d != dt.date.min)
-    return sorted(days)
-
-
-def location_inputs(policy, countries):
-    """Countries, odd spellings and wrong types, and every subdivision a rule names."""
-    found = [{"country": c} for c in (*countries, *ODD_COUNTRIES)]
-    for code in named_subdivisions(policy):
-        country = code.partition("-")[0]
-        found += [
-            {"country": country, "subdivision": code},
-            {"subdivision": code},
-            {"country": country.lower(), "subdivision": code},
-            {"country": "XX", "subdivision": code},
-            {"country": "RU" if country != "RU" else "UA", "subdivision": code},
-        ]
-    found += [
-        {"country": "US", "subdivision": "US-NY"},
-        {"country": "FR", "subdivision": "FR-974"},
-        {"country": "RE", "subdivision": "FR-974"},
-        {"country": "DE", "subdivision": "FR-974"},
-        {"country": "GB", "subdivision": "GB-BFS"},
-        {"country": "FR", "subdivision": 42},
-        {"country": "FR", "subdivision": ""},
-        {"country": "FR", "subdivision": "garbage"},
-        {"country": "FR", "domicile": 42},
-        {"country": None, "subdivision": None},
-        {"ip": 42},
-    ]
-    return found
-
-
-def domicile_inputs(countries):
-    found = [{"domicile": c} for c in (*countries, *ODD_COUNTRIES)]
-    found += [{"domicile": "FR", "country": 42}, {"domicile": "FR", "country": "garbage"}]
-    found += [{"domicile": "DE", "country": "US", "subdivision": "US-IL"}]
-    return found
-
-
-def both_inputs(policy, countries, homes):
-    places = location_inputs(policy, countries)
-    return [{**place, "domicile": home} for place, home in itertools.product(places, homes)]
 
 
 def sweep(gate, flagd, countries, days, *, quick=False, few_homes=False):

@@ -7,7 +7,9 @@ SDK. flagd's evaluator reads ``$flagd.timestamp`` from ``int(time.time())`` in
 ``openfeature.contrib.tools.flagd.core.targeting.targeting``; `FlagdFile.at`
 replaces that module's ``time`` so each evaluation runs at a chosen instant.
 
-`compare` asks the gate and flagd the same question and returns what differs.
+`compare` asks the gate and flagd the same question and returns what differs;
+`change_dates`, `instants` and the ``*_inputs`` builders make the questions
+(tests/export/test_flagd_javascript.py asks flagd's JavaScript evaluator too).
 """
 
 from __future__ import annotations
@@ -24,15 +26,22 @@ from openfeature.contrib.provider.flagd import FlagdProvider
 from openfeature.contrib.provider.flagd.config import ResolverType
 from openfeature.evaluation_context import EvaluationContext
 
-from geogate._engine.decide import CompiledRule, inner_places
+from geogate._engine.decide import CompiledRule, change_days, inner_places
 from geogate._export.flagd import export_flagd, render_flagd
 
 __all__ = [
+    "EXTRA_DAYS",
     "ODD_COUNTRIES",
+    "SAMPLE",
     "UNREAD_INPUTS",
     "FlagdFile",
+    "both_inputs",
+    "change_dates",
     "compare",
+    "domicile_inputs",
+    "expected_variant_ok",
     "instants",
+    "location_inputs",
     "named_subdivisions",
 ]
 
@@ -60,6 +69,12 @@ UNREAD_INPUTS = (
     {"country": "FR", "subdivision": "fr-idf"},
     {"ip": "192.0.2.1"},
 )
+
+
+#: Days probed besides the change dates: the epoch's first days, today's era, far ahead.
+EXTRA_DAYS = (dt.date(1971, 1, 2), dt.date(2026, 6, 1), dt.date(2100, 1, 1))
+#: Countries probed in the quick runs (the full sweep takes every country).
+SAMPLE = ("FR", "DE", "IE", "GB", "US", "UA", "RU", "CN", "CH", "NO", "RE", "GR", "XK", "JP")
 
 
 class FlagdFile:
@@ -154,6 +169,57 @@ def compare(gate, flagd, feature, attributes, seconds, day):
         "geogate": (decision.allowed, decision.rule, decision.explanation),
         "flagd": (details.value, details.variant, details.reason, details.error_message),
     }
+
+
+def change_dates(policy):
+    """Every day a rule or a jurisdiction changes, and `EXTRA_DAYS`."""
+    days = set(EXTRA_DAYS)
+    for feature in policy.features.values():
+        rules = [CompiledRule.from_rule(rule) for rule in feature.rules]
+        days.update(d for d in change_days(rules, policy.jurisdictions) if d != dt.date.min)
+    return sorted(days)
+
+
+def location_inputs(policy, countries):
+    """Countries, odd spellings and wrong types, and every subdivision a rule names."""
+    found = [{"country": c} for c in (*countries, *ODD_COUNTRIES)]
+    for code in named_subdivisions(policy):
+        country = code.partition("-")[0]
+        found += [
+            {"country": country, "subdivision": code},
+            {"subdivision": code},
+            {"country": country.lower(), "subdivision": code},
+            {"country": "XX", "subdivision": code},
+            {"country": "RU" if country != "RU" else "UA", "subdivision": code},
+        ]
+    found += [
+        {"country": "US", "subdivision": "US-NY"},
+        {"country": "FR", "subdivision": "FR-974"},
+        {"country": "RE", "subdivision": "FR-974"},
+        {"country": "DE", "subdivision": "FR-974"},
+        {"country": "GB", "subdivision": "GB-BFS"},
+        {"country": "FR", "subdivision": 42},
+        {"country": "FR", "subdivision": ""},
+        {"country": "FR", "subdivision": "garbage"},
+        {"country": "FR", "domicile": 42},
+        {"country": None, "subdivision": None},
+        {"ip": 42},
+    ]
+    return found
+
+
+def domicile_inputs(countries):
+    """Countries and odd spellings as the domicile, beside unread or contradictory places."""
+    found = [{"domicile": c} for c in (*countries, *ODD_COUNTRIES)]
+    found += [{"domicile": "FR", "country": 42}, {"domicile": "FR", "country": "garbage"}]
+    found += [{"domicile": "DE", "country": "US", "subdivision": "US-IL"}]
+    return found
+
+
+def both_inputs(policy, countries, homes):
+    """Every `location_inputs` place with each of *homes* as the domicile."""
+    places = location_inputs(policy, countries)
+    return [{**place, "domicile": home} for place, home in itertools.product(places, homes)]
 
 
 def dumps(document):

@@ -7,28 +7,25 @@ installed by npm into ``ofrep_js/node_modules/``, which git ignores) against
 a real uvicorn server on loopback; every answer must be what ``gate.evaluate``
 says, and every response the server sends must fit the protocol's schemas.
 Without ``node`` and ``npm`` the test skips, except under CI (``CI`` set),
-where it fails: ``.ci/run`` installs them.
+where it fails: ``.ci/run`` installs them (`helpers.node`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from geogate.ofrep import _REASONS
+from helpers import node as nodejs
 
 pytestmark = pytest.mark.slow  # npm, Node.js and a uvicorn server on loopback
 
 CLIENT = Path(__file__).resolve().parent / "ofrep_js"
-#: Written after a successful install: the digest of the package.json it installed.
-MARKER = CLIENT / "node_modules" / ".geogate-installed"
-INSTALL_SECONDS = 300
+#: Who needs Node.js, in the reason for a skip.
+NEEDED_BY = "the test of the JavaScript OFREP provider"
 RUN_SECONDS = 120
 PLACES = [
     {"country": "FR"},
@@ -50,55 +47,20 @@ PLACES = [
 ]
 
 
-def tools() -> tuple[str, str]:
-    """Return the paths of node and npm; skip without them, or fail under CI."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is not None and npm is not None:
-        return node, npm
-    missing = " and ".join(name for name, path in (("node", node), ("npm", npm)) if path is None)
-    reason = (
-        f"{missing} not found on PATH: the test of the JavaScript OFREP provider needs "
-        "Node.js and npm (Debian: apt-get install nodejs npm)"
-    )
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; under CI it must run, and .ci/run installs them")
-    pytest.skip(reason)
-    raise AssertionError  # pragma: no cover (skip raises)
-
-
 @pytest.fixture(scope="module")
 def node():
     """Node.js, with the pinned packages in ofrep_js/ (installed anew when package.json changes)."""
-    node, npm = tools()
-    wanted = hashlib.sha256((CLIENT / "package.json").read_bytes()).hexdigest()
-    if not MARKER.exists() or MARKER.read_text(encoding="utf-8") != wanted:
-        installed = subprocess.run(  # noqa: S603 (npm from PATH, fixed arguments)
-            [npm, "install", "--no-audit", "--no-fund", "--no-package-lock"],
-            cwd=CLIENT,
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_SECONDS,
-            check=False,
-        )
-        assert 0 == installed.returncode, f"npm install failed:\n{installed.stderr}"
-        MARKER.write_text(wanted, encoding="utf-8")
+    node, npm = nodejs.tools(NEEDED_BY)
+    nodejs.install(npm, CLIENT)
     return node
 
 
 def ask(node: str, base_url: str, cases: list[dict[str, object]]) -> list[dict[str, object]]:
     """Evaluate *cases* through the JavaScript SDK and provider; return their details."""
     request = json.dumps({"baseUrl": base_url, "cases": cases})
-    run = subprocess.run(  # noqa: S603 (node from PATH, the script beside this file)
-        [node, "client.mjs"],
-        cwd=CLIENT,
-        input=request,
-        capture_output=True,
-        text=True,
-        timeout=RUN_SECONDS,
-        check=False,
+    answers = json.loads(
+        nodejs.run(node, CLIENT, ["client.mjs"], stdin=request, timeout=RUN_SECONDS)
     )
-    assert 0 == run.returncode, f"node client.mjs failed:\n{run.stderr}"
-    answers = json.loads(run.stdout)
     assert len(cases) == len(answers)
     return answers
 
@@ -172,4 +134,4 @@ def test_without_node_it_fails_under_ci_and_skips_elsewhere(monkeypatch, ci, out
 
     expected = r"^node and npm not found on PATH: .*\(Debian: apt-get install nodejs npm\)"
     with pytest.raises(outcome, match=expected):
-        tools()
+        nodejs.tools(NEEDED_BY)
