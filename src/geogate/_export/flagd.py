@@ -140,9 +140,20 @@ def render_flagd(document: Mapping[str, object]) -> str:
 
 
 def _typed(name: str) -> dict[str, object]:
-    """JsonLogic: the attribute is absent, null or a string (``cat`` of a string is itself)."""
+    """
+    JsonLogic: the attribute is absent, null or a string.
+
+    flagd's ``starts_with`` is true only for two strings, and tests the type
+    without turning the value into a string: ``cat`` of a deeply nested list
+    or of a huge int raises inside json-logic, and an error in the targeting
+    makes the SDK return the caller's default.
+    """
     value = {"var": name}
-    return {"or": [{"in": [value, [None]]}, {"===": [{"cat": [value]}, value]}]}
+    # A number or a boolean has no length: it never reaches starts_with, whose
+    # Python implementation formats its argument into a debug message (an int
+    # of more than 4,300 digits cannot be).
+    has_length = _not({"in": [{"var": f"{name}.length"}, [None]]})
+    return {"or": [{"in": [value, [None]]}, {"and": [has_length, {"starts_with": [value, ""]}]}]}
 
 
 #: Lists longer than this are tested as one delimited string (`_member`).

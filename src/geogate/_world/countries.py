@@ -394,7 +394,11 @@ def describe_value(value: object, limit: int = QUOTE_LIMIT) -> str:
         # Only the start is shown: a megabyte of input is not copied to show 40 characters.
         text = value[: limit + 1] if limit > QUOTE_LIMIT else repr(value[: limit + 1])
     else:
-        text = repr(value)
+        try:
+            text = repr(value)
+        except (ValueError, RecursionError):
+            # An int past Python's 4,300-digit conversion limit, a list nested too deep.
+            text = f"<a {type(value).__name__} too large to quote>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
