@@ -99,6 +99,7 @@ def setup(namespace: dict[str, Any]) -> None:
     )
     namespace["__name__"] = "__main__"  # as a script runs: Flask(__name__) finds its root
     namespace["__docs_cwd__"] = (Path.cwd(), directory)
+    namespace["__threads__"] = frozenset(threading.enumerate())
     os.chdir(directory)
 
 
@@ -112,9 +113,10 @@ def teardown(namespace: dict[str, Any]) -> None:
 
         api.clear_providers()
     # flagd's file watcher reads its file once more after shutdown (it sleeps, then reads,
-    # then looks at its flag), from this directory: let it, before leaving it.
+    # then looks at its flag), from this directory: let the page's own watchers do so
+    # before leaving it.
     for thread in threading.enumerate():
-        if thread.name == "FlagdFileWatcherWorkerThread":
+        if thread.name == "FlagdFileWatcherWorkerThread" and thread not in namespace["__threads__"]:
             thread.join(timeout=2)
     previous, directory = namespace["__docs_cwd__"]
     os.chdir(previous)
