@@ -63,11 +63,11 @@ def test_line_format_is_pinned():
     revision = gate.revision
     assert [
         (
-            '{"decision_id":"id-0","timestamp":"2026-05-09T12:00:00.250000Z",'
+            '{"v":1,"decision_id":"id-0","timestamp":"2026-05-09T12:00:00.250000Z",'
             '"feature":"llama-3.2-vision","allowed":false,"effect":"deny",'
             '"rule":"eu-multimodal-withheld","reason":"TARGETING_MATCH","error_code":null,'
             f'"revision":"{revision}","as_of":"2026-05-09","country":"FR","subdivision":null,'
-            '"jurisdictions":["EUROZONE","SCHENGEN","EU","EEA","WORLD"],"location_source":"explicit",'
+            '"domicile":null,"location":"known","jurisdictions":["EUROZONE","SCHENGEN","EU","EEA","WORLD"],"location_source":"explicit",'
             '"ip":"81.2.69.0/24"}'
         )
     ] == sink.lines

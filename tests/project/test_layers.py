@@ -32,6 +32,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "_review": frozenset({"_world", "_policy", "_engine", "_load", "_gate"}),
     "_policytests": frozenset({"_world", "_policy", "_engine", "_load", "_gate", "_review"}),
     "_web": frozenset({"_world", "_engine", "_locate", "_gate"}),
+    "_logs": frozenset({"_world", "_policy", "_engine", "_load", "_gate", "_review"}),
     "_export": frozenset({"_world", "_policy", "_engine", "_load"}),
 }
 ALWAYS = frozenset({"exceptions", "_version"})

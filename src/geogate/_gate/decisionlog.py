@@ -44,9 +44,11 @@ and again when it writes again (or at close).
 Decision logs are personal data: the IP address is truncated to its /24
 (IPv4) or /48 (IPv6) network unless configured otherwise, or left out.
 
-A line::
+A line (version 1 of the fields, published as the JSON Schema
+``geogate/data/decision-log.schema.json``; `schema` returns it)::
 
     {
+        "v": 1,
         "decision_id": "5f0c...",
         "timestamp": "2026-05-09T12:00:00.123456Z",
         "feature": "llama-3.2-vision",
@@ -59,6 +61,8 @@ A line::
         "as_of": "2026-05-09",
         "country": "FR",
         "subdivision": null,
+        "domicile": null,
+        "location": "known",
         "jurisdictions": ["EU", ...],
         "location_source": "explicit",
         "ip": "81.2.69.0/24",
@@ -91,6 +95,7 @@ if TYPE_CHECKING:
     from geogate._engine.decision import Decision
 
 __all__ = [
+    "SCHEMA_VERSION",
     "DecisionLog",
     "DecisionSink",
     "FileSink",
@@ -101,6 +106,8 @@ __all__ = [
 
 logger = logging.getLogger("geogate")
 
+#: The version of the line's fields (``geogate/data/decision-log.schema.json``), its ``v``.
+SCHEMA_VERSION = 1
 #: One queued decision: (decision, the caller's ip argument, seconds since the epoch).
 _Item = tuple["Decision", object, float]
 #: How long the writer sleeps when nothing wakes it (seconds).
@@ -823,7 +830,8 @@ class DecisionLog:
         micro = int((when - second) * 1_000_000)
         address = "" if self.ip_prefix is None else self._address(ip, self.ip_prefix)
         return (
-            f'{{"decision_id":"{self._new_id()}","timestamp":"{self._second_text}.{micro:06d}Z",'
+            f'{{"v":{SCHEMA_VERSION},"decision_id":"{self._new_id()}",'
+            f'"timestamp":"{self._second_text}.{micro:06d}Z",'
             f"{cached[1]}{address}}}"
         )
 
@@ -852,6 +860,8 @@ def _fragment(decision: Decision) -> str:
         "as_of": decision.as_of.isoformat(),
         "country": decision.country,
         "subdivision": decision.subdivision,
+        "domicile": decision.domicile,
+        "location": decision.location.value,
         "jurisdictions": list(decision.jurisdictions),
         "location_source": decision.location_source,
     }

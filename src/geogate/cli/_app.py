@@ -26,6 +26,7 @@ _COMMANDS = {
     "export": "export:export_command",
     "jurisdictions": "jurisdictions:jurisdictions_command",
     "lock": "lock:lock_command",
+    "logs": "logs:logs_command",
     "resolve": "resolve:resolve_command",
     "serve": "serve:serve_command",
     "test": "test:test_command",

@@ -79,6 +79,9 @@ class _Revision(click.ParamType):  # type: ignore[type-arg]
             self.fail(str(exc).replace("expect_revision", "--expect-revision", 1), param, ctx)
 
 
+REVISION = _Revision()
+
+
 def default_policies() -> str:
     """Return ``$GEOGATE_POLICIES``, or ``policies`` in the current directory."""
     return os.environ.get("GEOGATE_POLICIES") or "policies"

@@ -1,0 +1,499 @@
+"""
+Decision logs as DuckDB reads them: files, globs and folders of JSONL, gzipped JSONL and Parquet.
+
+`find_logs` turns what the user wrote into files (rotated ``decisions.jsonl.1``
+and ``decisions.jsonl.2.gz`` included). `LogReader` reads them in one DuckDB
+pass into `Groups`: identical decisions (file, day, feature, place, outcome,
+revision) counted once, so ten million lines become thousands of rows.
+
+A line is *damaged* when it is not a JSON object whose fields have the types of
+the decision log's schema (``geogate/data/decision-log.schema.json``): a torn
+line (a process killed mid-write), a tampered one (``"allowed": "yes"``), an
+``effect`` that contradicts ``allowed``. Damaged lines are counted apart,
+never guessed at; `LogReader.damage` finds where they are (``file:line:col``),
+reading only the files that hold some.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import gzip
+import json
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, NamedTuple
+
+import attrs
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+
+    import duckdb
+
+__all__ = [
+    "Damage",
+    "Group",
+    "Groups",
+    "LogInputError",
+    "LogReader",
+    "connect",
+    "find_logs",
+]
+
+#: The fields a line of the decision log (schema version 1) holds, in order.
+FIELDS: Final = (
+    "v",
+    "decision_id",
+    "timestamp",
+    "feature",
+    "allowed",
+    "effect",
+    "rule",
+    "reason",
+    "error_code",
+    "revision",
+    "as_of",
+    "country",
+    "subdivision",
+    "domicile",
+    "location",
+    "jurisdictions",
+    "location_source",
+    "ip",
+)
+#: What a grouped row holds besides its count, in order.
+GROUP_FIELDS: Final = (
+    "file",
+    "day",
+    "feature",
+    "as_of",
+    "country",
+    "subdivision",
+    "domicile",
+    "location",
+    "revision",
+    "allowed",
+    "effect",
+    "rule",
+    "reason",
+    "error_code",
+    "jurisdictions",
+    "location_source",
+)
+_PARQUET: Final = (".parquet", ".pq")
+_DATE: Final = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_TIMESTAMP: Final = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z$"
+#: Most damaged lines located per file (the rest are counted).
+MAX_DAMAGE_SHOWN: Final = 20
+
+
+class LogInputError(Exception):
+    """What the user named holds no decision log, or cannot be read: exit 3."""
+
+
+@attrs.frozen
+class Damage:
+    """A damaged line: where it is, and what is wrong with it."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: {self.message}"
+
+
+class Group(NamedTuple):
+    """Identical decisions of one file and day, and how many lines hold them."""
+
+    file: str
+    day: str
+    feature: str
+    as_of: dt.date
+    country: str | None
+    subdivision: str | None
+    domicile: str | None
+    location: str | None
+    revision: str
+    allowed: bool
+    effect: str
+    rule: str | None
+    reason: str
+    error_code: str | None
+    jurisdictions: tuple[str, ...]
+    location_source: str
+    lines: int
+
+
+@attrs.frozen
+class Groups:
+    """
+    The logs, grouped: each row is identical decisions and how many lines hold them.
+
+    Attributes:
+        rows: The groups of whole lines.
+        lines: Every line read, damaged ones included.
+        damaged: Damaged lines per file.
+    """
+
+    rows: tuple[Group, ...]
+    lines: int
+    damaged: dict[str, int]
+
+
+def find_logs(specs: Iterable[str]) -> tuple[Path, ...]:
+    """
+    Return the files that *specs* name: files, globs and folders, sorted and without repeats.
+
+    A folder gives the decision logs in it (not below it): ``*.jsonl``,
+    ``*.jsonl.N`` (rotated), either gzipped (``.gz``), and ``*.parquet``; a
+    glob or a file is taken as written.
+
+    Raises:
+        LogInputError: A spec names nothing, or a file that is not readable.
+    """
+    found: dict[Path, None] = {}
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir():
+            matches = sorted(p for p in path.iterdir() if p.is_file() and _is_log_name(p.name))
+            if not matches:
+                msg = (
+                    f"{spec}: no decision log in this folder (looked for *.jsonl, *.jsonl.N, "
+                    "their .gz, and *.parquet)"
+                )
+                raise LogInputError(msg)
+        elif glob.has_magic(spec):
+            # An absolute pattern or one with .. is the user's: Path.glob takes neither.
+            matches = sorted(Path(p) for p in glob.glob(spec) if Path(p).is_file())  # noqa: PTH207
+            if not matches:
+                msg = f"{spec}: the pattern matches no file"
+                raise LogInputError(msg)
+        elif path.is_file():
+            matches = [path]
+        else:
+            msg = f"{spec}: no such file or folder"
+            raise LogInputError(msg)
+        for match in matches:
+            if not os.access(match, os.R_OK):
+                msg = f"{match}: not readable (permission denied)"
+                raise LogInputError(msg)
+            found.setdefault(match, None)
+    return tuple(found)
+
+
+def _is_log_name(name: str) -> bool:
+    stem = name.removesuffix(".gz")
+    if stem.endswith(_PARQUET):
+        return not name.endswith(".gz")
+    base, _, number = stem.rpartition(".")
+    return stem.endswith(".jsonl") or (number.isdigit() and base.endswith(".jsonl"))
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """
+    Return an in-memory DuckDB connection.
+
+    Raises:
+        LogInputError: DuckDB is not installed (the ``logs`` extra).
+    """
+    try:
+        import duckdb  # noqa: PLC0415 (an optional extra)
+    except ImportError:
+        msg = (
+            "reading decision logs needs DuckDB: pip install 'geogate[logs]' "
+            "(from a checkout: pip install -e '.[logs]')"
+        )
+        raise LogInputError(msg) from None
+    connection = duckdb.connect(":memory:")
+    # Parquet written by other tools may hold TIMESTAMPTZ: read it as the UTC day it is.
+    connection.execute("SET TimeZone = 'UTC'")
+    return connection
+
+
+def _sql_list(paths: Sequence[Path]) -> str:
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _json_select(paths: Sequence[Path]) -> str:
+    """SQL: every JSONL line as the schema's columns, with ``ok`` saying it is whole and typed."""
+    columns = "{" + ", ".join(f"'{name}': 'JSON'" for name in FIELDS) + "}"
+    text = {name: f"({name}->>'$')" for name in FIELDS}
+    ok = ") AND (".join(
+        [
+            "v IS NULL OR v::VARCHAR = '1'",
+            "json_type(decision_id) = 'VARCHAR'",
+            f"regexp_full_match({text['timestamp']}, '{_TIMESTAMP}')",
+            f"try_cast({text['timestamp']}[1:10] AS DATE) IS NOT NULL",
+            "json_type(feature) = 'VARCHAR'",
+            "json_type(allowed) = 'BOOLEAN'",
+            "effect::VARCHAR IN ('\"allow\"', '\"deny\"')",
+            "(allowed::VARCHAR = 'true') = (effect::VARCHAR = '\"allow\"')",
+            "rule IS NULL OR json_type(rule) = 'VARCHAR'",
+            "reason::VARCHAR IN ('\"TARGETING_MATCH\"', '\"DEFAULT\"', '\"ERROR\"')",
+            "error_code IS NULL OR json_type(error_code) = 'VARCHAR'",
+            "json_type(revision) = 'VARCHAR'",
+            f"regexp_full_match({text['as_of']}, '{_DATE}')",
+            f"try_cast({text['as_of']} AS DATE) IS NOT NULL",
+            "country IS NULL OR json_type(country) = 'VARCHAR'",
+            "subdivision IS NULL OR json_type(subdivision) = 'VARCHAR'",
+            "domicile IS NULL OR json_type(domicile) = 'VARCHAR'",
+            "location IS NULL OR location::VARCHAR IN ('\"known\"', '\"unknown\"', '\"invalid\"')",
+            "try_cast(jurisdictions AS VARCHAR[]) IS NOT NULL",
+            "json_type(location_source) = 'VARCHAR'",
+        ]
+    )
+    return f"""
+        SELECT
+            filename AS file,
+            coalesce(({ok}), false) AS ok,
+            {text["decision_id"]} AS decision_id,
+            {text["timestamp"]}[1:10] AS day,
+            {text["feature"]} AS feature,
+            try_cast({text["as_of"]} AS DATE) AS as_of,
+            {text["country"]} AS country,
+            {text["subdivision"]} AS subdivision,
+            {text["domicile"]} AS domicile,
+            {text["location"]} AS location,
+            {text["revision"]} AS revision,
+            allowed::VARCHAR = 'true' AS allowed,
+            {text["effect"]} AS effect,
+            {text["rule"]} AS rule,
+            {text["reason"]} AS reason,
+            {text["error_code"]} AS error_code,
+            try_cast(jurisdictions AS VARCHAR[]) AS jurisdictions,
+            {text["location_source"]} AS location_source,
+            {text["ip"]} AS ip
+        FROM read_json({_sql_list(paths)}, format = 'newline_delimited', columns = {columns},
+                       ignore_errors = true, filename = true, maximum_object_size = 1048576)
+    """  # noqa: S608 (constants, and paths quoted by _sql_list)
+
+
+def _parquet_select(paths: Sequence[Path]) -> str:
+    """SQL: Parquet rows as the schema's columns (their types are the file's own)."""
+    return f"""
+        SELECT
+            filename AS file,
+            coalesce(
+                feature IS NOT NULL AND allowed IS NOT NULL AND revision IS NOT NULL
+                AND effect IN ('allow', 'deny') AND allowed = (effect = 'allow')
+                AND reason IN ('TARGETING_MATCH', 'DEFAULT', 'ERROR')
+                AND try_cast(as_of AS DATE) IS NOT NULL
+                AND jurisdictions IS NOT NULL AND location_source IS NOT NULL,
+                false
+            ) AS ok,
+            decision_id::VARCHAR AS decision_id,
+            CAST("timestamp" AS VARCHAR)[1:10] AS day,
+            feature::VARCHAR AS feature,
+            try_cast(as_of AS DATE) AS as_of,
+            country::VARCHAR AS country,
+            subdivision::VARCHAR AS subdivision,
+            domicile::VARCHAR AS domicile,
+            location::VARCHAR AS location,
+            revision::VARCHAR AS revision,
+            allowed::BOOLEAN AS allowed,
+            effect::VARCHAR AS effect,
+            rule::VARCHAR AS rule,
+            reason::VARCHAR AS reason,
+            error_code::VARCHAR AS error_code,
+            jurisdictions::VARCHAR[] AS jurisdictions,
+            location_source::VARCHAR AS location_source,
+            ip::VARCHAR AS ip
+        FROM read_parquet({_sql_list(paths)}, filename = true, union_by_name = true)
+    """  # noqa: S608 (constants, and paths quoted by _sql_list)
+
+
+class LogReader:
+    """
+    Decision logs opened in DuckDB as one view, ``decisions``.
+
+    Args:
+        paths: Files, as `find_logs` returns them.
+        connection: A DuckDB connection (`connect` by default).
+    """
+
+    def __init__(
+        self, paths: Sequence[Path], connection: duckdb.DuckDBPyConnection | None = None
+    ) -> None:
+        self.paths = tuple(paths)
+        self.connection = connect() if connection is None else connection
+        parquet = [p for p in self.paths if p.name.endswith(_PARQUET)]
+        jsonl = [p for p in self.paths if p not in set(parquet)]
+        parts = [_json_select(jsonl)] if jsonl else []
+        parts += [_parquet_select(parquet)] if parquet else []
+        if not parts:
+            raise LogInputError("no decision log given")
+        import duckdb  # noqa: PLC0415 (connect checked it is there)
+
+        try:
+            self.connection.execute(
+                "CREATE OR REPLACE TEMP VIEW decisions AS " + " UNION ALL ".join(parts)
+            )
+        except duckdb.Error as error:
+            msg = f"cannot read the decision logs: {_first_line(error)}"
+            raise LogInputError(msg) from None
+
+    def groups(self, where: str = "", parameters: Sequence[object] = ()) -> Groups:
+        """
+        Read every line once and group identical decisions (damaged lines apart).
+
+        Args:
+            where: An SQL condition on the view's columns (``day >= ?``), or empty.
+            parameters: The condition's parameters.
+
+        Raises:
+            LogInputError: DuckDB cannot read a file (not JSON Lines, not Parquet, unreadable).
+        """
+        import duckdb  # noqa: PLC0415 (connect checked it is there)
+
+        condition = f"WHERE NOT ok OR ({where})" if where else ""
+        fields = ", ".join(GROUP_FIELDS[1:])
+        query = f"""
+            SELECT file, ok, {fields}, count(*) AS n
+            FROM decisions {condition}
+            GROUP BY ALL
+        """  # noqa: S608 (constants; *where* is the callers' own, with parameters)
+        try:
+            rows = self.connection.execute(query, list(parameters)).fetchall()
+        except duckdb.Error as error:
+            msg = f"cannot read the decision logs: {_first_line(error)}"
+            raise LogInputError(msg) from None
+        kept: list[Group] = []
+        damaged: dict[str, int] = {}
+        lines = 0
+        jurisdictions = GROUP_FIELDS.index("jurisdictions")
+        for file, ok, *rest in rows:
+            count = rest[-1]
+            lines += count
+            if ok:
+                rest[jurisdictions - 1] = tuple(rest[jurisdictions - 1])
+                kept.append(Group(file, *rest))
+            else:
+                damaged[file] = damaged.get(file, 0) + count
+        return Groups(rows=tuple(kept), lines=lines, damaged=damaged)
+
+    def locate(self, file: str, ids: Sequence[str]) -> list[str]:
+        """``file:line`` of the lines of *file* with these decision ids, in file order."""
+        if file.endswith(_PARQUET):
+            return [f"{file} (decision_id {decision_id})" for decision_id in ids]
+        needles = {f'"decision_id":"{decision_id}"' for decision_id in ids}
+        found: list[str] = []
+        for number, line in enumerate(_open_text(file), start=1):
+            start = line.find('"decision_id":"')
+            if start < 0:
+                continue
+            end = line.find('"', start + 15)
+            if line[start : end + 1] in needles:
+                found.append(f"{file}:{number}")
+                if len(found) == len(needles):
+                    break
+        return found
+
+    def damage(self, damaged: dict[str, int], limit: int = MAX_DAMAGE_SHOWN) -> list[Damage]:
+        """Locate up to *limit* damaged lines in each file of *damaged* (``file:line:col``)."""
+        found: list[Damage] = []
+        for file in sorted(damaged):
+            found.extend(_locate_damage(file, limit))
+        return found
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _open_text(path: str) -> Iterator[str]:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="\n") as stream:
+        yield from stream
+
+
+def _locate_damage(path: str, limit: int) -> list[Damage]:
+    """The first *limit* damaged lines of one JSONL file, read in Python (Parquet: none)."""
+    if path.endswith(_PARQUET):
+        return [Damage(path, 0, 0, "rows with missing or contradictory fields")]
+    found: list[Damage] = []
+    for number, line in enumerate(_open_text(path), start=1):
+        text = line.rstrip("\n")
+        if not text.strip():
+            continue
+        problem = line_problem(text, torn=not line.endswith("\n"))
+        if problem is not None:
+            found.append(Damage(path, number, problem[0], problem[1]))
+            if len(found) >= limit:
+                break
+    return found
+
+
+def line_problem(text: str, *, torn: bool = False) -> tuple[int, str] | None:
+    """
+    Return (column, what is wrong) for one line of a decision log, or None when it is whole.
+
+    The checks are those of the DuckDB view (`_json_select`), in words.
+    """
+    try:
+        record = json.loads(text)
+    except ValueError as error:
+        column = getattr(error, "colno", 1)
+        what = "a torn line (it ends before its JSON does)" if torn else "not JSON"
+        said = str(getattr(error, "msg", error))
+        if said.endswith(" at"):  # "Unterminated string starting at"
+            said += f" column {column}"
+        return column, f"{what}: {said}; the line is skipped"
+    if not isinstance(record, dict):
+        return 1, "not a JSON object; the line is skipped"
+    return _field_problem(record)
+
+
+_STRINGS: Final = ("decision_id", "feature", "revision", "location_source")
+_OPTIONAL_STRINGS: Final = ("rule", "error_code", "country", "subdivision", "domicile")
+
+
+def _field_problem(record: dict[str, object]) -> tuple[int, str] | None:
+    def bad(field: str, expected: str) -> tuple[int, str]:
+        shown = json.dumps(record.get(field))[:60]
+        return 1, f"field {field!r} is {shown}, not {expected}; the line is skipped"
+
+    version = record.get("v")
+    if version is not None and (type(version) is not int or version != 1):
+        return bad("v", "1 (this geogate reads schema version 1)")
+    checks: list[tuple[bool, str, str]] = [
+        *((isinstance(record.get(f), str), f, "a string") for f in _STRINGS),
+        *((record.get(f) is None or isinstance(record.get(f), str), f, "a string or null")
+          for f in _OPTIONAL_STRINGS),
+        (isinstance(record.get("allowed"), bool), "allowed", "true or false"),
+        (record.get("effect") in ("allow", "deny"), "effect", '"allow" or "deny"'),
+        (record.get("reason") in ("TARGETING_MATCH", "DEFAULT", "ERROR"), "reason",
+         "TARGETING_MATCH, DEFAULT or ERROR"),
+        (record.get("location") in (None, "known", "unknown", "invalid"), "location",
+         '"known", "unknown", "invalid" or null'),
+        (_is_string_list(record.get("jurisdictions")), "jurisdictions", "a list of strings"),
+    ]  # fmt: skip
+    for ok, field, expected in checks:
+        if not ok:
+            return bad(field, expected)
+    if (record["effect"] == "allow") is not record["allowed"]:
+        return bad("effect", f"what allowed={json.dumps(record['allowed'])} says")
+    for field, pattern in (("timestamp", _TIMESTAMP), ("as_of", _DATE)):
+        value = record.get(field)
+        if not isinstance(value, str) or not _matches(pattern, value):
+            return bad(
+                field, "a UTC " + ("timestamp ending in Z" if field == "timestamp" else "date")
+            )
+    return None
+
+
+def _is_string_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _matches(pattern: str, value: str) -> bool:
+    if not re.fullmatch(pattern, value):
+        return False
+    try:
+        dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,140 @@
+"""Reading decision logs: which files, and which lines are damaged (and where)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from geogate import Gate
+from geogate._logs.read import LogInputError, LogReader, find_logs, line_problem
+from helpers.decisionlogs import Request, log_lines, write_jsonl
+from helpers.paths import POLICIES
+from helpers.properties import examples
+
+DAY = dt.date(2026, 5, 9)
+
+
+@pytest.fixture(scope="module")
+def lines():
+    gate = Gate.from_path(POLICIES)
+    calls = [Request("llama-3.2-vision", {"country": c}, DAY) for c in ("FR", "GB", "US", "XX")]
+    return [line for line, _ in log_lines(gate, calls)]
+
+
+def _tampered(line, **fields):
+    record = json.loads(line)
+    record.update(fields)
+    return json.dumps(record)
+
+
+def test_damaged_lines_are_skipped_and_located(lines, tmp_path):
+    """Torn, not JSON, not an object, wrong types, a contradiction: each named at file:line:col."""
+    path = write_jsonl(
+        tmp_path / "d.jsonl",
+        [
+            lines[0],
+            _tampered(lines[1], allowed="yes"),
+            "not json",
+            "[1, 2]",
+            _tampered(lines[2], effect="allow", allowed=False),
+            "",
+            lines[3],
+            _tampered(lines[2], v=2),
+        ],
+        torn=lines[1][:70],
+    )
+    reader = LogReader(find_logs([str(path)]))
+    groups = reader.groups()
+
+    assert (8, 2) == (groups.lines, sum(g.lines for g in groups.rows))
+    assert [
+        (2, 1, "field 'allowed' is \"yes\", not true or false; the line is skipped"),
+        (3, 1, "not JSON: Expecting value; the line is skipped"),
+        (4, 1, "not a JSON object; the line is skipped"),
+        (5, 1, "field 'effect' is \"allow\", not what allowed=false says; the line is skipped"),
+        (8, 1, "field 'v' is 2, not 1 (this geogate reads schema version 1); the line is skipped"),
+        (9, 61, ("a torn line (it ends before its JSON does): Unterminated string starting "
+                 "at column 61; the line is skipped")),
+    ] == [(d.line, d.column, d.message) for d in reader.damage(groups.damaged)]  # fmt: skip
+    assert {str(path): 6} == groups.damaged
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 3),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["allow", "deny", "known", "unknown", "TARGETING_MATCH", "ERROR", "FR"]),
+    st.sampled_from(["2026-05-09", "2026-13-09", "2026-05-09T12:00:00.250000Z", "2026-05-09T12"]),
+    st.text(max_size=8),
+    st.lists(st.sampled_from(["EU", 1, None]), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+_FIELDS = st.sampled_from(
+    ["v", "decision_id", "timestamp", "feature", "allowed", "effect", "rule", "reason",
+     "error_code", "revision", "as_of", "country", "subdivision", "domicile", "location",
+     "jurisdictions", "location_source"]
+)  # fmt: skip
+
+
+@examples(100)
+@given(changes=st.lists(st.tuples(_FIELDS, _VALUES | st.just(...)), min_size=1, max_size=3))
+def test_duckdb_and_python_agree_on_which_lines_are_whole(lines, tmp_path_factory, changes):
+    """
+    The DuckDB view counts a line damaged exactly when the Python check names a problem.
+
+    (DuckDB reads the logs; Python only locates the damage it counted.)
+    """
+    record = json.loads(lines[0])
+    for field, value in changes:
+        if value is ...:
+            record.pop(field, None)
+        else:
+            record[field] = value
+    text = json.dumps(record)
+    path = write_jsonl(tmp_path_factory.mktemp("one") / "d.jsonl", [text])
+
+    groups = LogReader(find_logs([str(path)])).groups()
+
+    assert (line_problem(text) is None) == (not groups.damaged), (text, line_problem(text))
+
+
+def test_find_logs_says_what_is_missing(tmp_path):
+    """A missing file, an empty folder, a pattern matching nothing: each said plainly."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("x", encoding="utf-8")
+    cases = {
+        str(tmp_path / "nope.jsonl"): "nope.jsonl: no such file or folder",
+        str(tmp_path / "empty"): "no decision log in this folder",
+        str(tmp_path / "*.jsonl"): "the pattern matches no file",
+    }
+    for spec, expected in cases.items():
+        with pytest.raises(LogInputError, match=expected.replace("*", r"\*")):
+            find_logs([spec])
+
+
+def test_a_folder_gives_its_logs_and_nothing_else(tmp_path):
+    """Logs, rotated logs (gzipped or not) and Parquet; not locks, notes or subfolders."""
+    for name in ("d.jsonl", "d.jsonl.1", "d.jsonl.2.gz", "d.7.jsonl", "x.parquet"):
+        (tmp_path / name).write_text("", encoding="utf-8")
+    for name in ("d.jsonl.lock", "notes.txt", "d.jsonl.tmp", "x.parquet.gz"):
+        (tmp_path / name).write_text("", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "e.jsonl").write_text("", encoding="utf-8")
+
+    assert ["d.7.jsonl", "d.jsonl", "d.jsonl.1", "d.jsonl.2.gz", "x.parquet"] == [
+        p.name for p in find_logs([str(tmp_path)])
+    ]
+
+
+def test_a_corrupt_parquet_file_is_an_input_error(tmp_path):
+    """DuckDB cannot read it: a LogInputError that names the problem, not a traceback."""
+    path = tmp_path / "x.parquet"
+    path.write_bytes(b"PAR1 not really")
+
+    with pytest.raises(LogInputError, match="cannot read the decision logs: "):
+        LogReader(find_logs([str(path)])).groups()
