@@ -244,6 +244,9 @@ def test_revisions_from_git(cli, shipped, changed, tmp_path, monkeypatch):
 
     assert ExitCode.OK == clean.exit_code, clean.output
     assert "Clean: every decision is what its revision decides." in clean.stdout
+    history = cli("logs", "verify", str(log), "--history", "policies")
+    assert ExitCode.OK == history.exit_code, history.output
+    assert "re-decided under 2 revision(s)" in history.stdout
     assert ExitCode.FINDINGS == missing.exit_code
     assert (
         f"UNREVIEWED-REVISION (12 line(s)): decisions made under revision {shipped.revision}"
@@ -254,7 +257,8 @@ def test_revisions_from_git(cli, shipped, changed, tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("arguments", "code", "message"),
     [
-        (["LOG"], ExitCode.USAGE, "Missing option '--policies'"),
+        (["LOG"], ExitCode.USAGE, "give the policies the logs name"),
+        (["LOG", "--history", "policies"], ExitCode.ENVIRONMENT, "not inside a git repository"),
         (["LOG", "--policies", "nowhere"], ExitCode.ENVIRONMENT, "do not load"),
         (["missing.jsonl", "--policies", "POLICIES"], ExitCode.ENVIRONMENT, "no such file"),
         (

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from geogate._policy.diagnostics import Diagnostic
     from geogate._policy.model import PolicySet
 
-__all__ = ["DEFAULT_GIT_PATH", "Side", "load_side"]
+__all__ = ["DEFAULT_GIT_PATH", "Side", "git_history", "load_side"]
 
 #: The path a ``git:REV`` side reads when it names none.
 DEFAULT_GIT_PATH = "policies"
@@ -106,6 +106,26 @@ def load_side(spec: str) -> tuple[PolicySet | None, tuple[Diagnostic, ...], Side
         diagnostics,
         Side(spec=spec, revision=policy.revision, commit=commit, files=files),
     )
+
+
+def git_history(path: str) -> tuple[str, ...]:
+    """
+    Return ``git:COMMIT:PATH`` for every commit that changed *path*, newest first.
+
+    *path* is relative to the current directory, inside a git repository.
+
+    Raises:
+        PolicySourceError: git is missing, or the current directory is not in a repository.
+    """
+    spec = f"{_GIT_PREFIX}*:{path}"
+    git = _Git(spec)
+    git.resolve("HEAD")
+    listed = git.run("log", "--format=%H", "--", path)
+    if listed.returncode != 0:
+        msg = f"cannot read the history of {path!r}: {_first_line(listed.stderr)}"
+        raise PolicySourceError(msg, spec)
+    commits = listed.stdout.decode().split()
+    return tuple(f"{_GIT_PREFIX}{commit}:{path}" for commit in commits)
 
 
 def _renamer(directory: Path, revision: str) -> Callable[[str], str]:

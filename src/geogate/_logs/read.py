@@ -219,7 +219,14 @@ def _sql_list(paths: Sequence[Path]) -> str:
 
 
 def _json_select(paths: Sequence[Path]) -> str:
-    """SQL: every JSONL line as the schema's columns, with ``ok`` saying it is whole and typed."""
+    """
+    SQL: every JSONL line as the schema's columns, with ``ok`` saying it is whole and typed.
+
+    The columns are read as JSON, so a field's type is checked as written
+    (``true``, not ``"true"``, nor ``"yes"``, which a typed read would turn
+    into true). A key written twice is read as its first value, as DuckDB
+    reads it (`line_problem` does the same); geogate never writes one.
+    """
     columns = "{" + ", ".join(f"'{name}': 'JSON'" for name in FIELDS) + "}"
     text = {name: f"({name}->>'$')" for name in FIELDS}
     ok = ") AND (".join(
@@ -243,6 +250,12 @@ def _json_select(paths: Sequence[Path]) -> str:
             "domicile IS NULL OR json_type(domicile) = 'VARCHAR'",
             "location IS NULL OR location::VARCHAR IN ('\"known\"', '\"unknown\"', '\"invalid\"')",
             "try_cast(jurisdictions AS VARCHAR[]) IS NOT NULL",
+            # Strings only: the cast turns 1 into "1" and keeps null, which the check refuses.
+            "to_json(try_cast(jurisdictions AS VARCHAR[])) = jurisdictions",
+            (
+                "list_aggregate(try_cast(jurisdictions AS VARCHAR[]), 'count') "
+                "= len(try_cast(jurisdictions AS VARCHAR[]))"
+            ),
             "json_type(location_source) = 'VARCHAR'",
         ]
     )
@@ -434,7 +447,7 @@ def line_problem(text: str, *, torn: bool = False) -> tuple[int, str] | None:
     The checks are those of the DuckDB view (`_json_select`), in words.
     """
     try:
-        record = json.loads(text)
+        record = json.loads(text, object_pairs_hook=_first_keys)
     except ValueError as error:
         column = getattr(error, "colno", 1)
         what = "a torn line (it ends before its JSON does)" if torn else "not JSON"
@@ -445,6 +458,14 @@ def line_problem(text: str, *, torn: bool = False) -> tuple[int, str] | None:
     if not isinstance(record, dict):
         return 1, "not a JSON object; the line is skipped"
     return _field_problem(record)
+
+
+def _first_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object whose repeated keys keep their first value, as DuckDB reads them."""
+    found: dict[str, object] = {}
+    for key, value in pairs:
+        found.setdefault(key, value)
+    return found
 
 
 _STRINGS: Final = ("decision_id", "feature", "revision", "location_source")

@@ -124,8 +124,17 @@ def summary_command(
     "sources",
     metavar="PATH|git:REV[:PATH]",
     multiple=True,
-    required=True,
     help="A policy set the logs may name, from a path or a git revision (repeatable).",
+)
+@click.option(
+    "--history",
+    "histories",
+    metavar="PATH",
+    multiple=True,
+    help=(
+        "Every committed revision of PATH, from the git history of the current repository "
+        "(repeatable); revisions that do not load are skipped, as no gate served them."
+    ),
 )
 @click.option(
     "--expect-revision",
@@ -146,6 +155,7 @@ def summary_command(
 def verify_command(
     logs: tuple[str, ...],
     sources: tuple[str, ...],
+    histories: tuple[str, ...],
     expected: tuple[str, ...],
     output: str,
     destination: str | None,
@@ -160,24 +170,29 @@ def verify_command(
     Identical inputs are decided once. Exit 0 when clean, 1 on any finding, 2
     for a usage error, 3 when a log or a revision cannot be read.
     """
-    from geogate._load.sources import load_side  # noqa: PLC0415 (run time only)
+    from geogate._load.sources import git_history, load_side  # noqa: PLC0415 (run time only)
     from geogate._logs.read import LogInputError, find_logs  # noqa: PLC0415
     from geogate._logs.render import render_verification  # noqa: PLC0415
     from geogate._logs.verify import verify  # noqa: PLC0415
     from geogate.exceptions import PolicySourceError  # noqa: PLC0415
 
+    if not sources and not histories:
+        msg = "give the policies the logs name: --policies PATH|git:REV[:PATH], or --history PATH"
+        raise click.UsageError(msg)
     policies = []
-    for spec in sources:
-        try:
+    try:
+        past = [spec for path in histories for spec in git_history(path)]
+        for spec in (*sources, *past):
             policy, diagnostics, _ = load_side(spec)
-        except PolicySourceError as error:
-            click.echo(f"geogate: {error}", err=True)
-            sys.exit(ExitCode.ENVIRONMENT)
-        if policy is None:
-            print_diagnostics(diagnostics, err=True)
-            click.echo(f"geogate: the policies of {spec!r} do not load", err=True)
-            sys.exit(ExitCode.ENVIRONMENT)
-        policies.append(policy)
+            if policy is not None:
+                policies.append(policy)
+            elif spec in sources:
+                print_diagnostics(diagnostics, err=True)
+                click.echo(f"geogate: the policies of {spec!r} do not load", err=True)
+                sys.exit(ExitCode.ENVIRONMENT)
+    except PolicySourceError as error:
+        click.echo(f"geogate: {error}", err=True)
+        sys.exit(ExitCode.ENVIRONMENT)
     try:
         result = verify(find_logs(logs), policies, expected=expected)
     except LogInputError as error:

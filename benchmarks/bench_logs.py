@@ -1,0 +1,223 @@
+"""
+``geogate logs summary`` and ``verify`` on ten million lines, against DuckDB's own scan.
+
+The logs: the shipped policies' five features asked from every ISO 3166-1
+code, XK, an unknown and an invalid location, on 90 days, by callers in 500
+networks; each distinct decision is formatted once by `geogate.DecisionLog`'s
+own ``line`` and the lines are written with fresh decision ids and times, in
+files of one million lines named as a rotated log (``decisions.jsonl``,
+``decisions.jsonl.1``, ...). One line in 100,000 is tampered (an allow turned
+into a deny), so verify has findings to report.
+
+The floor is DuckDB reading the same files: ``read_json`` with the columns
+typed, every column summary and verify read, counted (no validation, no
+grouping). Summary (``summarise``) and verify (``verify`` with the shipped
+policies) are timed against it in the same run, in turn, round after round;
+the best of each is compared. Target: within 3x of the floor.
+
+Usage::
+
+    python benchmarks/bench_logs.py [--quick] [--lines N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pycountry
+from _machine import machine_info, markdown_machine
+
+import geogate
+from geogate._logs.read import connect, find_logs
+from geogate._logs.summary import summarise
+from geogate._logs.verify import verify
+
+POLICIES = Path(__file__).resolve().parent.parent / "policies"
+COUNTRIES = (*sorted(c.alpha_2 for c in pycountry.countries), "XK", "XX", "GER")
+FIRST_DAY = dt.date(2026, 3, 1)
+DAYS = 90
+LINES_PER_FILE = 1_000_000
+TAMPER_EVERY = 100_000
+TARGET = 3.0
+#: The columns the floor reads, typed as the schema says.
+COLUMNS = (
+    "{'decision_id': 'VARCHAR', 'timestamp': 'VARCHAR', 'feature': 'VARCHAR', "
+    "'allowed': 'BOOLEAN', 'effect': 'VARCHAR', 'rule': 'VARCHAR', 'reason': 'VARCHAR', "
+    "'error_code': 'VARCHAR', 'revision': 'VARCHAR', 'as_of': 'DATE', 'country': 'VARCHAR', "
+    "'subdivision': 'VARCHAR', 'domicile': 'VARCHAR', 'location': 'VARCHAR', "
+    "'jurisdictions': 'VARCHAR[]', 'location_source': 'VARCHAR', 'ip': 'VARCHAR'}"
+)
+
+
+def fragments(gate: geogate.Gate) -> list[tuple[dt.date, str, bool]]:
+    """Every distinct decision's line after its id and time: (day, the rest, allowed)."""
+    log = geogate.DecisionLog(lambda _line: None, new_id=lambda: "x", ip_prefix=None)
+    found = []
+    for feature in sorted(gate.policy.features):
+        domicile = gate.policy.features[feature].basis.value == "domicile"
+        for offset, country in itertools.product(range(DAYS), COUNTRIES):
+            day = FIRST_DAY + dt.timedelta(days=offset)
+            where = {"domicile" if domicile else "country": country}
+            decision = gate.evaluate(feature, at=day, **where)
+            line = log.line(decision, None, 0.0)
+            rest = line[line.index('"feature"') : -1]
+            found.append((day, rest, decision.allowed))
+    log.close()
+    return found
+
+
+def write_logs(folder: Path, lines: int, gate: geogate.Gate, rng: random.Random) -> int:
+    """Write *lines* lines in rotated files; return how many were tampered."""
+    pool = fragments(gate)
+    networks = [f"10.{n // 256}.{n % 256}.0/24" for n in range(500)]
+    tampered = 0
+    files = (lines + LINES_PER_FILE - 1) // LINES_PER_FILE
+    written = 0
+    for index in range(files):
+        name = "decisions.jsonl" if index == 0 else f"decisions.jsonl.{index}"
+        count = min(LINES_PER_FILE, lines - written)
+        chunk: list[str] = []
+        with (folder / name).open("w", encoding="utf-8") as stream:
+            for number in range(written, written + count):
+                day, rest, allowed = pool[rng.randrange(len(pool))]
+                second = rng.randrange(86_400)
+                if number % TAMPER_EVERY == TAMPER_EVERY - 1 and allowed:
+                    rest = rest.replace(
+                        '"allowed":true,"effect":"allow"', '"allowed":false,"effect":"deny"'
+                    )
+                    tampered += 1
+                chunk.append(
+                    f'{{"v":1,"decision_id":"{number:08x}-0000-4000-8000-000000000000",'
+                    f'"timestamp":"{day.isoformat()}T{second // 3600:02d}:{second // 60 % 60:02d}:'
+                    f'{second % 60:02d}.{number % 1_000_000:06d}Z",{rest},'
+                    f'"ip":"{networks[number % len(networks)]}"}}\n'
+                )
+                if len(chunk) >= 50_000:
+                    stream.write("".join(chunk))
+                    chunk.clear()
+            stream.write("".join(chunk))
+        written += count
+    return tampered
+
+
+def floor(paths: list[Path]) -> int:
+    """DuckDB's own scan of the files: every column read, typed, counted."""
+    listed = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
+    connection = connect()
+    row = connection.execute(
+        f"""
+        SELECT count(*), count(decision_id), count("timestamp"), count(feature), count(allowed),
+               count(effect), count(rule), count(reason), count(error_code), count(revision),
+               count(as_of), count(country), count(subdivision), count(domicile),
+               count(location), count(jurisdictions), count(location_source), count(ip)
+        FROM read_json({listed}, format = 'newline_delimited', columns = {COLUMNS})
+        """  # noqa: S608 (the benchmark's own paths)
+    ).fetchone()
+    connection.close()
+    assert row is not None
+    return int(row[0])
+
+
+def run(lines: int, rounds: int) -> dict[str, object]:
+    rng = random.Random(20261207)
+    gate = geogate.Gate.from_path(POLICIES)
+    with tempfile.TemporaryDirectory(prefix="geogate-bench-logs-") as tmp:
+        folder = Path(tmp)
+        start = time.perf_counter()
+        tampered = write_logs(folder, lines, gate, rng)
+        generated = time.perf_counter() - start
+        paths = list(find_logs([str(folder)]))
+        size = sum(p.stat().st_size for p in paths)
+        steps = {
+            "floor": lambda: floor(paths),
+            "summary": lambda: summarise(paths).decisions,
+            "verify": lambda: verify(paths, [gate.policy]),
+        }
+        samples: dict[str, list[float]] = {name: [] for name in steps}
+        answers: dict[str, object] = {}
+        order = list(steps)
+        for index in range(rounds):
+            shift = index % len(order)
+            for name in order[shift:] + order[:shift]:
+                began = time.perf_counter()
+                answers[name] = steps[name]()
+                samples[name].append(time.perf_counter() - began)
+    gate.close()
+    result = answers["verify"]
+    findings = [(f.kind, f.lines) for f in result.findings]  # type: ignore[attr-defined]
+    if answers["floor"] != lines or answers["summary"] != lines:
+        msg = f"read {answers['floor']} and summarised {answers['summary']} of {lines} lines"
+        raise SystemExit(msg)
+    if sum(n for kind, n in findings if kind == "disagreement") != tampered:
+        msg = f"verify found {findings}, but {tampered} lines were tampered"
+        raise SystemExit(msg)
+    best = {name: min(values) for name, values in samples.items()}
+    return {
+        "machine": machine_info(),
+        "lines": lines,
+        "files": len(paths),
+        "bytes": size,
+        "generated_seconds": generated,
+        "tampered": tampered,
+        "inputs": result.inputs,  # type: ignore[attr-defined]
+        "rounds": rounds,
+        "seconds": samples,
+        "best_seconds": best,
+        "summary_x_floor": best["summary"] / best["floor"],
+        "verify_x_floor": best["verify"] / best["floor"],
+        "target": TARGET,
+    }
+
+
+def markdown(result: dict[str, object]) -> str:
+    best = result["best_seconds"]
+    return "\n".join(
+        [
+            markdown_machine(result["machine"]),
+            "",
+            (
+                f"{result['lines']:,} lines in {result['files']} files "
+                f"({result['bytes'] / 2**30:.2f} GiB of JSON Lines); {result['tampered']} "
+                f"tampered lines, all found by verify; {result['inputs']:,} distinct inputs "
+                f"re-decided. Best of {result['rounds']} interleaved rounds."
+            ),
+            "",
+            "| step | seconds (best) | x DuckDB's scan |",
+            "| --- | ---: | ---: |",
+            (
+                "| DuckDB `read_json`, every column typed and counted (the floor) | "
+                f"{best['floor']:.2f} | 1.00 |"
+            ),
+            f"| `geogate logs summary` | {best['summary']:.2f} | {result['summary_x_floor']:.2f} |",
+            f"| `geogate logs verify` | {best['verify']:.2f} | {result['verify_x_floor']:.2f} |",
+            "",
+            f"Target: within {result['target']:.0f}x of the scan.",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="200,000 lines, 2 rounds (CI)")
+    parser.add_argument("--lines", type=int, default=None, help="lines to generate")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    args = parser.parse_args()
+    lines = args.lines or (200_000 if args.quick else 10_000_000)
+    result = run(lines, 2 if args.quick else 3)
+    print(json.dumps(result, indent=2) if args.json else markdown(result))
+    over = [k for k in ("summary_x_floor", "verify_x_floor") if result[k] > TARGET]  # type: ignore[operator]
+    if over and not args.quick:
+        print(f"over the target ({TARGET}x): {', '.join(over)}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
