@@ -74,14 +74,14 @@ def test_json_and_csv_hold_the_same_figures(cli, log):
     }
 
 
-@pytest.mark.parametrize("output", ["table", "json", "csv", "markdown"])
+@pytest.mark.parametrize("output", ["table", "json", "csv", "markdown", "html"])
 def test_no_ip_address_unless_asked(cli, log, output):
     """Addresses are personal data: no format shows one without --show-ip."""
     plain = cli("logs", "summary", str(log), "--format", output).stdout
     shown = cli("logs", "summary", str(log), "--format", output, "--show-ip").stdout
 
     assert "81.2.69" not in plain
-    if output in {"table", "json"}:
+    if output in {"table", "json", "html"}:
         assert "81.2.69.0/24" in shown
 
 
@@ -93,6 +93,20 @@ def test_output_file(cli, log, tmp_path):
     assert ExitCode.OK == result.exit_code
     assert "" == result.stdout
     assert target.read_text(encoding="utf-8").startswith("# Decisions served\n")
+
+
+def test_html_page(cli, log, tmp_path):
+    """--format html writes one page: the feature's section, its map, the torn line."""
+    target = tmp_path / "summary.html"
+    result = cli("logs", "summary", str(log), "--format", "html", "--output", str(target))
+
+    page = target.read_text(encoding="utf-8")
+    assert ExitCode.OK == result.exit_code
+    assert page.startswith("<!DOCTYPE html>\n")
+    assert page.endswith("</html>\n")
+    assert 'data-feature="llama-3.2-vision"' in page
+    assert 'data-country="FR" data-share="none"' in page
+    assert f"<code>{log}:5:" in page
 
 
 @pytest.mark.parametrize(

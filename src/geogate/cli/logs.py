@@ -43,7 +43,11 @@ def logs_command() -> None:
     "json",
     "csv",
     "markdown",
-    help="table for people; json and csv for tools and spreadsheets; markdown for reviews.",
+    "html",
+    help=(
+        "table for people; json and csv for tools and spreadsheets; markdown for reviews; html "
+        "for one self-contained page with charts and a world map per feature."
+    ),
 )
 @click.option(
     "--output",
@@ -86,6 +90,7 @@ def summary_command(
         render_markdown,
         render_text,
     )
+    from geogate._logs.render_html import render_html  # noqa: PLC0415
     from geogate._logs.summary import summarise  # noqa: PLC0415
 
     if start is not None and end is not None and start > end:
@@ -108,6 +113,7 @@ def summary_command(
         "json": render_json,
         "csv": render_csv,
         "markdown": render_markdown,
+        "html": render_html,
     }[output]
     _write(render(summary), destination)
     if summary.damaged:
