@@ -11,8 +11,15 @@ from __future__ import annotations
 
 from ._engine.decision import Decision, ErrorCode, Reason
 from ._gate.context import current_location
-from ._gate.decisionlog import DecisionLog, DecisionSink, FileSink, LoggerSink
+from ._gate.decisionlog import (
+    DecisionLog,
+    DecisionSink,
+    FileSink,
+    LoggerSink,
+    decision_log_schema,
+)
 from ._gate.gate import Gate
+from ._gate.parquetsink import ParquetSink
 from ._gate.reload import ReloadResult
 from ._load.loader import check_paths, load_policies
 from ._locate.geo import GeoDatabase, GeoResult
@@ -53,6 +60,7 @@ __all__ = [
     "JurisdictionTable",
     "LocationStatus",
     "LoggerSink",
+    "ParquetSink",
     "PolicyError",
     "PolicySet",
     "Position",
@@ -71,6 +79,7 @@ __all__ = [
     "builtin_jurisdictions",
     "check_paths",
     "current_location",
+    "decision_log_schema",
     "load_policies",
     "provider",
 ]

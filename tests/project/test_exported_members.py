@@ -28,6 +28,7 @@ def test_all_is_pinned():
         "JurisdictionTable",
         "LocationStatus",
         "LoggerSink",
+        "ParquetSink",
         "PolicyError",
         "PolicySet",
         "Position",
@@ -46,6 +47,7 @@ def test_all_is_pinned():
         "builtin_jurisdictions",
         "check_paths",
         "current_location",
+        "decision_log_schema",
         "load_policies",
         "provider",
     ] == geogate.__all__

@@ -4,8 +4,9 @@ Decision log: one JSON line per decision, written off the caller's thread.
 A `DecisionLog` takes each decision a gate makes (with the caller's ``ip``
 and the time of the call) into a bounded in-memory queue; a background
 thread turns batches of them into JSON lines and hands them to a sink: a file
-rotated by size (`FileSink`), a `logging.Logger` (`LoggerSink`), or any
-callable that takes one line. The caller pays one clock read and one append.
+rotated by size (`FileSink`), a `logging.Logger` (`LoggerSink`), Parquet files
+(`geogate.ParquetSink`), or any callable that takes one line. The caller pays
+one clock read and one append.
 
 Nothing is lost: `DecisionLog.close` (called by `geogate.Gate.close` and at
 interpreter exit) writes everything queued before returning. When the queue
@@ -45,7 +46,7 @@ Decision logs are personal data: the IP address is truncated to its /24
 (IPv4) or /48 (IPv6) network unless configured otherwise, or left out.
 
 A line (version 1 of the fields, published as the JSON Schema
-``geogate/data/decision-log.schema.json``; `schema` returns it)::
+``geogate/data/decision-log.schema.json``; `decision_log_schema` returns it)::
 
     {
         "v": 1,
@@ -84,8 +85,9 @@ import sys
 import threading
 import time
 import weakref
+from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from geogate.exceptions import DecisionLogError
 
@@ -101,6 +103,7 @@ __all__ = [
     "FileSink",
     "LoggerSink",
     "PartialWriteError",
+    "decision_log_schema",
     "process_path",
 ]
 
@@ -116,6 +119,18 @@ _IDLE = 0.05
 _BATCH = 4096
 #: os.open flags of a decision log file: appends only, not inherited by exec.
 _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+
+
+def decision_log_schema() -> dict[str, Any]:
+    """
+    Return the JSON Schema (draft 2020-12) of a decision log line, parsed: a new dict each call.
+
+    The file ships in the package, ``geogate/data/decision-log.schema.json``;
+    its version is `SCHEMA_VERSION`, each line's ``v``.
+    """
+    text = resources.files("geogate").joinpath("data/decision-log.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 def process_path(path: Path, pid: int) -> Path:
@@ -163,6 +178,10 @@ class DecisionSink(Protocol):
     `write` is called from one thread at a time. When it raises, the whole
     batch counts as failed, unless it raises `PartialWriteError`, which says
     how many lines, from the first, were written.
+
+    A sink may also have a ``tick()`` method: a `DecisionLog`'s writer calls
+    it about every 50 ms, from the same thread, between batches (`ParquetSink`
+    finishes a file that has aged there, when no lines come).
     """
 
     def write(self, lines: Sequence[str]) -> None:
@@ -755,6 +774,7 @@ class DecisionLog:
             )
 
     def _run(self) -> None:
+        tick = getattr(self.sink, "tick", None)
         while True:
             self._wake.wait(_IDLE)
             self._wake.clear()
@@ -762,6 +782,12 @@ class DecisionLog:
             if self._closing:
                 self._drain()
                 return
+            if tick is not None:
+                try:
+                    tick()
+                except Exception:
+                    logger.exception("geogate: the decision log sink %r failed to tick", self.sink)
+                    tick = None  # once: a sink that fails there would fill the log
 
     def _drain(self) -> None:
         queue = self._queue
