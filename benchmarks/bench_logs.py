@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
 import pycountry
 from _machine import machine_info, markdown_machine
@@ -39,6 +40,9 @@ import geogate
 from geogate._logs.read import connect, find_logs
 from geogate._logs.summary import summarise
 from geogate._logs.verify import verify
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 COUNTRIES = (*sorted(c.alpha_2 for c in pycountry.countries), "XK", "XX", "GER")
@@ -74,38 +78,55 @@ def fragments(gate: geogate.Gate) -> list[tuple[dt.date, str, bool]]:
     return found
 
 
-def write_logs(folder: Path, lines: int, gate: geogate.Gate, rng: random.Random) -> int:
-    """Write *lines* lines in rotated files; return how many were tampered."""
+#: An allow and the deny it is tampered into: the same length, so a file is changed in place.
+ALLOW: Final = b'"allowed":true,"effect":"allow"'
+DENY: Final = b'"allowed":false,"effect":"deny"'
+
+
+def write_logs(
+    folder: Path, lines: int, gate: geogate.Gate, rng: random.Random
+) -> list[tuple[Path, int]]:
+    """Write *lines* faithful lines in rotated files; return where the lines to tamper are."""
     pool = fragments(gate)
     networks = [f"10.{n // 256}.{n % 256}.0/24" for n in range(500)]
-    tampered = 0
+    targets: list[tuple[Path, int]] = []
     files = (lines + LINES_PER_FILE - 1) // LINES_PER_FILE
     written = 0
     for index in range(files):
-        name = "decisions.jsonl" if index == 0 else f"decisions.jsonl.{index}"
+        path = folder / ("decisions.jsonl" if index == 0 else f"decisions.jsonl.{index}")
         count = min(LINES_PER_FILE, lines - written)
         chunk: list[str] = []
-        with (folder / name).open("w", encoding="utf-8") as stream:
+        offset = 0
+        with path.open("w", encoding="utf-8") as stream:
             for number in range(written, written + count):
                 day, rest, allowed = pool[rng.randrange(len(pool))]
                 second = rng.randrange(86_400)
-                if number % TAMPER_EVERY == TAMPER_EVERY - 1 and allowed:
-                    rest = rest.replace(
-                        '"allowed":true,"effect":"allow"', '"allowed":false,"effect":"deny"'
-                    )
-                    tampered += 1
-                chunk.append(
+                line = (
                     f'{{"v":1,"decision_id":"{number:08x}-0000-4000-8000-000000000000",'
                     f'"timestamp":"{day.isoformat()}T{second // 3600:02d}:{second // 60 % 60:02d}:'
                     f'{second % 60:02d}.{number % 1_000_000:06d}Z",{rest},'
                     f'"ip":"{networks[number % len(networks)]}"}}\n'
                 )
+                if number % TAMPER_EVERY == TAMPER_EVERY - 1 and allowed:
+                    targets.append((path, offset + line.encode().index(ALLOW)))
+                offset += len(line.encode())
+                chunk.append(line)
                 if len(chunk) >= 50_000:
                     stream.write("".join(chunk))
                     chunk.clear()
             stream.write("".join(chunk))
         written += count
-    return tampered
+    return targets
+
+
+def tamper(targets: list[tuple[Path, int]]) -> None:
+    """Turn each target line's allow into a deny, in place."""
+    for path, position in targets:
+        with path.open("r+b") as stream:
+            stream.seek(position)
+            assert stream.read(len(ALLOW)) == ALLOW
+            stream.seek(position)
+            stream.write(DENY)
 
 
 def floor(paths: list[Path]) -> int:
@@ -126,68 +147,92 @@ def floor(paths: list[Path]) -> int:
     return int(row[0])
 
 
+def interleave(steps: dict[str, Callable[[], object]], rounds: int) -> tuple[dict, dict]:
+    """Run *steps* in turn, round after round, the order rotated; return times and answers."""
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    answers: dict[str, object] = {}
+    order = list(steps)
+    for index in range(rounds):
+        shift = index % len(order)
+        for name in order[shift:] + order[:shift]:
+            began = time.perf_counter()
+            answers[name] = steps[name]()
+            samples[name].append(time.perf_counter() - began)
+    return samples, answers
+
+
 def run(lines: int, rounds: int) -> dict[str, object]:
     rng = random.Random(20261207)
     gate = geogate.Gate.from_path(POLICIES)
     with tempfile.TemporaryDirectory(prefix="geogate-bench-logs-") as tmp:
         folder = Path(tmp)
         start = time.perf_counter()
-        tampered = write_logs(folder, lines, gate, rng)
+        targets = write_logs(folder, lines, gate, rng)
         generated = time.perf_counter() - start
         paths = list(find_logs([str(folder)]))
         size = sum(p.stat().st_size for p in paths)
-        steps = {
-            "floor": lambda: floor(paths),
-            "summary": lambda: summarise(paths).decisions,
-            "verify": lambda: verify(paths, [gate.policy]),
-        }
-        samples: dict[str, list[float]] = {name: [] for name in steps}
-        answers: dict[str, object] = {}
-        order = list(steps)
-        for index in range(rounds):
-            shift = index % len(order)
-            for name in order[shift:] + order[:shift]:
-                began = time.perf_counter()
-                answers[name] = steps[name]()
-                samples[name].append(time.perf_counter() - began)
+        clean, answers = interleave(
+            {
+                "floor": lambda: floor(paths),
+                "summary": lambda: summarise(paths).decisions,
+                "verify": lambda: verify(paths, [gate.policy]),
+            },
+            rounds,
+        )
+        tamper(targets)
+        tampered, found = interleave(
+            {
+                "floor": lambda: floor(paths),
+                "verify": lambda: verify(paths, [gate.policy]),
+            },
+            rounds,
+        )
     gate.close()
-    result = answers["verify"]
+    faithful, result = answers["verify"], found["verify"]
     findings = [(f.kind, f.lines) for f in result.findings]  # type: ignore[attr-defined]
     if answers["floor"] != lines or answers["summary"] != lines:
         msg = f"read {answers['floor']} and summarised {answers['summary']} of {lines} lines"
         raise SystemExit(msg)
-    if sum(n for kind, n in findings if kind == "disagreement") != tampered:
-        msg = f"verify found {findings}, but {tampered} lines were tampered"
+    if not faithful.clean:  # type: ignore[attr-defined]
+        msg = f"verify found {faithful.findings} in faithful logs"  # type: ignore[attr-defined]
         raise SystemExit(msg)
-    best = {name: min(values) for name, values in samples.items()}
+    if findings != [("disagreement", 1)] * len(targets):
+        msg = f"verify found {findings}, but {len(targets)} lines were tampered"
+        raise SystemExit(msg)
+    best = {name: min(values) for name, values in clean.items()}
+    best_tampered = {name: min(values) for name, values in tampered.items()}
     return {
         "machine": machine_info(),
         "lines": lines,
         "files": len(paths),
         "bytes": size,
         "generated_seconds": generated,
-        "tampered": tampered,
+        "tampered": len(targets),
         "inputs": result.inputs,  # type: ignore[attr-defined]
         "rounds": rounds,
-        "seconds": samples,
+        "seconds": clean,
+        "seconds_tampered": tampered,
         "best_seconds": best,
+        "best_seconds_tampered": best_tampered,
         "summary_x_floor": best["summary"] / best["floor"],
         "verify_x_floor": best["verify"] / best["floor"],
+        "verify_findings_x_floor": best_tampered["verify"] / best_tampered["floor"],
         "target": TARGET,
     }
 
 
 def markdown(result: dict[str, object]) -> str:
-    best = result["best_seconds"]
+    best, found = result["best_seconds"], result["best_seconds_tampered"]
     return "\n".join(
         [
             markdown_machine(result["machine"]),
             "",
             (
                 f"{result['lines']:,} lines in {result['files']} files "
-                f"({result['bytes'] / 2**30:.2f} GiB of JSON Lines); {result['tampered']} "
-                f"tampered lines, all found by verify; {result['inputs']:,} distinct inputs "
-                f"re-decided. Best of {result['rounds']} interleaved rounds."
+                f"({result['bytes'] / 2**30:.2f} GiB of JSON Lines); "
+                f"{result['inputs']:,} distinct inputs re-decided. Best of {result['rounds']} "
+                "interleaved rounds, on the faithful logs, then again after tampering "
+                f"{result['tampered']} lines spread over the files (all found by verify)."
             ),
             "",
             "| step | seconds (best) | x DuckDB's scan |",
@@ -197,7 +242,14 @@ def markdown(result: dict[str, object]) -> str:
                 f"{best['floor']:.2f} | 1.00 |"
             ),
             f"| `geogate logs summary` | {best['summary']:.2f} | {result['summary_x_floor']:.2f} |",
-            f"| `geogate logs verify` | {best['verify']:.2f} | {result['verify_x_floor']:.2f} |",
+            (
+                f"| `geogate logs verify`, faithful logs | {best['verify']:.2f} | "
+                f"{result['verify_x_floor']:.2f} |"
+            ),
+            (
+                f"| `geogate logs verify`, {result['tampered']} tampered lines located "
+                f"| {found['verify']:.2f} | {result['verify_findings_x_floor']:.2f} |"
+            ),
             "",
             f"Target: within {result['target']:.0f}x of the scan.",
         ]
@@ -213,7 +265,11 @@ def main() -> None:
     lines = args.lines or (200_000 if args.quick else 10_000_000)
     result = run(lines, 2 if args.quick else 3)
     print(json.dumps(result, indent=2) if args.json else markdown(result))
-    over = [k for k in ("summary_x_floor", "verify_x_floor") if result[k] > TARGET]  # type: ignore[operator]
+    over = [
+        k
+        for k in ("summary_x_floor", "verify_x_floor", "verify_findings_x_floor")
+        if result[k] > TARGET  # type: ignore[operator]
+    ]  # type: ignore[operator]
     if over and not args.quick:
         print(f"over the target ({TARGET}x): {', '.join(over)}", file=sys.stderr)
         sys.exit(1)

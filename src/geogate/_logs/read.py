@@ -20,6 +20,7 @@ import datetime as dt
 import glob
 import gzip
 import json
+import mmap
 import os
 import re
 from pathlib import Path
@@ -65,7 +66,6 @@ FIELDS: Final = (
 )
 #: What a grouped row holds besides its count, in order.
 GROUP_FIELDS: Final = (
-    "file",
     "day",
     "feature",
     "as_of",
@@ -107,9 +107,12 @@ class Damage:
 
 
 class Group(NamedTuple):
-    """Identical decisions of one file and day, and how many lines hold them."""
+    """
+    Identical decisions, in any file, and how many lines hold them.
 
-    file: str
+    A field the lines were not grouped by (`LogReader.groups`'s *keys*) is None.
+    """
+
     day: str
     feature: str
     as_of: dt.date
@@ -125,6 +128,8 @@ class Group(NamedTuple):
     error_code: str | None
     jurisdictions: tuple[str, ...]
     location_source: str
+    #: One of the group's lines, (file, decision id), when asked for.
+    example: tuple[str, str] | tuple[None, None]
     lines: int
 
 
@@ -222,67 +227,60 @@ def _json_select(paths: Sequence[Path]) -> str:
     """
     SQL: every JSONL line as the schema's columns, with ``ok`` saying it is whole and typed.
 
-    The columns are read as JSON, so a field's type is checked as written
-    (``true``, not ``"true"``, nor ``"yes"``, which a typed read would turn
-    into true). A key written twice is read as its first value, as DuckDB
-    reads it (`line_problem` does the same); geogate never writes one.
+    The text fields are read as text, as DuckDB reads JSON into ``VARCHAR``
+    (``42`` as ``"42"``); ``allowed`` and ``v`` as raw JSON, so that only
+    ``true`` and ``false`` are booleans: a typed read would take ``"yes"`` or
+    ``1`` for true. A key written twice is read as its first value.
+    `line_problem` applies the same checks in Python.
     """
-    columns = "{" + ", ".join(f"'{name}': 'JSON'" for name in FIELDS) + "}"
-    text = {name: f"({name}->>'$')" for name in FIELDS}
+    types = dict.fromkeys(FIELDS, "VARCHAR")
+    types.update(v="JSON", allowed="JSON", jurisdictions="VARCHAR[]")
+    columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in types.items()) + "}"
     ok = ") AND (".join(
         [
             "v IS NULL OR v::VARCHAR = '1'",
-            "json_type(decision_id) = 'VARCHAR'",
-            f"regexp_full_match({text['timestamp']}, '{_TIMESTAMP}')",
-            f"try_cast({text['timestamp']}[1:10] AS DATE) IS NOT NULL",
-            "json_type(feature) = 'VARCHAR'",
-            "json_type(allowed) = 'BOOLEAN'",
-            "effect::VARCHAR IN ('\"allow\"', '\"deny\"')",
-            "(allowed::VARCHAR = 'true') = (effect::VARCHAR = '\"allow\"')",
-            "rule IS NULL OR json_type(rule) = 'VARCHAR'",
-            "reason::VARCHAR IN ('\"TARGETING_MATCH\"', '\"DEFAULT\"', '\"ERROR\"')",
-            "error_code IS NULL OR json_type(error_code) = 'VARCHAR'",
-            "json_type(revision) = 'VARCHAR'",
-            f"regexp_full_match({text['as_of']}, '{_DATE}')",
-            f"try_cast({text['as_of']} AS DATE) IS NOT NULL",
-            "country IS NULL OR json_type(country) = 'VARCHAR'",
-            "subdivision IS NULL OR json_type(subdivision) = 'VARCHAR'",
-            "domicile IS NULL OR json_type(domicile) = 'VARCHAR'",
-            "location IS NULL OR location::VARCHAR IN ('\"known\"', '\"unknown\"', '\"invalid\"')",
-            "try_cast(jurisdictions AS VARCHAR[]) IS NOT NULL",
-            # Strings only: the cast turns 1 into "1" and keeps null, which the check refuses.
-            "to_json(try_cast(jurisdictions AS VARCHAR[])) = jurisdictions",
-            (
-                "list_aggregate(try_cast(jurisdictions AS VARCHAR[]), 'count') "
-                "= len(try_cast(jurisdictions AS VARCHAR[]))"
-            ),
-            "json_type(location_source) = 'VARCHAR'",
+            *(f"{name} IS NOT NULL" for name in _STRINGS),
+            f"regexp_full_match(\"timestamp\", '{_TIMESTAMP}')",
+            'try_cast("timestamp"[1:10] AS DATE) IS NOT NULL',
+            "allowed::VARCHAR IN ('true', 'false')",
+            "effect IN ('allow', 'deny')",
+            "(allowed::VARCHAR = 'true') = (effect = 'allow')",
+            f"reason IN {_sql_tuple(_REASONS)}",
+            f"regexp_full_match(as_of, '{_DATE}')",
+            "try_cast(as_of AS DATE) IS NOT NULL",
+            f"location IS NULL OR location IN {_sql_tuple(_LOCATIONS)}",
+            "jurisdictions IS NOT NULL",
+            "list_aggregate(jurisdictions, 'count') = len(jurisdictions)",
         ]
     )
     return f"""
         SELECT
             filename AS file,
             coalesce(({ok}), false) AS ok,
-            {text["decision_id"]} AS decision_id,
-            {text["timestamp"]}[1:10] AS day,
-            {text["feature"]} AS feature,
-            try_cast({text["as_of"]} AS DATE) AS as_of,
-            {text["country"]} AS country,
-            {text["subdivision"]} AS subdivision,
-            {text["domicile"]} AS domicile,
-            {text["location"]} AS location,
-            {text["revision"]} AS revision,
+            decision_id,
+            "timestamp"[1:10] AS day,
+            feature,
+            try_cast(as_of AS DATE) AS as_of,
+            country,
+            subdivision,
+            domicile,
+            location,
+            revision,
             allowed::VARCHAR = 'true' AS allowed,
-            {text["effect"]} AS effect,
-            {text["rule"]} AS rule,
-            {text["reason"]} AS reason,
-            {text["error_code"]} AS error_code,
-            try_cast(jurisdictions AS VARCHAR[]) AS jurisdictions,
-            {text["location_source"]} AS location_source,
-            {text["ip"]} AS ip
+            effect,
+            rule,
+            reason,
+            error_code,
+            jurisdictions,
+            location_source,
+            ip
         FROM read_json({_sql_list(paths)}, format = 'newline_delimited', columns = {columns},
                        ignore_errors = true, filename = true, maximum_object_size = 1048576)
     """  # noqa: S608 (constants, and paths quoted by _sql_list)
+
+
+def _sql_tuple(values: Iterable[str]) -> str:
+    return "(" + ", ".join(f"'{value}'" for value in values) + ")"
 
 
 def _parquet_select(paths: Sequence[Path]) -> str:
@@ -349,13 +347,23 @@ class LogReader:
             msg = f"cannot read the decision logs: {_first_line(error)}"
             raise LogInputError(msg) from None
 
-    def groups(self, where: str = "", parameters: Sequence[object] = ()) -> Groups:
+    def groups(
+        self,
+        where: str = "",
+        parameters: Sequence[object] = (),
+        *,
+        keys: Sequence[str] = GROUP_FIELDS,
+        examples: bool = False,
+    ) -> Groups:
         """
         Read every line once and group identical decisions (damaged lines apart).
 
         Args:
             where: An SQL condition on the view's columns (``day >= ?``), or empty.
             parameters: The condition's parameters.
+            keys: The fields lines are grouped by (the others are None in each `Group`):
+                fewer keys, fewer groups and a faster pass.
+            examples: Give each group one of its lines (`Group.example`).
 
         Raises:
             LogInputError: DuckDB cannot read a file (not JSON Lines, not Parquet, unreadable).
@@ -363,9 +371,14 @@ class LogReader:
         import duckdb  # noqa: PLC0415 (connect checked it is there)
 
         condition = f"WHERE NOT ok OR ({where})" if where else ""
-        fields = ", ".join(GROUP_FIELDS[1:])
+        # A list is a costly grouping key: the jurisdictions group as one string.
+        fields = ", ".join(
+            "array_to_string(jurisdictions, chr(31))" if key == "jurisdictions" else key
+            for key in keys
+        )
+        example = "arg_min(file, decision_id), min(decision_id)" if examples else "NULL, NULL"
         query = f"""
-            SELECT file, ok, {fields}, count(*) AS n
+            SELECT CASE WHEN ok THEN NULL ELSE file END, ok, {fields}, {example}, count(*)
             FROM decisions {condition}
             GROUP BY ALL
         """  # noqa: S608 (constants; *where* is the callers' own, with parameters)
@@ -377,33 +390,36 @@ class LogReader:
         kept: list[Group] = []
         damaged: dict[str, int] = {}
         lines = 0
-        jurisdictions = GROUP_FIELDS.index("jurisdictions")
-        for file, ok, *rest in rows:
-            count = rest[-1]
+        for file, ok, *values, example_file, example_id, count in rows:
             lines += count
-            if ok:
-                rest[jurisdictions - 1] = tuple(rest[jurisdictions - 1])
-                kept.append(Group(file, *rest))
-            else:
+            if not ok:
                 damaged[file] = damaged.get(file, 0) + count
+                continue
+            found = dict(zip(keys, values, strict=True))
+            joined = found.get("jurisdictions")
+            found["jurisdictions"] = tuple(joined.split("\x1f")) if joined else ()
+            fields_of = {name: found.get(name) for name in GROUP_FIELDS}
+            kept.append(Group(**fields_of, example=(example_file, example_id), lines=count))  # type: ignore[arg-type]
         return Groups(rows=tuple(kept), lines=lines, damaged=damaged)
 
-    def locate(self, file: str, ids: Sequence[str]) -> list[str]:
-        """``file:line`` of the lines of *file* with these decision ids, in file order."""
+    def locate(self, file: str, ids: Sequence[str]) -> list[tuple[str, str]]:
+        """
+        (decision id, ``file:line``) for the lines of *file* with these ids.
+
+        A plain file is mapped into memory and searched for each id's text
+        (``"decision_id":"ID"``) with `mmap.mmap.find`; lines are counted only
+        up to the last line found. A gzipped file is read whole.
+        """
         if file.endswith(_PARQUET):
-            return [f"{file} (decision_id {decision_id})" for decision_id in ids]
-        needles = {f'"decision_id":"{decision_id}"' for decision_id in ids}
-        found: list[str] = []
-        for number, line in enumerate(_open_text(file), start=1):
-            start = line.find('"decision_id":"')
-            if start < 0:
-                continue
-            end = line.find('"', start + 15)
-            if line[start : end + 1] in needles:
-                found.append(f"{file}:{number}")
-                if len(found) == len(needles):
-                    break
-        return found
+            return [(i, f"{file} (decision_id {i})") for i in ids]
+        needles = {f'"decision_id":"{i}"'.encode(): i for i in ids}
+        with open(file, "rb") as stream:  # noqa: PTH123
+            if file.endswith(".gz"):
+                return _number(gzip.decompress(stream.read()), needles, file)
+            if os.fstat(stream.fileno()).st_size == 0:
+                return []
+            with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return _number(data, needles, file)
 
     def damage(self, damaged: dict[str, int], limit: int = MAX_DAMAGE_SHOWN) -> list[Damage]:
         """Locate up to *limit* damaged lines in each file of *damaged* (``file:line:col``)."""
@@ -411,6 +427,22 @@ class LogReader:
         for file in sorted(damaged):
             found.extend(_locate_damage(file, limit))
         return found
+
+
+def _number(data: bytes | mmap.mmap, needles: dict[bytes, str], file: str) -> list[tuple[str, str]]:
+    """Find each needle in *data*; return (its id, ``file:line``), counting newlines once."""
+    positions = sorted(
+        (position, decision_id)
+        for needle, decision_id in needles.items()
+        if (position := data.find(needle)) >= 0
+    )
+    found: list[tuple[str, str]] = []
+    line, counted = 1, 0
+    for position, decision_id in positions:
+        line += data[counted:position].count(b"\n")
+        counted = position
+        found.append((decision_id, f"{file}:{line}"))
+    return found
 
 
 def _first_line(error: BaseException) -> str:
@@ -469,7 +501,17 @@ def _first_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 
 _STRINGS: Final = ("decision_id", "feature", "revision", "location_source")
-_OPTIONAL_STRINGS: Final = ("rule", "error_code", "country", "subdivision", "domicile")
+_REASONS: Final = ("TARGETING_MATCH", "DEFAULT", "ERROR")
+_LOCATIONS: Final = ("known", "unknown", "invalid")
+
+
+def _as_text(value: object) -> str | None:
+    """A JSON value as DuckDB reads it into text: strings as they are, the rest as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _field_problem(record: dict[str, object]) -> tuple[int, str] | None:
@@ -480,38 +522,32 @@ def _field_problem(record: dict[str, object]) -> tuple[int, str] | None:
     version = record.get("v")
     if version is not None and (type(version) is not int or version != 1):
         return bad("v", "1 (this geogate reads schema version 1)")
+    text = {name: _as_text(record.get(name)) for name in FIELDS if name != "jurisdictions"}
     checks: list[tuple[bool, str, str]] = [
-        *((isinstance(record.get(f), str), f, "a string") for f in _STRINGS),
-        *((record.get(f) is None or isinstance(record.get(f), str), f, "a string or null")
-          for f in _OPTIONAL_STRINGS),
+        *((text[f] is not None, f, "given") for f in _STRINGS),
+        (_matches(_TIMESTAMP, text["timestamp"]), "timestamp", "a UTC timestamp ending in Z"),
         (isinstance(record.get("allowed"), bool), "allowed", "true or false"),
-        (record.get("effect") in ("allow", "deny"), "effect", '"allow" or "deny"'),
-        (record.get("reason") in ("TARGETING_MATCH", "DEFAULT", "ERROR"), "reason",
-         "TARGETING_MATCH, DEFAULT or ERROR"),
-        (record.get("location") in (None, "known", "unknown", "invalid"), "location",
+        (text["effect"] in ("allow", "deny"), "effect", '"allow" or "deny"'),
+        (text["reason"] in _REASONS, "reason", ", ".join(_REASONS)),
+        (_matches(_DATE, text["as_of"]), "as_of", "a date"),
+        (text["location"] in (None, *_LOCATIONS), "location",
          '"known", "unknown", "invalid" or null'),
-        (_is_string_list(record.get("jurisdictions")), "jurisdictions", "a list of strings"),
+        (_is_list(record.get("jurisdictions")), "jurisdictions", "a list of names"),
     ]  # fmt: skip
     for ok, field, expected in checks:
         if not ok:
             return bad(field, expected)
-    if (record["effect"] == "allow") is not record["allowed"]:
+    if (text["effect"] == "allow") is not record["allowed"]:
         return bad("effect", f"what allowed={json.dumps(record['allowed'])} says")
-    for field, pattern in (("timestamp", _TIMESTAMP), ("as_of", _DATE)):
-        value = record.get(field)
-        if not isinstance(value, str) or not _matches(pattern, value):
-            return bad(
-                field, "a UTC " + ("timestamp ending in Z" if field == "timestamp" else "date")
-            )
     return None
 
 
-def _is_string_list(value: object) -> bool:
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+def _is_list(value: object) -> bool:
+    return isinstance(value, list) and all(item is not None for item in value)
 
 
-def _matches(pattern: str, value: str) -> bool:
-    if not re.fullmatch(pattern, value):
+def _matches(pattern: str, value: str | None) -> bool:
+    if value is None or not re.fullmatch(pattern, value):
         return False
     try:
         dt.date.fromisoformat(value[:10])

@@ -23,7 +23,9 @@ location.
 
 from __future__ import annotations
 
+import bisect
 import collections
+import datetime as dt
 from typing import TYPE_CHECKING, Final
 
 import attrs
@@ -33,13 +35,13 @@ from geogate._gate.gate import Gate
 from .read import Group, LogReader
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from pathlib import Path
 
     from geogate._engine.decision import Decision
     from geogate._policy.model import PolicySet
 
-__all__ = ["Finding", "Verification", "verify"]
+__all__ = ["Finding", "Verification", "change_dates", "verify"]
 
 #: Lines located per finding (the rest are counted).
 MAX_LINES_SHOWN: Final = 10
@@ -141,8 +143,9 @@ def verify(
         by_revision.setdefault(policy.revision, policy)
     accepted = tuple(sorted(set(expected) - set(by_revision)))
     reader = LogReader(paths)
-    groups = reader.groups()
+    groups = reader.groups(keys=_KEYS, examples=True)
     gates = {revision: Gate(policy) for revision, policy in by_revision.items()}
+    stretches = {revision: change_dates(policy) for revision, policy in by_revision.items()}
     decided: dict[tuple[object, ...], Decision] = {}
     problems: dict[tuple[str, str], list[Group]] = collections.defaultdict(list)
     revisions: collections.Counter[str] = collections.Counter()
@@ -158,8 +161,11 @@ def verify(
                     )
                     problems["unreviewed-revision", message].append(group)
                 continue
+            # A decision changes only on a change date: one decision per stretch between two.
+            days = stretches[group.revision]
+            stretch = days[bisect.bisect_right(days, group.as_of) - 1]
             key = (
-                group.feature, group.as_of, group.country, group.subdivision,
+                group.feature, stretch, group.country, group.subdivision,
                 group.domicile, group.location, group.revision,
             )  # fmt: skip
             decision = decided.get(key)
@@ -170,8 +176,9 @@ def verify(
     finally:
         for gate in gates.values():
             gate.close()
+    located = _where(reader, problems)
     findings = [
-        Finding(kind, message, sum(g.lines for g in found), _where(reader, found))
+        Finding(kind, message, sum(g.lines for g in found), located.get((kind, message), ()))
         for (kind, message), found in problems.items()
     ]
     damage = reader.damage(groups.damaged) if groups.damaged else []
@@ -197,6 +204,31 @@ def verify(
     )
 
 
+#: What a line is verified on: its input, its revision and what it says was decided.
+_KEYS: Final = (
+    "feature", "as_of", "country", "subdivision", "domicile", "location", "revision",
+    "allowed", "rule", "reason", "jurisdictions",
+)  # fmt: skip
+
+
+def change_dates(policy: PolicySet) -> list[dt.date]:
+    """
+    The days on which any decision under *policy* can change, sorted, from `datetime.date.min`.
+
+    Rule windows open and close, and jurisdictions (those a decision lists,
+    not only those rules name) gain and lose members; between two such days
+    every decision, and the jurisdictions it lists, stays the same.
+    """
+    days = {dt.date.min, *policy.jurisdictions.all_boundaries()}
+    for feature in policy.features.values():
+        for rule in feature.rules:
+            if rule.start is not None:
+                days.add(rule.start)
+            if rule.end is not None and rule.end < dt.date.max:
+                days.add(rule.end + dt.timedelta(days=1))
+    return sorted(days)
+
+
 def _compare(group: Group, decision: Decision) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     logged = _outcome(group.allowed, group.rule, group.reason)
@@ -220,26 +252,41 @@ def _compare(group: Group, decision: Decision) -> list[tuple[str, str]]:
     return found
 
 
-def _where(reader: LogReader, groups: Sequence[Group]) -> tuple[str, ...]:
-    """``file:line`` of the first lines of *groups* (found by their decision ids)."""
+def _where(
+    reader: LogReader, problems: Mapping[tuple[str, str], Sequence[Group]]
+) -> dict[tuple[str, str], tuple[str, ...]]:
+    """
+    ``file:line`` of the first lines of each finding: one line per group, from its example.
+
+    Each file that holds some is read once (`LogReader.locate`).
+    """
     wanted: dict[str, list[str]] = {}
-    for group in groups:
-        rows = reader.connection.execute(
-            """
-            SELECT decision_id FROM decisions
-            WHERE ok AND file = ? AND feature = ? AND as_of = ? AND revision = ?
-              AND country IS NOT DISTINCT FROM ? AND subdivision IS NOT DISTINCT FROM ?
-              AND domicile IS NOT DISTINCT FROM ? AND location IS NOT DISTINCT FROM ?
-              AND allowed = ? AND rule IS NOT DISTINCT FROM ?
-            LIMIT ?
-            """,
-            [
-                group.file, group.feature, group.as_of, group.revision, group.country,
-                group.subdivision, group.domicile, group.location, group.allowed,
-                group.rule, MAX_LINES_SHOWN,
-            ],
-        ).fetchall()  # fmt: skip
-        wanted.setdefault(group.file, []).extend(row[0] for row in rows)
-    return tuple(
-        place for file, ids in sorted(wanted.items()) for place in reader.locate(file, ids)
-    )[:MAX_LINES_SHOWN]
+    for groups in problems.values():
+        for group in sorted(groups, key=lambda g: g.example)[:MAX_LINES_SHOWN]:
+            file, decision_id = group.example
+            if file is not None and decision_id is not None:
+                wanted.setdefault(file, []).append(decision_id)
+    places = {
+        (file, decision_id): place
+        for file, ids in sorted(wanted.items())
+        for decision_id, place in reader.locate(file, ids)
+    }
+    return {
+        finding: tuple(
+            sorted(
+                (
+                    places[g.example]
+                    for g in sorted(groups, key=lambda g: g.example)[:MAX_LINES_SHOWN]
+                    if g.example in places
+                ),
+                key=_file_order,
+            )
+        )
+        for finding, groups in problems.items()
+    }
+
+
+def _file_order(place: str) -> tuple[str, int]:
+    """``file:12`` before ``file:100``."""
+    file, _, line = place.rpartition(":")
+    return (file, int(line)) if line.isdigit() else (place, 0)

@@ -307,6 +307,10 @@ class JurisdictionTable:
         """Return the days on which the membership of *name* changes."""
         return self._members[name].days
 
+    def all_boundaries(self) -> frozenset[dt.date]:
+        """Return the days on which the membership of any jurisdiction changes."""
+        return frozenset(day for timeline in self._members.values() for day in timeline.days)
+
 
 def _members_on(jurisdiction: Jurisdiction, day: dt.date) -> frozenset[str]:
     return frozenset(code for code in jurisdiction.members if jurisdiction.is_member(code, day))
