@@ -192,7 +192,8 @@ def test_a_lock_holds_back_files_written_with_long_pauses(tmp_path):
             rewrite_slowly(folder / "meta-llama.yaml", text.encode(), lines=25, pause=0.3)
             time.sleep(0.3)
             assert before.revision == gate.revision  # complete, but not locked yet
-            assert {"lock-mismatch"} <= {d.code for r in refusals for d in r.errors}
+            # The watcher logs a refused reload, then tells on_reload: wait for the telling.
+            assert wait_for(lambda: "lock-mismatch" in {d.code for r in refusals for d in r.errors})
             assert 0 == CliRunner().invoke(main, ["lock", str(folder)]).exit_code
             assert wait_for(lambda: gate.revision == after.revision)
         check_no_new_allow(deciders.allowed, before, after)
