@@ -14,9 +14,10 @@ from geogate import Gate
 from geogate._logs.read import find_logs
 from geogate._logs.render_html import COLOURS, FRAME, SHARES, render_html
 from geogate._logs.summary import summarise
-from geogate._review.worldmap import MAP_HEIGHT, MAP_WIDTH, project, world_map
+from geogate._review.worldmap import MAP_HEIGHT, project, world_map
 from helpers.decisionlogs import Request, log_lines, write_jsonl
 from helpers.paths import POLICIES
+from helpers.screenshots import close, edge_distance, inside, map_corners, rgb
 
 CHROMIUM = shutil.which("chromium")
 #: Under CI the browser is installed: its absence is a failure there, not a skip.
@@ -39,14 +40,6 @@ if IN_CI:
     from PIL import Image
 else:
     Image = pytest.importorskip("PIL.Image", reason="needs pillow to read the screenshot")
-
-
-def _rgb(colour: str) -> tuple[int, int, int]:
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
-
-
-def _close(actual, expected, tolerance=2) -> bool:
-    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -96,43 +89,7 @@ def screenshot(tmp_path_factory):
     assert shot.exists(), f"chromium wrote no screenshot (exit {done.returncode}):\n{done.stderr}"
     image = Image.open(shot).convert("RGB")
     features = [f.feature for f in summary.features]
-    return image, dict(zip(features, _map_corners(image), strict=True))
-
-
-def _map_corners(image) -> list[tuple[int, int]]:
-    """Find each map by its background colour: the top left pixel of each band of rows."""
-    frame = _rgb(FRAME)
-    width, height = image.size
-    pixels = image.load()
-    corners = []
-    y = 0
-    while y < height:
-        row = [x for x in range(width) if pixels[x, y] == frame]
-        if len(row) > MAP_WIDTH // 2:
-            corners.append((min(row), y))
-            y += MAP_HEIGHT
-        else:
-            y += 1
-    return corners
-
-
-def _inside(point, ring) -> bool:
-    x, y = point
-    inside = False
-    for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1], strict=True):
-        if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
-            inside = not inside
-    return inside
-
-
-def _edge_distance(point, ring) -> float:
-    best = math.inf
-    for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1], strict=True):
-        length = (x1 - x0) ** 2 + (y1 - y0) ** 2
-        t = 0.0 if length == 0 else ((point[0] - x0) * (x1 - x0) + (point[1] - y0) * (y1 - y0))
-        t = min(1.0, max(0.0, t / length if length else 0.0))
-        best = min(best, math.dist(point, (x0 + t * (x1 - x0), y0 + t * (y1 - y0))))
-    return best
+    return image, dict(zip(features, map_corners(image, FRAME), strict=True))
 
 
 def _samples(image, corner, code):
@@ -140,7 +97,7 @@ def _samples(image, corner, code):
     geo = world_map()
     centre = geo.label_point(code)
     assert centre is not None
-    polygon = next(p for p in geo.shapes[code] if _inside(centre, p[0]))
+    polygon = next(p for p in geo.shapes[code] if inside(centre, p[0]))
     dots = geo.dots().values()
     left, top = corner
     samples = []
@@ -148,8 +105,8 @@ def _samples(image, corner, code):
         for dy in range(-6, 7, 2):
             point = (centre[0] + dx, centre[1] + dy)
             if (
-                _inside(point, polygon[0])
-                and _edge_distance(point, polygon[0]) > EDGE_CLEARANCE
+                inside(point, polygon[0])
+                and edge_distance(point, polygon[0]) > EDGE_CLEARANCE
                 and all(math.dist(point, dot) > DOT_CLEARANCE for dot in dots)
             ):
                 samples.append(image.getpixel((round(left + point[0]), round(top + point[1]))))
@@ -180,22 +137,22 @@ def test_the_page_draws_a_map_per_feature(screenshot):
 def test_a_country_is_drawn_in_its_share_colour(screenshot, feature, code, share):
     """The pixels at a country's label point are its allowed share's colour."""
     image, corners = screenshot
-    expected = _rgb(SHARES[share][0])
+    expected = rgb(SHARES[share][0])
     samples = _samples(image, corners[feature], code)
-    assert all(_close(pixel, expected) for pixel in samples), (feature, code, samples)
+    assert all(close(pixel, expected) for pixel in samples), (feature, code, samples)
 
 
 def test_a_country_without_decisions_is_grey_and_the_ocean_is_not(screenshot):
     """China had no decisions: no-data grey. Mid-Pacific is ocean: the map is where we think."""
     image, corners = screenshot
     left, top = corners["llama-3.1-405b"]
-    grey = _rgb(COLOURS["absent"])
+    grey = rgb(COLOURS["absent"])
 
-    assert all(_close(pixel, grey) for pixel in _samples(image, (left, top), "CN"))
+    assert all(close(pixel, grey) for pixel in _samples(image, (left, top), "CN"))
     x, y = project(-150, -30)
     ocean = image.getpixel((round(left + x), round(top + y)))
-    assert not _close(ocean, grey)
-    assert not _close(ocean, _rgb(FRAME))
+    assert not close(ocean, grey)
+    assert not close(ocean, rgb(FRAME))
 
 
 def test_the_chart_draws_allowed_and_denied_bars(screenshot):
@@ -208,7 +165,7 @@ def test_the_chart_draws_allowed_and_denied_bars(screenshot):
 
     def pixels(top, bottom, colour):
         """How many pixels of a band of rows (every other one, each way) are *colour*."""
-        wanted = _rgb(colour)
+        wanted = rgb(colour)
         return sum(
             image.getpixel((x, y)) == wanted
             for y in range(top, bottom, 2)

@@ -12,8 +12,9 @@ import pytest
 from geogate._load.loader import load_policies
 from geogate._review.audit import audit
 from geogate._review.html import COLOURS, FRAME, render_html
-from geogate._review.worldmap import MAP_HEIGHT, MAP_WIDTH, world_map
+from geogate._review.worldmap import world_map
 from helpers.paths import POLICIES
+from helpers.screenshots import close, edge_distance, inside, map_corners, rgb
 
 AT = dt.date(2025, 6, 1)
 CHROMIUM = shutil.which("chromium")
@@ -31,10 +32,6 @@ pytestmark = [
     ),
 ]
 Image = pytest.importorskip("PIL.Image", reason="needs pillow to read the screenshot")
-
-
-def _rgb(colour: str) -> tuple[int, int, int]:
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
 
 
 def _shoot(work, policy, at, window=WINDOW):
@@ -65,7 +62,7 @@ def _shoot(work, policy, at, window=WINDOW):
     done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, check=False)  # noqa: S603
     assert shot.exists(), f"chromium wrote no screenshot (exit {done.returncode}):\n{done.stderr}"
     image = Image.open(shot).convert("RGB")
-    corners = _map_corners(image)
+    corners = map_corners(image, FRAME)
     assert len(report.features) == len(corners), "the window is too short for every map"
     return image, dict(zip(report.features, corners, strict=True))
 
@@ -74,43 +71,6 @@ def _shoot(work, policy, at, window=WINDOW):
 def screenshot(tmp_path_factory):
     """Render the shipped policies' report, screenshot it, and find each map's top left corner."""
     return _shoot(tmp_path_factory.mktemp("browser"), load_policies(POLICIES), AT)
-
-
-def _map_corners(image) -> list[tuple[int, int]]:
-    """Find each map by its background colour: the top left pixel of each band of rows."""
-    frame = _rgb(FRAME)
-    width, height = image.size
-    pixels = image.load()
-    corners = []
-    y = 0
-    while y < height:
-        row = [x for x in range(0, width, 1) if pixels[x, y] == frame]
-        if len(row) > MAP_WIDTH // 2:
-            corners.append((min(row), y))
-            y += MAP_HEIGHT
-        else:
-            y += 1
-    return corners
-
-
-def _inside(point, ring) -> bool:
-    x, y = point
-    inside = False
-    for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1], strict=True):
-        if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
-            inside = not inside
-    return inside
-
-
-def _edge_distance(point, ring) -> float:
-    """Return the distance from a point to the nearest edge of a ring."""
-    best = math.inf
-    for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1], strict=True):
-        length = (x1 - x0) ** 2 + (y1 - y0) ** 2
-        t = 0.0 if length == 0 else ((point[0] - x0) * (x1 - x0) + (point[1] - y0) * (y1 - y0))
-        t = min(1.0, max(0.0, t / length if length else 0.0))
-        best = min(best, math.dist(point, (x0 + t * (x1 - x0), y0 + t * (y1 - y0))))
-    return best
 
 
 def _samples(image, corner, code):
@@ -123,7 +83,7 @@ def _samples(image, corner, code):
     geo = world_map()
     centre = geo.label_point(code)
     assert centre is not None
-    polygon = next(p for p in geo.shapes[code] if _inside(centre, p[0]))
+    polygon = next(p for p in geo.shapes[code] if inside(centre, p[0]))
     dots = geo.dots().values()
     left, top = corner
     samples = []
@@ -131,17 +91,13 @@ def _samples(image, corner, code):
         for dy in range(-6, 7, 2):
             point = (centre[0] + dx, centre[1] + dy)
             if (
-                _inside(point, polygon[0])
-                and _edge_distance(point, polygon[0]) > EDGE_CLEARANCE
+                inside(point, polygon[0])
+                and edge_distance(point, polygon[0]) > EDGE_CLEARANCE
                 and all(math.dist(point, dot) > DOT_CLEARANCE for dot in dots)
             ):
                 samples.append(image.getpixel((round(left + point[0]), round(top + point[1]))))
     assert len(samples) >= MIN_SAMPLES, f"{code}: too few clear pixels near its label point"
     return samples
-
-
-def _close(actual, expected, tolerance=2) -> bool:
-    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
 
 
 @pytest.mark.parametrize(
@@ -163,9 +119,9 @@ def _close(actual, expected, tolerance=2) -> bool:
 def test_country_is_drawn_in_its_decision_colour(screenshot, feature, code, effect):
     """The pixels at a country's label point are its decision's colour."""
     image, corners = screenshot
-    expected = _rgb(COLOURS[effect])
+    expected = rgb(COLOURS[effect])
     samples = _samples(image, corners[feature], code)
-    assert all(_close(pixel, expected) for pixel in samples), (feature, code, samples)
+    assert all(close(pixel, expected) for pixel in samples), (feature, code, samples)
 
 
 def test_ocean_is_neither_colour(screenshot):
@@ -176,9 +132,9 @@ def test_ocean_is_neither_colour(screenshot):
     x, y = project(-150, -30)
     for left, top in corners.values():
         pixel = image.getpixel((round(left + x), round(top + y)))
-        assert not _close(pixel, _rgb(COLOURS["allow"]))
-        assert not _close(pixel, _rgb(COLOURS["deny"]))
-        assert not _close(pixel, _rgb(FRAME))
+        assert not close(pixel, rgb(COLOURS["allow"]))
+        assert not close(pixel, rgb(COLOURS["deny"]))
+        assert not close(pixel, rgb(FRAME))
 
 
 SPLIT = """\
@@ -210,20 +166,20 @@ def test_a_split_country_is_cross_hatched_not_solid(split_screenshot):
     geo = world_map()
     centre = geo.label_point("US")
     assert centre is not None
-    polygon = next(p for p in geo.shapes["US"] if _inside(centre, p[0]))
-    deny, allow, white = _rgb(COLOURS["deny"]), _rgb(COLOURS["allow"]), (255, 255, 255)
+    polygon = next(p for p in geo.shapes["US"] if inside(centre, p[0]))
+    deny, allow, white = rgb(COLOURS["deny"]), rgb(COLOURS["allow"]), (255, 255, 255)
     pixels = []
     for dx in range(-60, 61, 3):
         for dy in range(-30, 31, 3):
             point = (centre[0] + dx, centre[1] + dy)
             near_label = abs(dx) < 40 and abs(dy) < 10
-            if near_label or not _inside(point, polygon[0]):
+            if near_label or not inside(point, polygon[0]):
                 continue
-            if _edge_distance(point, polygon[0]) <= EDGE_CLEARANCE:
+            if edge_distance(point, polygon[0]) <= EDGE_CLEARANCE:
                 continue
             pixels.append(image.getpixel((round(left + point[0]), round(top + point[1]))))
     assert len(pixels) > 50
-    assert not any(_close(pixel, allow, 40) for pixel in pixels)
-    assert any(_close(pixel, deny) for pixel in pixels)
-    assert any(_close(pixel, white, 60) for pixel in pixels)
-    assert all(_close(pixel, allow) for pixel in _samples(image, (left, top), "BR"))
+    assert not any(close(pixel, allow, 40) for pixel in pixels)
+    assert any(close(pixel, deny) for pixel in pixels)
+    assert any(close(pixel, white, 60) for pixel in pixels)
+    assert all(close(pixel, allow) for pixel in _samples(image, (left, top), "BR"))
