@@ -4,10 +4,11 @@
 The logs: the shipped policies' five features asked from every ISO 3166-1
 code, XK, an unknown and an invalid location, on 90 days, by callers in 500
 networks; each distinct decision is formatted once by `geogate.DecisionLog`'s
-own ``line`` and the lines are written with fresh decision ids and times, in
+own ``line`` and the lines are written with fresh decision ids, in time order
+as a decision log is (a decision of each day's time, asked on that day), in
 files of one million lines named as a rotated log (``decisions.jsonl``,
 ``decisions.jsonl.1``, ...). One line in 100,000 is tampered (an allow turned
-into a deny), so verify has findings to report.
+into a deny), so verify has findings to report, in every file.
 
 The floor is DuckDB reading the same files: ``read_json`` with the columns
 typed, every column summary and verify read, counted (no validation, no
@@ -87,10 +88,13 @@ def write_logs(
     folder: Path, lines: int, gate: geogate.Gate, rng: random.Random
 ) -> list[tuple[Path, int]]:
     """Write *lines* faithful lines in rotated files; return where the lines to tamper are."""
-    pool = fragments(gate)
+    by_day: dict[dt.date, list[tuple[str, bool]]] = {}
+    for day, rest, allowed in fragments(gate):
+        by_day.setdefault(day, []).append((rest, allowed))
     networks = [f"10.{n // 256}.{n % 256}.0/24" for n in range(500)]
     targets: list[tuple[Path, int]] = []
     files = (lines + LINES_PER_FILE - 1) // LINES_PER_FILE
+    step = DAYS * 86_400_000_000 // lines  # microseconds between two lines
     written = 0
     for index in range(files):
         path = folder / ("decisions.jsonl" if index == 0 else f"decisions.jsonl.{index}")
@@ -99,12 +103,15 @@ def write_logs(
         offset = 0
         with path.open("w", encoding="utf-8") as stream:
             for number in range(written, written + count):
-                day, rest, allowed = pool[rng.randrange(len(pool))]
-                second = rng.randrange(86_400)
+                days, micro = divmod(number * step, 86_400_000_000)
+                day = FIRST_DAY + dt.timedelta(days=days)
+                choices = by_day[day]
+                rest, allowed = choices[rng.randrange(len(choices))]
+                second, micro = divmod(micro, 1_000_000)
                 line = (
                     f'{{"v":1,"decision_id":"{number:08x}-0000-4000-8000-000000000000",'
                     f'"timestamp":"{day.isoformat()}T{second // 3600:02d}:{second // 60 % 60:02d}:'
-                    f'{second % 60:02d}.{number % 1_000_000:06d}Z",{rest},'
+                    f'{second % 60:02d}.{micro:06d}Z",{rest},'
                     f'"ip":"{networks[number % len(networks)]}"}}\n'
                 )
                 if number % TAMPER_EVERY == TAMPER_EVERY - 1 and allowed:

@@ -268,6 +268,54 @@ def test_sigint_also_writes_out_the_decision_log(serve, policies, tmp_path):
     assert (0, 3) == (code, len(log.read_text().splitlines())), served.log()
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_parquet_decision_log_is_written_out_on_sigterm(serve, policies, tmp_path, workers):
+    """
+    --decision-log-format parquet: a folder of Parquet files, one set per process,
+    holding every answer once SIGTERM has stopped the server; `geogate logs` reads them.
+    """
+    pytest.importorskip("duckdb", reason="Parquet decision logs need DuckDB: the logs extra")
+    from geogate._logs.read import find_logs  # noqa: PLC0415 (needs DuckDB)
+    from geogate._logs.summary import summarise  # noqa: PLC0415
+
+    folder = tmp_path / "logs"
+    served = serve(
+        "--policies", str(policies), "--workers", workers,
+        "--decision-log", str(folder), "--decision-log-format", "parquet",
+    )  # fmt: skip
+    countries = ["FR", "DE", "US", "GB"] * 5
+    answers = [served.allowed(country)[0] for country in countries]
+
+    code = served.stop(signal.SIGTERM)
+
+    files = sorted(folder.glob("*.parquet"))
+    assert (0, True) == (code, bool(files)), served.log()
+    summary = summarise(find_logs([str(folder)]))
+    assert (len(countries), 0) == (summary.decisions, summary.damaged), served.log()
+    (feature,) = summary.features
+    assert sum(answers) == feature.total.allowed
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code", "message"),
+    [
+        (["--decision-log-format", "parquet"], 2, "needs --decision-log FOLDER"),
+        (["--decision-log", "{file}", "--decision-log-format", "parquet"], 3, "it is a file"),
+    ],
+)
+def test_parquet_decision_log_mistakes(policies, tmp_path, arguments, code, message):
+    """No folder named, or a file where the folder should be: a message, no traceback."""
+    (tmp_path / "taken").write_text("", encoding="utf-8")
+    arguments = [a.replace("{file}", str(tmp_path / "taken")) for a in arguments]
+    result = subprocess.run(  # noqa: S603 (our own interpreter and module)
+        [sys.executable, "-c", "from geogate.cli import main; main()", "serve",
+         "--policies", str(policies), "--port", str(free_port()), *arguments],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (code, "Traceback" in result.stderr) == (result.returncode, False), result.stderr
+    assert message in result.stderr
+
+
 #: A request head sent one byte at a time, never finished.
 SLOW_HEAD = (
     b"POST /ofrep/v1/evaluate/flags/demo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from geogate import Gate
+from geogate._logs import read
 from geogate._logs.read import LogInputError, LogReader, find_logs, line_problem
 from helpers.decisionlogs import Request, log_lines, write_jsonl
 from helpers.paths import POLICIES
@@ -141,3 +143,34 @@ def test_a_corrupt_parquet_file_is_an_input_error(tmp_path):
 
     with pytest.raises(LogInputError, match="cannot read the decision logs: "):
         LogReader(find_logs([str(path)])).groups()
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_torn_lines_are_found_without_reading_every_line(lines, tmp_path, gzipped, monkeypatch):
+    """
+    Lines torn by a crash (they do not end in ``}``) are found among the lines
+    that do not end so; every line is read only when those do not account for
+    all the damage DuckDB counted, and both ways give the same answer.
+    """
+    torn = lines[2][:50]
+    body = [lines[0], torn, lines[1], "", lines[2], torn + " ", *lines]
+    path = write_jsonl(tmp_path / "d.jsonl", body, torn=lines[3][:30])
+    if gzipped:
+        gz = tmp_path / "d.jsonl.gz"
+        gz.write_bytes(gzip.compress(path.read_bytes()))
+        path.unlink()
+        path = gz
+    reader = LogReader(find_logs([str(path)]))
+    groups = reader.groups()
+    read_every_line = []
+    real_open_text = read._open_text
+    monkeypatch.setattr(
+        read, "_open_text", lambda p: read_every_line.append(p) or real_open_text(p)
+    )
+
+    fast = reader.damage(groups.damaged)
+
+    assert ([], {str(path): 3}) == (read_every_line, groups.damaged)
+    assert [2, 6, 11] == [d.line for d in fast]
+    slow = read._locate_damage(str(path), 20, 10**9)
+    assert (fast, [str(path)]) == (slow, read_every_line)

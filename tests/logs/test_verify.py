@@ -113,6 +113,38 @@ def test_a_tampered_line_is_a_disagreement_at_its_line(shipped, tmp_path):
     ] == sorted((f.kind, f.message, f.where) for f in result.findings)
 
 
+def test_a_tampered_copy_of_a_line_is_found_at_the_copy_not_the_original(shipped, tmp_path):
+    """
+    A line copied with its decision id and the copy turned into an allow: the
+    finding names the copy's line, not the faithful original's (same id).
+    """
+    lines = _lines(shipped, calls(repeat=3))
+    copy = _tamper(lines[0], allowed=True, effect="allow", rule=None, reason="DEFAULT")
+    lines.insert(len(lines) - 2, copy)
+    log = write_jsonl(tmp_path / "d.jsonl", lines)
+
+    (finding,) = verify(find_logs([str(log)]), [shipped.policy]).findings
+
+    assert ("disagreement", 1, (f"{log}:{len(lines) - 2}",)) == (
+        finding.kind,
+        finding.lines,
+        finding.where,
+    )
+
+
+def test_a_log_out_of_time_order_is_located_alike(shipped, tmp_path):
+    """A file whose lines are not in time order (merged logs) costs a longer search, not a line."""
+    lines = _lines(shipped, calls(day=DAY) + calls(day=DAY + dt.timedelta(days=40)))
+    lines.reverse()
+    france = [i for i, line in enumerate(lines) if '"country":"FR"' in line]
+    lines[france[-1]] = _tamper(lines[france[-1]], jurisdictions=["WORLD"])
+    log = write_jsonl(tmp_path / "d.jsonl", lines)
+
+    (finding,) = verify(find_logs([str(log)]), [shipped.policy]).findings
+
+    assert ("jurisdictions", (f"{log}:{france[-1] + 1}",)) == (finding.kind, finding.where)
+
+
 def test_jurisdictions_that_do_not_fit_the_place_and_date(shipped, tmp_path):
     """A line that puts France outside the EU is found, even with the right answer."""
     lines = _lines(shipped, calls())
@@ -296,3 +328,18 @@ def test_cli_json_report(cli, shipped, tmp_path):
         document["inputs"],
     )
     assert [[f"{log}:1"]] == [f["where"] for f in document["findings"]]
+
+
+@pytest.mark.parametrize(
+    "content", ["", "\n\n", '{"v":1,"decision_id":"torn', "not json\n"], ids=repr
+)
+def test_a_log_without_one_whole_decision_is_a_finding(shipped, tmp_path, content):
+    """An empty log (the service stopped writing it) or one wholly damaged is no evidence."""
+    log = tmp_path / "d.jsonl"
+    log.write_text(content, encoding="utf-8")
+
+    result = verify(find_logs([str(log)]), [shipped.policy])
+
+    assert not result.clean
+    assert 0 == result.decisions
+    assert "empty" in [f.kind for f in result.findings]

@@ -753,6 +753,7 @@ def test_serve_with_workers_hands_the_options_on(runs, country_db, monkeypatch):
         "forwarded": "forwarded",
         "watch": None,
         "decision_log": None,
+        "parquet": False,
         "header_timeout": 10.0,
         "body_timeout": 10.0,
     } == json.loads(serve_module.os.environ[serve_module.CONFIG_VARIABLE])

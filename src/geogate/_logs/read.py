@@ -20,13 +20,14 @@ import datetime as dt
 import glob
 import gzip
 import json
-import mmap
 import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 import attrs
+
+from .lines import Sought, number_lines, unclosed_lines
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -41,6 +42,8 @@ __all__ = [
     "LogReader",
     "connect",
     "find_logs",
+    "line_problem",
+    "line_values",
 ]
 
 #: The fields a line of the decision log (schema version 1) holds, in order.
@@ -82,6 +85,7 @@ GROUP_FIELDS: Final = (
     "jurisdictions",
     "location_source",
 )
+_JURISDICTIONS: Final = GROUP_FIELDS.index("jurisdictions")
 _PARQUET: Final = (".parquet", ".pq")
 _DATE: Final = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _TIMESTAMP: Final = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z$"
@@ -128,8 +132,8 @@ class Group(NamedTuple):
     error_code: str | None
     jurisdictions: tuple[str, ...]
     location_source: str
-    #: One of the group's lines, (file, decision id), when asked for.
-    example: tuple[str, str] | tuple[None, None]
+    #: One of the group's lines, (file, decision id, timestamp), when asked for.
+    example: tuple[str, str, str] | tuple[None, None, None]
     lines: int
 
 
@@ -258,6 +262,7 @@ def _json_select(paths: Sequence[Path]) -> str:
             filename AS file,
             coalesce(({ok}), false) AS ok,
             decision_id,
+            "timestamp",
             "timestamp"[1:10] AS day,
             feature,
             try_cast(as_of AS DATE) AS as_of,
@@ -297,6 +302,7 @@ def _parquet_select(paths: Sequence[Path]) -> str:
                 false
             ) AS ok,
             decision_id::VARCHAR AS decision_id,
+            CAST("timestamp" AS VARCHAR) AS "timestamp",
             CAST("timestamp" AS VARCHAR)[1:10] AS day,
             feature::VARCHAR AS feature,
             try_cast(as_of AS DATE) AS as_of,
@@ -376,7 +382,11 @@ class LogReader:
             "array_to_string(jurisdictions, chr(31))" if key == "jurisdictions" else key
             for key in keys
         )
-        example = "arg_min(file, decision_id), min(decision_id)" if examples else "NULL, NULL"
+        example = (
+            'arg_min(file, decision_id), min(decision_id), arg_min("timestamp", decision_id)'
+            if examples
+            else "NULL, NULL, NULL"
+        )
         query = f"""
             SELECT CASE WHEN ok THEN NULL ELSE file END, ok, {fields}, {example}, count(*)
             FROM decisions {condition}
@@ -390,59 +400,46 @@ class LogReader:
         kept: list[Group] = []
         damaged: dict[str, int] = {}
         lines = 0
-        for file, ok, *values, example_file, example_id, count in rows:
+        # Where each of a Group's fields is in a row (after the file and ok), or None.
+        column = [keys.index(name) + 2 if name in keys else None for name in GROUP_FIELDS]
+        joined = keys.index("jurisdictions") + 2 if "jurisdictions" in keys else None
+        make = Group._make
+        for row in rows:
+            count = row[-1]
             lines += count
-            if not ok:
-                damaged[file] = damaged.get(file, 0) + count
+            if not row[1]:
+                damaged[row[0]] = damaged.get(row[0], 0) + count
                 continue
-            found = dict(zip(keys, values, strict=True))
-            joined = found.get("jurisdictions")
-            found["jurisdictions"] = tuple(joined.split("\x1f")) if joined else ()
-            fields_of = {name: found.get(name) for name in GROUP_FIELDS}
-            kept.append(Group(**fields_of, example=(example_file, example_id), lines=count))  # type: ignore[arg-type]
+            values = [None if at is None else row[at] for at in column]
+            if joined is not None:
+                values[_JURISDICTIONS] = tuple(row[joined].split("\x1f")) if row[joined] else ()
+            else:
+                values[_JURISDICTIONS] = ()
+            kept.append(make((*values, row[-4:-1], count)))
         return Groups(rows=tuple(kept), lines=lines, damaged=damaged)
 
-    def locate(self, file: str, ids: Sequence[str]) -> list[tuple[str, str]]:
+    def locate(self, file: str, sought: Sequence[Sought]) -> list[str | None]:
         """
-        (decision id, ``file:line``) for the lines of *file* with these ids.
+        ``file:line`` of each sought line of *file* (`geogate._logs.lines.number_lines`).
 
-        A plain file is mapped into memory and searched for each id's text
-        (``"decision_id":"ID"``) with `mmap.mmap.find`; lines are counted only
-        up to the last line found. A gzipped file is read whole.
+        A Parquet file has no lines: its rows are named by decision id. None
+        where the line is not in the file (it changed since it was read).
         """
         if file.endswith(_PARQUET):
-            return [(i, f"{file} (decision_id {i})") for i in ids]
-        needles = {f'"decision_id":"{i}"'.encode(): i for i in ids}
-        with open(file, "rb") as stream:  # noqa: PTH123
-            if file.endswith(".gz"):
-                return _number(gzip.decompress(stream.read()), needles, file)
-            if os.fstat(stream.fileno()).st_size == 0:
-                return []
-            with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                return _number(data, needles, file)
+            return [f"{file} (decision_id {one.decision_id})" for one in sought]
+        try:
+            numbers = number_lines(file, sought)
+        except OSError as error:
+            msg = f"{file}: cannot read it again to number its lines: {error.strerror or error}"
+            raise LogInputError(msg) from None
+        return [None if n is None else f"{file}:{n}" for n in numbers]
 
     def damage(self, damaged: dict[str, int], limit: int = MAX_DAMAGE_SHOWN) -> list[Damage]:
         """Locate up to *limit* damaged lines in each file of *damaged* (``file:line:col``)."""
         found: list[Damage] = []
         for file in sorted(damaged):
-            found.extend(_locate_damage(file, limit))
+            found.extend(_locate_damage(file, limit, damaged[file]))
         return found
-
-
-def _number(data: bytes | mmap.mmap, needles: dict[bytes, str], file: str) -> list[tuple[str, str]]:
-    """Find each needle in *data*; return (its id, ``file:line``), counting newlines once."""
-    positions = sorted(
-        (position, decision_id)
-        for needle, decision_id in needles.items()
-        if (position := data.find(needle)) >= 0
-    )
-    found: list[tuple[str, str]] = []
-    line, counted = 1, 0
-    for position, decision_id in positions:
-        line += data[counted:position].count(b"\n")
-        counted = position
-        found.append((decision_id, f"{file}:{line}"))
-    return found
 
 
 def _first_line(error: BaseException) -> str:
@@ -455,11 +452,24 @@ def _open_text(path: str) -> Iterator[str]:
         yield from stream
 
 
-def _locate_damage(path: str, limit: int) -> list[Damage]:
-    """The first *limit* damaged lines of one JSONL file, read in Python (Parquet: none)."""
+def _locate_damage(path: str, limit: int, count: int) -> list[Damage]:
+    """
+    The first *limit* of the *count* damaged lines of one JSONL file (Parquet: none).
+
+    The lines that do not end in ``}`` are read first (`unclosed_lines`):
+    where a process was killed mid-write, the usual damage. Only when they
+    do not account for all *count* is every line read, in Python.
+    """
     if path.endswith(_PARQUET):
         return [Damage(path, 0, 0, "rows with missing or contradictory fields")]
     found: list[Damage] = []
+    for number, unclosed, ended in unclosed_lines(path):
+        problem = line_problem(unclosed.decode("utf-8", errors="replace"), torn=not ended)
+        if problem is not None:
+            found.append(Damage(path, number, problem[0], problem[1]))
+    if len(found) >= count:
+        return found[:limit]
+    found = []
     for number, line in enumerate(_open_text(path), start=1):
         text = line.rstrip("\n")
         if not text.strip():
@@ -490,6 +500,27 @@ def line_problem(text: str, *, torn: bool = False) -> tuple[int, str] | None:
     if not isinstance(record, dict):
         return 1, "not a JSON object; the line is skipped"
     return _field_problem(record)
+
+
+def line_values(line: bytes) -> dict[str, object] | None:
+    """
+    The fields of one whole line as the DuckDB view reads them, or None when it is not whole.
+
+    Text fields are text (`_as_text`), ``allowed`` is the boolean, ``as_of``
+    the date and ``jurisdictions`` a tuple of names.
+    """
+    try:
+        text = line.decode()
+    except UnicodeDecodeError:
+        return None
+    if line_problem(text) is not None:
+        return None
+    record = json.loads(text, object_pairs_hook=_first_keys)
+    values: dict[str, object] = {name: _as_text(record.get(name)) for name in FIELDS}
+    values["allowed"] = record["allowed"]
+    values["as_of"] = dt.date.fromisoformat(str(values["as_of"]))
+    values["jurisdictions"] = tuple(_as_text(item) for item in record["jurisdictions"])
+    return values
 
 
 def _first_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:

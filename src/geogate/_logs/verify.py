@@ -11,7 +11,8 @@ the policy set of each line's revision what it decides. It reports:
   among the policies given nor expected (``--expect-revision``);
 - **jurisdictions**: a line whose jurisdictions are not those its place
   belonged to on its date, in its revision;
-- **damaged lines**: lines that cannot be read as decisions.
+- **damaged lines**: lines that cannot be read as decisions;
+- **empty logs**: no whole decision at all, which is no evidence of anything.
 
 Each finding says how many lines it covers and where the first are
 (``file:line``). A line is re-decided from what it logged: its country and
@@ -26,13 +27,15 @@ from __future__ import annotations
 import bisect
 import collections
 import datetime as dt
+import functools
 from typing import TYPE_CHECKING, Final
 
 import attrs
 
 from geogate._gate.gate import Gate
 
-from .read import Group, LogReader
+from .lines import Sought
+from .read import Group, LogReader, line_values
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -53,7 +56,8 @@ class Finding:
     Lines that disagree with the policy, or were decided under an unreviewed revision.
 
     Attributes:
-        kind: ``disagreement``, ``unreviewed-revision``, ``jurisdictions`` or ``damaged``.
+        kind: ``disagreement``, ``unreviewed-revision``, ``jurisdictions``, ``damaged``
+            or ``empty``.
         message: One sentence: what the lines say and what the revision decides.
         lines: How many lines.
         where: The first lines, as ``file:line`` (or ``file:line:col: what`` for damage).
@@ -192,6 +196,16 @@ def verify(
                 tuple(str(d) for d in damage),
             )
         )
+    if not any(g.lines for g in groups.rows):
+        # Empty or wholly damaged logs are no evidence: a log no longer written passes nothing.
+        findings.append(
+            Finding(
+                "empty",
+                "no whole decision was read, so nothing was verified: the logs hold no line "
+                "a decision log writes (is this the log the service writes?)",
+                0,
+            )
+        )
     findings.sort(key=lambda f: (-f.lines, f.kind, f.message))
     return Verification(
         lines=groups.lines,
@@ -230,6 +244,14 @@ def change_dates(policy: PolicySet) -> list[dt.date]:
 
 
 def _compare(group: Group, decision: Decision) -> list[tuple[str, str]]:
+    same_outcome = group.allowed == decision.allowed and (group.rule, group.reason) == (
+        decision.rule,
+        str(decision.reason),
+    )
+    if same_outcome and (
+        group.location == "invalid" or group.jurisdictions == decision.jurisdictions
+    ):
+        return []  # what nearly every group comes to: nothing to say
     found: list[tuple[str, str]] = []
     logged = _outcome(group.allowed, group.rule, group.reason)
     redecided = _outcome(decision.allowed, decision.rule, str(decision.reason))
@@ -239,7 +261,7 @@ def _compare(group: Group, decision: Decision) -> list[tuple[str, str]]:
     )
     if group.allowed != decision.allowed:
         found.append(("disagreement", said))
-    elif (group.rule, group.reason) != (decision.rule, str(decision.reason)):
+    elif not same_outcome:
         found.append(("disagreement", f"{said} (the same effect, for another reason)"))
     logged_in, actual_in = sorted(group.jurisdictions), sorted(decision.jurisdictions)
     if group.location != "invalid" and logged_in != actual_in:
@@ -258,32 +280,40 @@ def _where(
     """
     ``file:line`` of the first lines of each finding: one line per group, from its example.
 
-    Each file that holds some is read once (`LogReader.locate`).
+    Each file that holds some is read once (`LogReader.locate`); a line is
+    numbered only if it holds what its group says (`_holds`), so a copy of a
+    line with the same decision id is not taken for it.
     """
-    wanted: dict[str, list[str]] = {}
-    for groups in problems.values():
-        for group in sorted(groups, key=lambda g: g.example)[:MAX_LINES_SHOWN]:
-            file, decision_id = group.example
+    shown = {
+        finding: sorted(groups, key=lambda g: g.example)[:MAX_LINES_SHOWN]
+        for finding, groups in problems.items()
+    }
+    wanted: dict[str, dict[tuple[str, str, str | None], Sought]] = {}
+    for groups in shown.values():
+        for group in groups:
+            file, decision_id, timestamp = group.example
             if file is not None and decision_id is not None:
-                wanted.setdefault(file, []).append(decision_id)
+                wanted.setdefault(file, {})[file, decision_id, timestamp] = Sought(
+                    decision_id, timestamp, functools.partial(_holds, group)
+                )
     places = {
-        (file, decision_id): place
-        for file, ids in sorted(wanted.items())
-        for decision_id, place in reader.locate(file, ids)
+        example: place
+        for file, sought in sorted(wanted.items())
+        for example, place in zip(sought, reader.locate(file, list(sought.values())), strict=True)
+        if place is not None
     }
     return {
         finding: tuple(
-            sorted(
-                (
-                    places[g.example]
-                    for g in sorted(groups, key=lambda g: g.example)[:MAX_LINES_SHOWN]
-                    if g.example in places
-                ),
-                key=_file_order,
-            )
+            sorted((places[g.example] for g in groups if g.example in places), key=_file_order)
         )
-        for finding, groups in problems.items()
+        for finding, groups in shown.items()
     }
+
+
+def _holds(group: Group, line: bytes) -> bool:
+    """Whether *line* is a whole decision with the fields the lines of *group* were read with."""
+    values = line_values(line)
+    return values is not None and all(values[key] == getattr(group, key) for key in _KEYS)
 
 
 def _file_order(place: str) -> tuple[str, int]:

@@ -28,6 +28,7 @@ requests, requests get 503.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ import click
 
 from geogate._gate.decisionlog import process_path
 from geogate._gate.gate import Gate
+from geogate._gate.parquetsink import ParquetSink
 from geogate._locate.request import RequestResolver
 from geogate.exceptions import (
     DecisionLogError,
@@ -116,12 +118,17 @@ def worker_app() -> Starlette:
 
     def load() -> Gate:
         log = config.get("decision_log")
+        if log is not None:
+            # A ParquetSink names its files with the pid; a JSON lines file gets it here.
+            log = (
+                ParquetSink(log) if config.get("parquet") else process_path(Path(log), os.getpid())
+            )
         return Gate.from_path(
             config["policies"],
             geoip_db=config["geoip_db"],
             expect_revision=config.get("expect_revision"),
             watch=config.get("watch") or False,
-            decision_log=None if log is None else process_path(Path(log), os.getpid()),
+            decision_log=log,
         )
 
     return create_app(
@@ -225,6 +232,7 @@ def _open_gate(
     expect_revision: str | None,
     watch: float | None,
     decision_log: str | None,
+    parquet: bool = False,
     on_decision: Callable[[Decision], object] | None = None,
 ) -> Gate:
     """Load the gate `serve` answers from, or print why it cannot and exit."""
@@ -236,7 +244,7 @@ def _open_gate(
             geoip_db=geoip_db,
             expect_revision=expect_revision,
             watch=False if watch is None else watch,
-            decision_log=decision_log,
+            decision_log=ParquetSink(decision_log) if parquet and decision_log else decision_log,
             on_decision=on_decision,
         )
     except PolicyError as exc:
@@ -246,6 +254,31 @@ def _open_gate(
     except (GeoDatabaseError, DecisionLogError, OSError) as exc:
         # DecisionLogError: another process writes the log; OSError: it cannot be opened.
         click.echo(f"geogate: {exc}", err=True)
+        sys.exit(ExitCode.ENVIRONMENT)
+
+
+def _check_parquet_log(decision_log: str | None) -> None:
+    """Usage error without --decision-log; exit 3 without DuckDB, or when the folder is a file."""
+    if decision_log is None:
+        msg = (
+            "--decision-log-format parquet needs --decision-log FOLDER, the folder the "
+            "Parquet files go to"
+        )
+        raise click.UsageError(msg)
+    if importlib.util.find_spec("duckdb") is None:
+        click.echo(
+            "geogate: --decision-log-format parquet needs DuckDB: pip install 'geogate[logs]' "
+            "(from a checkout: pip install -e '.[logs]')",
+            err=True,
+        )
+        sys.exit(ExitCode.ENVIRONMENT)
+    if Path(decision_log).exists() and not Path(decision_log).is_dir():
+        click.echo(
+            f"geogate: cannot write the decision log {decision_log!r}: it is a file, and with "
+            "--decision-log-format parquet it names a folder (created if missing); choose a "
+            "folder or drop --decision-log-format",
+            err=True,
+        )
         sys.exit(ExitCode.ENVIRONMENT)
 
 
@@ -369,6 +402,16 @@ def _serve_one(
     ),
 )
 @click.option(
+    "--decision-log-format",
+    type=click.Choice(["jsonl", "parquet"]),
+    default="jsonl",
+    show_default=True,
+    help=(
+        "parquet: --decision-log is a folder of Parquet files, each process's own, rotated "
+        "every million lines or hour (needs the logs extra)."
+    ),
+)
+@click.option(
     "--header-timeout",
     type=_POSITIVE,
     default=10.0,
@@ -431,6 +474,7 @@ def serve_command(
     workers: int,
     watch: float | None,
     decision_log: str | None,
+    decision_log_format: str,
     header_timeout: float,
     body_timeout: float,
     keep_alive_timeout: float,
@@ -483,6 +527,9 @@ def serve_command(
         raise click.UsageError(msg)
     gauges = _metrics() if metrics else None
     _check_log_folder(decision_log)
+    parquet = decision_log_format == "parquet"
+    if parquet:
+        _check_parquet_log(decision_log)
     _log_to_stderr()
     path = policies or default_policies()
     served: dict[str, Any] = {
@@ -501,6 +548,7 @@ def serve_command(
                 "expect_revision": expect_revision,
                 "watch": watch,
                 "decision_log": decision_log,
+                "parquet": parquet,
                 "on_decision": None if gauges is None else gauges.decided,
             },
             {
@@ -529,6 +577,7 @@ def serve_command(
         "forwarded": forwarded,
         "watch": watch,
         "decision_log": None if decision_log is None else os.path.abspath(decision_log),  # noqa: PTH100
+        "parquet": parquet,
         "header_timeout": header_timeout,
         "body_timeout": body_timeout,
     }
