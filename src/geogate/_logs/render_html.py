@@ -26,8 +26,7 @@ from geogate._review.worldmap import (
     MAP_HEIGHT,
     MAP_WIDTH,
     WorldMap,
-    sphere_path,
-    svg_path,
+    map_defs,
     world_map,
 )
 from geogate._world.countries import country_name
@@ -122,7 +121,7 @@ def render_html(summary: Summary) -> str:
         f"<title>geogate logs summary — {_e(_window(summary))}</title>\n",
         f"<style>{_CSS}</style>\n</head>\n<body>\n",
         _header(summary),
-        _defs(geo),
+        map_defs(geo),
     ]
     if not summary.features:
         out.append("<p>No decisions in these logs for what was asked.</p>\n")
@@ -191,20 +190,6 @@ def _header(summary: Summary) -> str:
         out.append("</ul>\n")
     out.append("</header>\n")
     return "".join(out)
-
-
-def _defs(geo: WorldMap) -> str:
-    """The outlines every map refers to, once, in an invisible ``<svg>``."""
-    paths = "".join(
-        f'<path id="geo-{_e(code)}" d="{svg_path(polygons)}"/>\n'
-        for code, polygons in sorted(geo.shapes.items())
-    )
-    return (
-        '<svg width="0" height="0" style="position:absolute" aria-hidden="true"><defs>\n'
-        f'<path id=geo-sphere d="{sphere_path()}"/>\n'
-        '<clipPath id="clip-sphere"><use href="#geo-sphere"/></clipPath>\n'
-        f"{paths}</defs></svg>\n"
-    )
 
 
 def _feature(number: int, feature: FeatureSummary, by: Period, geo: WorldMap) -> str:

@@ -33,7 +33,7 @@ from geogate._world.countries import country_name, subdivision_name
 from geogate._world.jurisdictions import describe_window
 
 from .audit import country_of
-from .worldmap import MAP_HEIGHT, MAP_WIDTH, WorldMap, sphere_path, svg_path, world_map
+from .worldmap import MAP_HEIGHT, MAP_WIDTH, WorldMap, map_defs, world_map
 
 if TYPE_CHECKING:
     from geogate._policy.model import PolicySet, Rule
@@ -145,10 +145,6 @@ def render_html(report: Audit, policy: PolicySet) -> str:
 
 def _defs(geo: WorldMap) -> str:
     """The shared outlines and hatch patterns, in an invisible ``<svg>``."""
-    paths = "".join(
-        f'<path id="geo-{_e(code)}" d="{svg_path(polygons)}"/>\n'
-        for code, polygons in sorted(geo.shapes.items())
-    )
     hatches = "".join(
         f'<pattern id="hatch-{name}" width="6" height="6" patternUnits="userSpaceOnUse" '
         f'patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff"/>'
@@ -161,12 +157,7 @@ def _defs(geo: WorldMap) -> str:
         '<path d="M0 0L5 5M5 0L0 5" stroke="#fff" stroke-width="1.1"/></pattern>\n'
         for name in ("allow", "deny")
     )
-    return (
-        '<svg width="0" height="0" style="position:absolute" aria-hidden="true">'
-        f'<defs>\n{hatches}{splits}<path id=geo-sphere d="{sphere_path()}"/>\n'
-        '<clipPath id="clip-sphere"><use href="#geo-sphere"/></clipPath>\n'
-        f"{paths}</defs></svg>\n"
-    )
+    return map_defs(geo, hatches + splits)
 
 
 def _feature(fid: str, fa: FeatureAudit, report: Audit, geo: WorldMap) -> str:

@@ -11,6 +11,7 @@ browser test place every country at the same pixel.
 from __future__ import annotations
 
 import functools
+import html
 import itertools
 import json
 import math
@@ -22,7 +23,16 @@ import attrs
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["MAP_HEIGHT", "MAP_WIDTH", "WorldMap", "project", "sphere_path", "svg_path", "world_map"]
+__all__ = [
+    "MAP_HEIGHT",
+    "MAP_WIDTH",
+    "WorldMap",
+    "map_defs",
+    "project",
+    "sphere_path",
+    "svg_path",
+    "world_map",
+]
 
 _RAW_X = math.pi * 0.8707  # the projection's half-width at the equator, in radians
 _PAD = 8.0
@@ -196,3 +206,22 @@ def sphere_path() -> str:
     edge = [project(180.0, lat / 2) for lat in range(-180, 181)]
     edge += [project(-180.0, lat / 2) for lat in range(180, -181, -1)]
     return "M" + "L".join(f"{x:.1f} {y:.1f}" for x, y in edge) + "Z"
+
+
+def map_defs(geo: WorldMap, patterns: str = "") -> str:
+    """
+    The outlines every map of a page refers to, once, in an invisible ``<svg>``.
+
+    The globe is ``#geo-sphere`` (and the clip path ``#clip-sphere``), each
+    country ``#geo-CC``; *patterns* are more definitions (SVG) to hold.
+    """
+    paths = "".join(
+        f'<path id="geo-{html.escape(code, quote=True)}" d="{svg_path(polygons)}"/>\n'
+        for code, polygons in sorted(geo.shapes.items())
+    )
+    return (
+        '<svg width="0" height="0" style="position:absolute" aria-hidden="true">'
+        f'<defs>\n{patterns}<path id=geo-sphere d="{sphere_path()}"/>\n'
+        '<clipPath id="clip-sphere"><use href="#geo-sphere"/></clipPath>\n'
+        f"{paths}</defs></svg>\n"
+    )
