@@ -70,7 +70,10 @@ def test_export_to_an_unwritable_place_is_an_environment_error(shipped_cli, tmp_
     result = shipped_cli("export", "--format", "flagd", "--output", str(target))
 
     assert ExitCode.ENVIRONMENT == result.exit_code
-    assert f"geogate: cannot write {str(target)!r}: No such file or directory\n" == result.stderr
+    assert (
+        f"geogate: cannot write {str(target)!r}: its folder does not exist; create it or "
+        "choose another\n"
+    ) == result.stderr
 
 
 def test_export_of_policies_with_errors_exits_1(cli, tmp_path):

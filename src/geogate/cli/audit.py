@@ -18,6 +18,7 @@ from ._common import (
     policies_option,
     require_features,
 )
+from ._output import output_option, write_output
 
 __all__ = ["audit_command"]
 
@@ -58,14 +59,7 @@ _TIMELINE_FORMATS = ("table", "json", "csv", "markdown")
     help="table for people; json and csv for tools; markdown for reviews; html: a report "
     "with a map.",
 )
-@click.option(
-    "--output",
-    "destination",
-    metavar="FILE",
-    type=click.Path(dir_okay=False, writable=True),
-    default=None,
-    help="Write to FILE instead of standard output.",
-)
+@output_option
 def audit_command(
     policies: str | None,
     expect_revision: str | None,
@@ -121,8 +115,4 @@ def _year_before(day: dt.date) -> dt.date:
 
 
 def _emit(text: str, destination: str | None) -> None:
-    if destination is None:
-        click.echo(text, nl=not text.endswith("\n"))
-        return
-    with open(destination, "w", encoding="utf-8", newline="") as file:  # noqa: PTH123
-        click.echo(text, file=file, nl=not text.endswith("\n"))  # no colour in files
+    write_output(text if text.endswith("\n") else text + "\n", destination)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ._common import DATE, REVISION, ExitCode, features_option, format_option, print_diagnostics
+from ._output import output_option, write_output
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -49,14 +50,7 @@ def logs_command() -> None:
         "for one self-contained page with charts and a world map per feature."
     ),
 )
-@click.option(
-    "--output",
-    "destination",
-    metavar="FILE",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write to FILE instead of standard output.",
-)
+@output_option
 @click.option(
     "--show-ip",
     is_flag=True,
@@ -115,7 +109,7 @@ def summary_command(
         "markdown": render_markdown,
         "html": render_html,
     }[output]
-    _write(render(summary), destination)
+    write_output(render(summary), destination)
     if summary.damaged:
         click.echo(
             f"geogate: {summary.damaged:,} damaged line(s) skipped; the first: {summary.damage[0]}",
@@ -150,14 +144,7 @@ def summary_command(
     help="A reviewed revision whose decisions are accepted without its policies (repeatable).",
 )
 @format_option("table", "json", help="table for people; json for tools.")
-@click.option(
-    "--output",
-    "destination",
-    metavar="FILE",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write to FILE instead of standard output.",
-)
+@output_option
 def verify_command(
     logs: tuple[str, ...],
     sources: tuple[str, ...],
@@ -204,17 +191,5 @@ def verify_command(
     except LogInputError as error:
         click.echo(f"geogate: {error}", err=True)
         sys.exit(ExitCode.ENVIRONMENT)
-    _write(render_verification(result, output), destination)
+    write_output(render_verification(result, output), destination)
     sys.exit(ExitCode.OK if result.clean else ExitCode.FINDINGS)
-
-
-def _write(text: str, destination: str | None) -> None:
-    if destination is None:
-        click.echo(text, nl=False)
-        return
-    try:
-        with open(destination, "w", encoding="utf-8", newline="") as file:  # noqa: PTH123
-            file.write(text)
-    except OSError as error:
-        click.echo(f"geogate: cannot write {destination!r}: {error.strerror}", err=True)
-        sys.exit(ExitCode.ENVIRONMENT)
