@@ -163,9 +163,9 @@ def test_torn_lines_are_found_without_reading_every_line(lines, tmp_path, gzippe
     reader = LogReader(find_logs([str(path)]))
     groups = reader.groups()
     read_every_line = []
-    real_open_text = read._open_text
+    real_open_lines = read._open_lines
     monkeypatch.setattr(
-        read, "_open_text", lambda p: read_every_line.append(p) or real_open_text(p)
+        read, "_open_lines", lambda p: read_every_line.append(p) or real_open_lines(p)
     )
 
     fast = reader.damage(groups.damaged)
@@ -174,3 +174,41 @@ def test_torn_lines_are_found_without_reading_every_line(lines, tmp_path, gzippe
     assert [2, 6, 11] == [d.line for d in fast]
     slow = read._locate_damage(str(path), 20, 10**9)
     assert (fast, [str(path)]) == (slow, read_every_line)
+
+
+_ODD = {
+    "form feed after": lambda line: line + b"\x0c",
+    "vertical tab before": lambda line: b"\x0b" + line,
+    "spaces and form feeds after": lambda line: line + b" \x0c ",
+    "NUL after": lambda line: line + b"\x00",
+    "no-break space after": lambda line: line + "\u00a0".encode(),
+    "next-line after": lambda line: line + "\u0085".encode(),
+    "byte-order mark before": lambda line: b"\xef\xbb\xbf" + line,
+    "not UTF-8 in a value": lambda line: line.replace(b'"FR"', b'"F\xffR"'),
+    "overlong UTF-8": lambda line: line.replace(b'"FR"', b'"\xc0\xc6R"'),
+    "unpaired surrogate": lambda line: line.replace(b'"FR"', b'"\\ud800"'),
+    "paired surrogates": lambda line: line.replace(b'"FR"', b'"\\ud83d\\ude00"'),
+    "raw control character": lambda line: line.replace(b'"FR"', b'"F\x01R"'),
+    "escaped NUL": lambda line: line.replace(b'"FR"', b'"F\\u0000R"'),
+    "form feed between tokens": lambda line: line.replace(b',"decision_id"', b',\x0c"decision_id"'),
+}
+
+
+@pytest.mark.parametrize("position", ["first", "second"])
+@pytest.mark.parametrize("odd", sorted(_ODD))
+def test_duckdb_and_python_agree_on_odd_bytes(lines, tmp_path, odd, position):
+    """
+    Bytes around and inside a line (form feeds, a byte-order mark, bytes that
+    are not UTF-8, unpaired surrogates): DuckDB counts the line damaged exactly
+    when `bytes_problem` names a problem, on the file's first line and after it.
+    """
+    line = _ODD[odd](lines[0].encode())
+    whole = lines[1].encode()
+    data = line + b"\n" + whole + b"\n" if position == "first" else whole + b"\n" + line + b"\n"
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(data)
+
+    groups = LogReader(find_logs([str(path)])).groups()
+
+    problem = read.bytes_problem(line, first=position == "first")
+    assert (problem is None) == (not groups.damaged), (odd, problem, groups.damaged)

@@ -2,22 +2,29 @@
 Where a logged decision is: the line number of a line in a JSONL decision log.
 
 DuckDB reads a log without numbering its lines, so a finding's line is found
-afterwards, by its decision id: the file is mapped into memory, searched for
-``"decision_id":"ID"``, and its newlines are counted up to the line found.
+afterwards, by its decision id: the file is searched for the id (a JSON
+string, ``"ID"``), and its newlines are counted up to the line found.
 
 A decision log is written in time order, so the search starts where the
 line's timestamp falls (the file is bisected on ``"timestamp"``) and widens
 from there, doubling, until it has covered the whole file. Order is only a
 guess: a file out of order, or a line whose time is off, costs a search of
-the whole file, never a wrong answer. Each occurrence of the id is read and
-offered to the caller's *accept* (a line copied with its id and then altered
-holds the same id twice), so the line numbered is the one sought.
+the whole file, never a wrong answer. Each line holding the id is offered to
+the caller's *accept* (a line copied with its id and then altered holds the
+same id twice), so the line numbered is one sought; when no line holding the
+id is accepted (the id was written with escapes, or not at all), every line
+is offered in turn.
+
+The file is read with ``pread``, never mapped: a log truncated while it is
+read (``logrotate``'s ``copytruncate``) reads short, where a mapped page past
+the new end would kill the process (SIGBUS).
 """
 
 from __future__ import annotations
 
+import bisect
 import gzip
-import mmap
+import json
 import os
 from typing import TYPE_CHECKING, Final, NamedTuple
 
@@ -28,13 +35,16 @@ __all__ = ["Sought", "number_lines", "unclosed_lines"]
 
 #: Bytes searched on each side of the guessed place first; doubled each round.
 FIRST_WINDOW: Final = 1 << 20
-#: Bytes copied at a time to count newlines.
+#: Bytes read at a time to count newlines, and to find a line's ends.
 COUNT_CHUNK: Final = 1 << 20
 #: Bytes read at a time to look for unclosed lines.
 READ_CHUNK: Final = 1 << 26
 #: Bisection stops when the span left is this small.
 BISECT_SPAN: Final = 1 << 16
+#: Most bytes read to find one line's time while bisecting.
+STAMP_WINDOW: Final = 1 << 14
 _STAMP: Final = b'"timestamp":"'
+_BOM: Final = b"\xef\xbb\xbf"
 
 
 class Sought(NamedTuple):
@@ -42,9 +52,9 @@ class Sought(NamedTuple):
     A line to number.
 
     Attributes:
-        decision_id: The id the line holds (``"decision_id":"ID"``).
+        decision_id: The id the line holds.
         timestamp: Its time as logged, where to start looking (None: from the start).
-        accept: Whether a line holding the id is the one sought (the line without its newline).
+        accept: Whether a line is one sought (the line without its newline).
     """
 
     decision_id: str
@@ -54,57 +64,123 @@ class Sought(NamedTuple):
 
 def number_lines(path: str, sought: Sequence[Sought]) -> list[int | None]:
     """
-    Return the 1-based line number of each sought line of *path*, None where none is.
+    Return the 1-based line number of a line *accept* takes for each sought, None where none.
 
-    A gzipped file (``.gz``) is decompressed whole; a plain one is mapped.
+    A gzipped file (``.gz``) is decompressed whole; a plain one is read where searched.
     """
     if not sought:
         return []
     with open(path, "rb") as stream:  # noqa: PTH123
         if path.endswith(".gz"):
-            return _number(gzip.decompress(stream.read()), sought)
-        if os.fstat(stream.fileno()).st_size == 0:
-            return [None] * len(sought)
-        with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return _number(data, sought)
+            return _number(_Text(data=gzip.decompress(stream.read())), sought)
+        return _number(_Text(descriptor=stream.fileno()), sought)
 
 
-def _number(data: bytes | mmap.mmap, sought: Sequence[Sought]) -> list[int | None]:
-    positions = [_find(data, one) for one in sought]
+class _Text:
+    """A file's bytes, read where asked (``pread``), or bytes in memory; short past the end."""
+
+    def __init__(self, *, descriptor: int | None = None, data: bytes | None = None) -> None:
+        self._descriptor = descriptor
+        self._data = data
+        self.size = len(data) if data is not None else os.fstat(descriptor or 0).st_size
+
+    def read(self, start: int, end: int) -> bytes:
+        start = max(start, 0)
+        if end <= start:
+            return b""
+        if self._data is not None:
+            return self._data[start:end]
+        return os.pread(self._descriptor or 0, end - start, start)
+
+    def line_end(self, at: int) -> int:
+        """The offset of the newline ending the line at *at* (the end of what is read, if none)."""
+        while True:
+            block = self.read(at, at + COUNT_CHUNK)
+            found = block.find(b"\n")
+            if found >= 0:
+                return at + found
+            if len(block) < COUNT_CHUNK:
+                return at + len(block)
+            at += len(block)
+
+    def line_start(self, at: int) -> int:
+        """The offset of the first byte of the line holding *at*."""
+        while at > 0:
+            begin = max(0, at - COUNT_CHUNK)
+            found = self.read(begin, at).rfind(b"\n")
+            if found >= 0:
+                return begin + found + 1
+            at = begin
+        return 0
+
+
+def _number(text: _Text, sought: Sequence[Sought]) -> list[int | None]:
+    positions = [_find(text, one) for one in sought]
     found = sorted({p for p in positions if p is not None})
     lines: dict[int, int] = {}
     line, counted = 1, 0
     for position in found:
-        line += _count_newlines(data, counted, position)
+        line += _count_newlines(text, counted, position)
         counted = position
         lines[position] = line
     return [None if p is None else lines[p] for p in positions]
 
 
-def _count_newlines(data: bytes | mmap.mmap, start: int, end: int) -> int:
-    """Newlines in ``data[start:end]``, copied a chunk at a time (a slice of a map is a copy)."""
+def _count_newlines(text: _Text, start: int, end: int) -> int:
+    """Newlines in ``[start, end)``, read a chunk at a time."""
     total = 0
     for offset in range(start, end, COUNT_CHUNK):
-        total += data[offset : min(offset + COUNT_CHUNK, end)].count(b"\n")
+        total += text.read(offset, min(offset + COUNT_CHUNK, end)).count(b"\n")
     return total
 
 
-def _find(data: bytes | mmap.mmap, one: Sought) -> int | None:
-    """The offset of the start of the line sought, or None."""
-    needle = f'"decision_id":"{one.decision_id}"'.encode()
-    guess = 0 if one.timestamp is None else _bisect(data, one.timestamp.encode())
-    seen: set[int] = set()
-    for start, end in _spans(guess, len(data), len(needle)):
-        at = data.find(needle, start, end)
+def _find(text: _Text, one: Sought) -> int | None:
+    """The offset of the start of a line sought: one holding the id, else any."""
+    needle = json.dumps(one.decision_id, ensure_ascii=False).encode()
+    guess = 0 if one.timestamp is None else _bisect(text, one.timestamp.encode())
+    starts: list[int] = []  # the lines offered so far, sorted by start
+    ends: dict[int, int] = {}
+    for start, end in _spans(guess, text.size, len(needle)):
+        chunk = text.read(start, end)
+        at = chunk.find(needle)
         while at >= 0:
-            line_start = data.rfind(b"\n", 0, at) + 1
-            if line_start not in seen:
-                seen.add(line_start)
-                line_end = data.find(b"\n", at)
-                line = data[line_start : len(data) if line_end < 0 else line_end]
-                if one.accept(line):
+            where = start + at
+            index = bisect.bisect_right(starts, where) - 1
+            if index >= 0 and ends[starts[index]] >= where:
+                line_end = ends[starts[index]]  # offered already: go past it
+            else:
+                left, right = chunk.rfind(b"\n", 0, at), chunk.find(b"\n", at)
+                line_start = start + left + 1 if left >= 0 else text.line_start(where)
+                line_end = start + right if right >= 0 else text.line_end(where)
+                bisect.insort(starts, line_start)
+                ends[line_start] = line_end
+                if _accepts(one, text, line_start, line_end):
                     return line_start
-            at = data.find(needle, at + 1, end)
+            at = chunk.find(needle, max(at + 1, line_end + 1 - start))
+    return _first_accepted(text, one)
+
+
+def _accepts(one: Sought, text: _Text, start: int, end: int) -> bool:
+    line = text.read(start, end)
+    if start == 0:
+        line = line.removeprefix(_BOM)  # DuckDB skips a byte-order mark at the file's start
+    return one.accept(line)
+
+
+def _first_accepted(text: _Text, one: Sought) -> int | None:
+    """Every line in turn, for an id the search could not find as it was written."""
+    offset, carry = 0, b""
+    while block := text.read(offset, offset + COUNT_CHUNK):
+        data = carry + block
+        begin = offset - len(carry)
+        *whole, carry = data.split(b"\n")
+        for line in whole:
+            if one.accept(line.removeprefix(_BOM) if begin == 0 else line):
+                return begin
+            begin += len(line) + 1
+        offset += len(block)
+    if carry and one.accept(carry.removeprefix(_BOM) if offset == len(carry) else carry):
+        return offset - len(carry)
     return None
 
 
@@ -126,34 +202,35 @@ def _spans(guess: int, size: int, overlap: int) -> Iterator[tuple[int, int]]:
         low, high, width = new_low, new_high, width * 2
 
 
-def _bisect(data: bytes | mmap.mmap, target: bytes) -> int:
+def _bisect(text: _Text, target: bytes) -> int:
     """
     The offset of the first line logged at *target* or later, were the file in time order.
 
     Lines whose time cannot be read are stepped over; the answer is a guess.
     """
-    low, high = 0, len(data)
+    low, high = 0, text.size
     while high - low > BISECT_SPAN:
         middle = (low + high) // 2
-        start = data.find(b"\n", middle, high) + 1
-        stamp = _stamp_at(data, start, high) if start > 0 else None
+        window = text.read(middle, min(high, middle + STAMP_WINDOW))
+        newline = window.find(b"\n")
+        stamp = _stamp_in(window[newline + 1 :]) if newline >= 0 else None
         if stamp is None or stamp >= target:
             high = middle
         else:
-            low = start
+            low = middle + newline + 1
     return low
 
 
-def _stamp_at(data: bytes | mmap.mmap, start: int, limit: int) -> bytes | None:
-    """The ``timestamp`` of the line at *start*, or None when it cannot be read there."""
-    end = data.find(b"\n", start, limit)
-    end = limit if end < 0 else end
-    at = data.find(_STAMP, start, end)
+def _stamp_in(window: bytes) -> bytes | None:
+    """The ``timestamp`` of the line *window* starts with, or None when it cannot be read."""
+    end = window.find(b"\n")
+    line = window if end < 0 else window[:end]
+    at = line.find(_STAMP)
     if at < 0:
         return None
     at += len(_STAMP)
-    close = data.find(b'"', at, end)
-    return None if close < 0 else data[at:close]
+    close = line.find(b'"', at)
+    return None if close < 0 else line[at:close]
 
 
 def unclosed_lines(path: str) -> Iterator[tuple[int, bytes, bool]]:

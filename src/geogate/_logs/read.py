@@ -40,6 +40,7 @@ __all__ = [
     "Groups",
     "LogInputError",
     "LogReader",
+    "bytes_problem",
     "connect",
     "find_logs",
     "line_problem",
@@ -294,7 +295,8 @@ def _parquet_select(paths: Sequence[Path]) -> str:
         SELECT
             filename AS file,
             coalesce(
-                feature IS NOT NULL AND allowed IS NOT NULL AND revision IS NOT NULL
+                decision_id IS NOT NULL AND feature IS NOT NULL AND allowed IS NOT NULL
+                AND revision IS NOT NULL
                 AND effect IN ('allow', 'deny') AND allowed = (effect = 'allow')
                 AND reason IN ('TARGETING_MATCH', 'DEFAULT', 'ERROR')
                 AND try_cast(as_of AS DATE) IS NOT NULL
@@ -377,11 +379,9 @@ class LogReader:
         import duckdb  # noqa: PLC0415 (connect checked it is there)
 
         condition = f"WHERE NOT ok OR ({where})" if where else ""
-        # A list is a costly grouping key: the jurisdictions group as one string.
-        fields = ", ".join(
-            "array_to_string(jurisdictions, chr(31))" if key == "jurisdictions" else key
-            for key in keys
-        )
+        # The jurisdictions group as the list they are: joined into one string
+        # (a cheaper key), [""] and [] or names holding the separator would meet.
+        fields = ", ".join(keys)
         example = (
             'arg_min(file, decision_id), min(decision_id), arg_min("timestamp", decision_id)'
             if examples
@@ -402,7 +402,7 @@ class LogReader:
         lines = 0
         # Where each of a Group's fields is in a row (after the file and ok), or None.
         column = [keys.index(name) + 2 if name in keys else None for name in GROUP_FIELDS]
-        joined = keys.index("jurisdictions") + 2 if "jurisdictions" in keys else None
+        listed = keys.index("jurisdictions") + 2 if "jurisdictions" in keys else None
         make = Group._make
         for row in rows:
             count = row[-1]
@@ -411,10 +411,7 @@ class LogReader:
                 damaged[row[0]] = damaged.get(row[0], 0) + count
                 continue
             values = [None if at is None else row[at] for at in column]
-            if joined is not None:
-                values[_JURISDICTIONS] = tuple(row[joined].split("\x1f")) if row[joined] else ()
-            else:
-                values[_JURISDICTIONS] = ()
+            values[_JURISDICTIONS] = () if listed is None else tuple(row[listed] or ())
             kept.append(make((*values, row[-4:-1], count)))
         return Groups(rows=tuple(kept), lines=lines, damaged=damaged)
 
@@ -446,9 +443,9 @@ def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def _open_text(path: str) -> Iterator[str]:
+def _open_lines(path: str) -> Iterator[bytes]:
     opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace", newline="\n") as stream:
+    with opener(path, "rb") as stream:
         yield from stream
 
 
@@ -458,23 +455,21 @@ def _locate_damage(path: str, limit: int, count: int) -> list[Damage]:
 
     The lines that do not end in ``}`` are read first (`unclosed_lines`):
     where a process was killed mid-write, the usual damage. Only when they
-    do not account for all *count* is every line read, in Python.
+    are not exactly the *count* DuckDB found is every line read, in Python.
     """
     if path.endswith(_PARQUET):
         return [Damage(path, 0, 0, "rows with missing or contradictory fields")]
     found: list[Damage] = []
     for number, unclosed, ended in unclosed_lines(path):
-        problem = line_problem(unclosed.decode("utf-8", errors="replace"), torn=not ended)
+        problem = bytes_problem(unclosed, torn=not ended, first=number == 1)
         if problem is not None:
             found.append(Damage(path, number, problem[0], problem[1]))
-    if len(found) >= count:
+    if len(found) == count:
         return found[:limit]
     found = []
-    for number, line in enumerate(_open_text(path), start=1):
-        text = line.rstrip("\n")
-        if not text.strip():
-            continue
-        problem = line_problem(text, torn=not line.endswith("\n"))
+    for number, line in enumerate(_open_lines(path), start=1):
+        ended = line.endswith(b"\n")
+        problem = bytes_problem(line[:-1] if ended else line, torn=not ended, first=number == 1)
         if problem is not None:
             found.append(Damage(path, number, problem[0], problem[1]))
             if len(found) >= limit:
@@ -482,16 +477,45 @@ def _locate_damage(path: str, limit: int, count: int) -> list[Damage]:
     return found
 
 
+def bytes_problem(
+    line: bytes, *, torn: bool = False, first: bool = False
+) -> tuple[int, str] | None:
+    """
+    `line_problem` for a line as it is in the file (without its newline); None for a blank line.
+
+    A line that is not UTF-8 is damaged, as DuckDB reads it; a byte-order mark
+    starting the file (*first*) is skipped, as DuckDB skips it.
+    """
+    if first:
+        line = line.removeprefix(b"\xef\xbb\xbf")
+    if not line.strip(_BLANK.encode()):
+        return None
+    try:
+        text = line.decode()
+    except UnicodeDecodeError as error:
+        column = len(line[: error.start].decode(errors="replace")) + 1
+        return column, (
+            f"not UTF-8 text (byte 0x{line[error.start]:02x} at column {column}); "
+            "the line is skipped"
+        )
+    return line_problem(text, torn=torn)
+
+
 def line_problem(text: str, *, torn: bool = False) -> tuple[int, str] | None:
     """
     Return (column, what is wrong) for one line of a decision log, or None when it is whole.
 
-    The checks are those of the DuckDB view (`_json_select`), in words.
+    The checks are those of the DuckDB view (`_json_select`), in words. As
+    DuckDB, it takes space, tab, carriage return, vertical tab and form feed
+    around a line as blank, and any other character (a no-break space) as
+    part of it.
     """
+    stripped = text.lstrip(_BLANK)
+    lead = len(text) - len(stripped)
     try:
-        record = json.loads(text, object_pairs_hook=_first_keys)
+        record = json.loads(stripped.rstrip(_BLANK), object_pairs_hook=_first_keys)
     except ValueError as error:
-        column = getattr(error, "colno", 1)
+        column = getattr(error, "colno", 1) + lead
         what = "a torn line (it ends before its JSON does)" if torn else "not JSON"
         said = str(getattr(error, "msg", error))
         if said.endswith(" at"):  # "Unterminated string starting at"
@@ -499,6 +523,10 @@ def line_problem(text: str, *, torn: bool = False) -> tuple[int, str] | None:
         return column, f"{what}: {said}; the line is skipped"
     if not isinstance(record, dict):
         return 1, "not a JSON object; the line is skipped"
+    try:
+        json.dumps(record, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return 1, "a string holds an unpaired surrogate (\\ud800 to \\udfff); the line is skipped"
     return _field_problem(record)
 
 
@@ -509,13 +537,9 @@ def line_values(line: bytes) -> dict[str, object] | None:
     Text fields are text (`_as_text`), ``allowed`` is the boolean, ``as_of``
     the date and ``jurisdictions`` a tuple of names.
     """
-    try:
-        text = line.decode()
-    except UnicodeDecodeError:
+    if not line.strip(_BLANK.encode()) or bytes_problem(line) is not None:
         return None
-    if line_problem(text) is not None:
-        return None
-    record = json.loads(text, object_pairs_hook=_first_keys)
+    record = json.loads(line.decode().strip(_BLANK), object_pairs_hook=_first_keys)
     values: dict[str, object] = {name: _as_text(record.get(name)) for name in FIELDS}
     values["allowed"] = record["allowed"]
     values["as_of"] = dt.date.fromisoformat(str(values["as_of"]))
@@ -532,6 +556,8 @@ def _first_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 
 _STRINGS: Final = ("decision_id", "feature", "revision", "location_source")
+#: What DuckDB takes as blank around a line (and a line of nothing else as no line).
+_BLANK: Final = " \t\r\n\x0b\x0c"
 _REASONS: Final = ("TARGETING_MATCH", "DEFAULT", "ERROR")
 _LOCATIONS: Final = ("known", "unknown", "invalid")
 

@@ -285,29 +285,35 @@ def _where(
     line with the same decision id is not taken for it.
     """
     shown = {
-        finding: sorted(groups, key=lambda g: g.example)[:MAX_LINES_SHOWN]
+        finding: sorted(groups, key=_example_order)[:MAX_LINES_SHOWN]
         for finding, groups in problems.items()
     }
-    wanted: dict[str, dict[tuple[str, str, str | None], Sought]] = {}
+    wanted: dict[str, dict[int, Group]] = {}  # a group in two findings is looked for once
     for groups in shown.values():
         for group in groups:
-            file, decision_id, timestamp = group.example
+            file, decision_id, _ = group.example
             if file is not None and decision_id is not None:
-                wanted.setdefault(file, {})[file, decision_id, timestamp] = Sought(
-                    decision_id, timestamp, functools.partial(_holds, group)
-                )
-    places = {
-        example: place
-        for file, sought in sorted(wanted.items())
-        for example, place in zip(sought, reader.locate(file, list(sought.values())), strict=True)
-        if place is not None
-    }
+                wanted.setdefault(file, {})[id(group)] = group
+    places: dict[int, str] = {}  # by the group's id(): groups may share an example
+    for file, by_id in sorted(wanted.items()):
+        groups = list(by_id.values())
+        sought = [
+            Sought(g.example[1], g.example[2], functools.partial(_holds, g))  # type: ignore[arg-type]
+            for g in groups
+        ]
+        for group, place in zip(groups, reader.locate(file, sought), strict=True):
+            if place is not None:
+                places[id(group)] = place
     return {
-        finding: tuple(
-            sorted((places[g.example] for g in groups if g.example in places), key=_file_order)
-        )
+        finding: tuple(sorted((places[id(g)] for g in groups if id(g) in places), key=_file_order))
         for finding, groups in shown.items()
     }
+
+
+def _example_order(group: Group) -> tuple[str, str]:
+    """Groups by their example line (file, then id), those without one last."""
+    file, decision_id, _ = group.example
+    return (file or "\uffff", decision_id or "")
 
 
 def _holds(group: Group, line: bytes) -> bool:
