@@ -52,6 +52,8 @@ def small_windows(monkeypatch):
     monkeypatch.setattr(lines, "FIRST_WINDOW", 16)
     monkeypatch.setattr(lines, "BISECT_SPAN", 8)
     monkeypatch.setattr(lines, "COUNT_CHUNK", 7)
+    monkeypatch.setattr(lines, "SEARCH_CHUNK", 11)
+    monkeypatch.setattr(lines, "LINE_BLOCK", 3)
 
 
 @examples(200, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -37,6 +37,10 @@ __all__ = ["Sought", "number_lines", "unclosed_lines"]
 FIRST_WINDOW: Final = 1 << 20
 #: Bytes read at a time to count newlines, and to find a line's ends.
 COUNT_CHUNK: Final = 1 << 20
+#: Most bytes read at once to search for an id.
+SEARCH_CHUNK: Final = 1 << 22
+#: Bytes read first to find a line's ends (doubled up to `COUNT_CHUNK`).
+LINE_BLOCK: Final = 1 << 12
 #: Bytes read at a time to look for unclosed lines.
 READ_CHUNK: Final = 1 << 26
 #: Bisection stops when the span left is this small.
@@ -84,6 +88,22 @@ class _Text:
         self._data = data
         self.size = len(data) if data is not None else os.fstat(descriptor or 0).st_size
 
+    def count_newlines(self, start: int, end: int) -> int:
+        """Newlines in ``[start, end)``, read a chunk at a time into one buffer."""
+        if self._data is not None:
+            return self._data.count(b"\n", start, end)
+        buffer = bytearray(min(COUNT_CHUNK, max(end - start, 0)))
+        view = memoryview(buffer)
+        total = 0
+        while start < end:
+            got = os.preadv(self._descriptor or 0, [view[: min(len(buffer), end - start)]], start)
+            if got == 0:
+                break
+            total += buffer.count(b"\n", 0, got)
+            start += got
+        view.release()
+        return total
+
     def read(self, start: int, end: int) -> bytes:
         start = max(start, 0)
         if end <= start:
@@ -94,23 +114,25 @@ class _Text:
 
     def line_end(self, at: int) -> int:
         """The offset of the newline ending the line at *at* (the end of what is read, if none)."""
+        size = LINE_BLOCK
         while True:
-            block = self.read(at, at + COUNT_CHUNK)
+            block = self.read(at, at + size)
             found = block.find(b"\n")
             if found >= 0:
                 return at + found
-            if len(block) < COUNT_CHUNK:
+            if len(block) < size:
                 return at + len(block)
-            at += len(block)
+            at, size = at + len(block), min(size * 2, COUNT_CHUNK)
 
     def line_start(self, at: int) -> int:
         """The offset of the first byte of the line holding *at*."""
+        size = LINE_BLOCK
         while at > 0:
-            begin = max(0, at - COUNT_CHUNK)
+            begin = max(0, at - size)
             found = self.read(begin, at).rfind(b"\n")
             if found >= 0:
                 return begin + found + 1
-            at = begin
+            at, size = begin, min(size * 2, COUNT_CHUNK)
         return 0
 
 
@@ -120,18 +142,10 @@ def _number(text: _Text, sought: Sequence[Sought]) -> list[int | None]:
     lines: dict[int, int] = {}
     line, counted = 1, 0
     for position in found:
-        line += _count_newlines(text, counted, position)
+        line += text.count_newlines(counted, position)
         counted = position
         lines[position] = line
     return [None if p is None else lines[p] for p in positions]
-
-
-def _count_newlines(text: _Text, start: int, end: int) -> int:
-    """Newlines in ``[start, end)``, read a chunk at a time."""
-    total = 0
-    for offset in range(start, end, COUNT_CHUNK):
-        total += text.read(offset, min(offset + COUNT_CHUNK, end)).count(b"\n")
-    return total
 
 
 def _find(text: _Text, one: Sought) -> int | None:
@@ -140,7 +154,7 @@ def _find(text: _Text, one: Sought) -> int | None:
     guess = 0 if one.timestamp is None else _bisect(text, one.timestamp.encode())
     starts: list[int] = []  # the lines offered so far, sorted by start
     ends: dict[int, int] = {}
-    for start, end in _spans(guess, text.size, len(needle)):
+    for start, end in _pieces(_spans(guess, text.size, len(needle)), len(needle)):
         chunk = text.read(start, end)
         at = chunk.find(needle)
         while at >= 0:
@@ -158,6 +172,13 @@ def _find(text: _Text, one: Sought) -> int | None:
                     return line_start
             at = chunk.find(needle, max(at + 1, line_end + 1 - start))
     return _first_accepted(text, one)
+
+
+def _pieces(spans: Iterator[tuple[int, int]], overlap: int) -> Iterator[tuple[int, int]]:
+    """Each span in pieces of at most `SEARCH_CHUNK` bytes (and *overlap*), read one at a time."""
+    for start, end in spans:
+        for piece in range(start, end, SEARCH_CHUNK):
+            yield piece, min(end, piece + SEARCH_CHUNK + overlap)
 
 
 def _accepts(one: Sought, text: _Text, start: int, end: int) -> bool:
