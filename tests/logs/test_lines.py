@@ -21,14 +21,12 @@ def _line(decision_id, second, mark):
     return json.dumps({**record, "mark": mark}, separators=(",", ":")).encode()
 
 
-def _marked(mark):
-    def accept(line):
-        try:
-            return json.loads(line).get("mark") == mark
-        except ValueError:
-            return False
-
-    return accept
+def _mark(line):
+    """A line's key: its mark (None when it has none)."""
+    try:
+        return json.loads(line).get("mark")
+    except (ValueError, AttributeError):
+        return None
 
 
 #: A log: whole lines (id, second, mark), blank lines, CRLF ends and torn lines, in any order.
@@ -74,20 +72,19 @@ def test_the_line_numbered_is_a_line_sought_and_none_is_missed(
 ):
     """
     Whatever the order, blank, torn or repeated lines: a number is that of a line
-    *accept* takes, one holding the id when there is one, and None only when no
-    line is taken.
+    whose key is the one sought, one holding the id when there is one, and None
+    only when no line has the key.
     """
     data = b"\n".join(log) + (b"\n" if newline_at_end and log else b"")
     path = tmp_path_factory.mktemp("log") / ("decisions.jsonl" + (".gz" if gzipped else ""))
     path.write_bytes(gzip.compress(data) if gzipped else data)
     wanted = [
-        Sought(i, None if s is None else f"2026-05-09T00:00:{s:02d}Z", _marked(m))
-        for i, s, m in sought
+        Sought(i, None if s is None else f"2026-05-09T00:00:{s:02d}Z", m) for i, s, m in sought
     ]
-    numbered = number_lines(str(path), wanted)
+    numbered = number_lines(str(path), wanted, _mark)
     by_number = dict(enumerate(data.split(b"\n"), start=1))
     for one, number in zip(wanted, numbered, strict=True):
-        taken = [n for n, text in by_number.items() if one.accept(text)]
+        taken = [n for n, text in by_number.items() if _mark(text) == one.key]
         holding = [n for n in taken if f'"{one.decision_id}"'.encode() in by_number[n]]
         assert number in (holding or taken or [None])
 
@@ -106,8 +103,8 @@ def test_a_line_is_found_where_its_time_falls(tmp_path, monkeypatch):
             yield span
 
     monkeypatch.setattr(lines, "_spans", spans)
-    sought = Sought("id42", "2026-05-09T00:00:42Z", _marked(0))
-    assert [43] == number_lines(str(path), [sought])
+    sought = Sought("id42", "2026-05-09T00:00:42Z", 0)
+    assert [43] == number_lines(str(path), [sought], _mark)
     assert sum(end - start for start, end in searched) < path.stat().st_size // 4
 
 
@@ -115,8 +112,8 @@ def test_an_empty_file_and_nothing_sought(tmp_path):
     """An empty file holds no line; nothing sought reads nothing."""
     path = tmp_path / "decisions.jsonl"
     path.write_bytes(b"")
-    assert [None] == number_lines(str(path), [Sought("a", None, _marked(0))])
-    assert [] == number_lines(str(tmp_path / "missing.jsonl"), [])
+    assert [None] == number_lines(str(path), [Sought("a", None, 0)], _mark)
+    assert [] == number_lines(str(tmp_path / "missing.jsonl"), [], _mark)
 
 
 @examples(200, suppress_health_check=[HealthCheck.function_scoped_fixture])

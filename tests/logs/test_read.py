@@ -191,6 +191,13 @@ _ODD = {
     "raw control character": lambda line: line.replace(b'"FR"', b'"F\x01R"'),
     "escaped NUL": lambda line: line.replace(b'"FR"', b'"F\\u0000R"'),
     "form feed between tokens": lambda line: line.replace(b',"decision_id"', b',\x0c"decision_id"'),
+    "comma before the closing brace": lambda line: line[:-1] + b",}",
+    "comma and space before the brace": lambda line: line[:-1] + b", }",
+    "comma closing the list": lambda line: line.replace(b'"EU"]', b'"EU",]'),
+    "two commas before the brace": lambda line: line[:-1] + b",,}",
+    "number too large in a text field": lambda line: line.replace(b'"FR"', b"1E400"),
+    "number too large as the version": lambda line: line.replace(b'"v":1', b'"v":1E400'),
+    "nested 5,000 deep": lambda line: line[:-1] + b',"x":' + b"[" * 5000 + b"]" * 5000 + b"}",
 }
 
 

@@ -9,11 +9,12 @@ A decision log is written in time order, so the search starts where the
 line's timestamp falls (the file is bisected on ``"timestamp"``) and widens
 from there, doubling, until it has covered the whole file. Order is only a
 guess: a file out of order, or a line whose time is off, costs a search of
-the whole file, never a wrong answer. Each line holding the id is offered to
-the caller's *accept* (a line copied with its id and then altered holds the
-same id twice), so the line numbered is one sought; when no line holding the
-id is accepted (the id was written with escapes, or not at all), every line
-is offered in turn.
+the whole file, never a wrong answer. Each line holding the id is keyed by the
+caller's *key_of* (a line copied with its id and then altered holds the same
+id twice), so the line numbered is one whose key is the one sought; the lines
+sought that no line holding their id has the key of (an id written with
+escapes) are looked for in one pass over every line. Each line is keyed at
+most once, so many lines sought cost no more than one pass.
 
 The file is read with ``pread``, never mapped: a log truncated while it is
 read (``logrotate``'s ``copytruncate``) reads short, where a mapped page past
@@ -26,10 +27,12 @@ import bisect
 import gzip
 import json
 import os
+import shutil
+import tempfile
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Generator, Hashable, Iterator, Sequence
 
 __all__ = ["Sought", "number_lines", "unclosed_lines"]
 
@@ -58,26 +61,35 @@ class Sought(NamedTuple):
     Attributes:
         decision_id: The id the line holds.
         timestamp: Its time as logged, where to start looking (None: from the start).
-        accept: Whether a line is one sought (the line without its newline).
+        key: What *key_of* gives for a line sought (`number_lines`).
     """
 
     decision_id: str
     timestamp: str | None
-    accept: Callable[[bytes], bool]
+    key: Hashable
 
 
-def number_lines(path: str, sought: Sequence[Sought]) -> list[int | None]:
+def number_lines(
+    path: str, sought: Sequence[Sought], key_of: Callable[[bytes], Hashable]
+) -> list[int | None]:
     """
-    Return the 1-based line number of a line *accept* takes for each sought, None where none.
+    Return the 1-based number of a line whose key is each sought's, None where none is.
 
-    A gzipped file (``.gz``) is decompressed whole; a plain one is read where searched.
+    *key_of* is given a line without its newline (and without a byte-order
+    mark starting the file) and is called once per line looked at. A gzipped
+    file (``.gz``) is decompressed into a temporary file first (disk, not
+    memory); a plain one is read where searched.
     """
     if not sought:
         return []
     with open(path, "rb") as stream:  # noqa: PTH123
-        if path.endswith(".gz"):
-            return _number(_Text(data=gzip.decompress(stream.read())), sought)
-        return _number(_Text(descriptor=stream.fileno()), sought)
+        if not path.endswith(".gz"):
+            return _number(_Text(descriptor=stream.fileno()), sought, key_of)
+        with tempfile.TemporaryFile() as plain:
+            with gzip.open(stream) as unpacked:
+                shutil.copyfileobj(unpacked, plain, COUNT_CHUNK)
+            plain.flush()
+            return _number(_Text(descriptor=plain.fileno()), sought, key_of)
 
 
 class _Text:
@@ -136,8 +148,24 @@ class _Text:
         return 0
 
 
-def _number(text: _Text, sought: Sequence[Sought]) -> list[int | None]:
-    positions = [_find(text, one) for one in sought]
+def _number(
+    text: _Text, sought: Sequence[Sought], key_of: Callable[[bytes], Hashable]
+) -> list[int | None]:
+    keys = _Keys(text, key_of)
+    positions: list[int | None] = [None] * len(sought)
+    searches: dict[tuple[str, str | None], dict[Hashable, list[int]]] = {}
+    for index, one in enumerate(sought):
+        searches.setdefault((one.decision_id, one.timestamp), {}).setdefault(one.key, [])
+        searches[one.decision_id, one.timestamp][one.key].append(index)
+    for (decision_id, timestamp), pending in searches.items():
+        for index, at in _search(text, keys, decision_id, timestamp, pending):
+            positions[index] = at
+    left: dict[Hashable, list[int]] = {}
+    for index, place in enumerate(positions):
+        if place is None:
+            left.setdefault(sought[index].key, []).append(index)
+    for index, start in _every_line(text, keys, left):
+        positions[index] = start
     found = sorted({p for p in positions if p is not None})
     lines: dict[int, int] = {}
     line, counted = 1, 0
@@ -148,11 +176,35 @@ def _number(text: _Text, sought: Sequence[Sought]) -> list[int | None]:
     return [None if p is None else lines[p] for p in positions]
 
 
-def _find(text: _Text, one: Sought) -> int | None:
-    """The offset of the start of a line sought: one holding the id, else any."""
-    needle = json.dumps(one.decision_id, ensure_ascii=False).encode()
-    guess = 0 if one.timestamp is None else _bisect(text, one.timestamp.encode())
-    starts: list[int] = []  # the lines offered so far, sorted by start
+class _Keys:
+    """Each line's key, found once (``key_of`` parses the line)."""
+
+    def __init__(self, text: _Text, key_of: Callable[[bytes], Hashable]) -> None:
+        self._text = text
+        self._key_of = key_of
+        self._known: dict[int, Hashable] = {}
+
+    def of(self, start: int, line: bytes | None = None, end: int = 0) -> Hashable:
+        if start not in self._known:
+            if line is None:
+                line = self._text.read(start, end)
+            if start == 0:
+                line = line.removeprefix(_BOM)  # DuckDB skips a byte-order mark at the start
+            self._known[start] = self._key_of(line)
+        return self._known[start]
+
+
+def _search(
+    text: _Text,
+    keys: _Keys,
+    decision_id: str,
+    timestamp: str | None,
+    pending: dict[Hashable, list[int]],
+) -> Iterator[tuple[int, int]]:
+    """(index of a sought line, its start) for lines holding the id whose keys are *pending*."""
+    needle = json.dumps(decision_id, ensure_ascii=False).encode()
+    guess = 0 if timestamp is None else _bisect(text, timestamp.encode())
+    starts: list[int] = []  # the lines looked at so far, sorted by start
     ends: dict[int, int] = {}
     for start, end in _pieces(_spans(guess, text.size, len(needle)), len(needle)):
         chunk = text.read(start, end)
@@ -161,17 +213,38 @@ def _find(text: _Text, one: Sought) -> int | None:
             where = start + at
             index = bisect.bisect_right(starts, where) - 1
             if index >= 0 and ends[starts[index]] >= where:
-                line_end = ends[starts[index]]  # offered already: go past it
+                line_end = ends[starts[index]]  # looked at already: go past it
             else:
                 left, right = chunk.rfind(b"\n", 0, at), chunk.find(b"\n", at)
                 line_start = start + left + 1 if left >= 0 else text.line_start(where)
                 line_end = start + right if right >= 0 else text.line_end(where)
                 bisect.insort(starts, line_start)
                 ends[line_start] = line_end
-                if _accepts(one, text, line_start, line_end):
-                    return line_start
+                for sought in pending.pop(keys.of(line_start, end=line_end), ()):
+                    yield sought, line_start
+                if not pending:
+                    return
             at = chunk.find(needle, max(at + 1, line_end + 1 - start))
-    return _first_accepted(text, one)
+
+
+def _every_line(
+    text: _Text, keys: _Keys, pending: dict[Hashable, list[int]]
+) -> Iterator[tuple[int, int]]:
+    """Every line in turn, once, for the lines the search did not find (an id written escaped)."""
+    offset, carry = 0, b""
+    while pending and (block := text.read(offset, offset + COUNT_CHUNK)):
+        data = carry + block
+        begin = offset - len(carry)
+        *whole, carry = data.split(b"\n")
+        for line in whole:
+            for sought in pending.pop(keys.of(begin, line), ()):
+                yield sought, begin
+            begin += len(line) + 1
+        offset += len(block)
+    if pending and carry:
+        begin = offset - len(carry)
+        for sought in pending.pop(keys.of(begin, carry), ()):
+            yield sought, begin
 
 
 def _pieces(spans: Iterator[tuple[int, int]], overlap: int) -> Iterator[tuple[int, int]]:
@@ -179,30 +252,6 @@ def _pieces(spans: Iterator[tuple[int, int]], overlap: int) -> Iterator[tuple[in
     for start, end in spans:
         for piece in range(start, end, SEARCH_CHUNK):
             yield piece, min(end, piece + SEARCH_CHUNK + overlap)
-
-
-def _accepts(one: Sought, text: _Text, start: int, end: int) -> bool:
-    line = text.read(start, end)
-    if start == 0:
-        line = line.removeprefix(_BOM)  # DuckDB skips a byte-order mark at the file's start
-    return one.accept(line)
-
-
-def _first_accepted(text: _Text, one: Sought) -> int | None:
-    """Every line in turn, for an id the search could not find as it was written."""
-    offset, carry = 0, b""
-    while block := text.read(offset, offset + COUNT_CHUNK):
-        data = carry + block
-        begin = offset - len(carry)
-        *whole, carry = data.split(b"\n")
-        for line in whole:
-            if one.accept(line.removeprefix(_BOM) if begin == 0 else line):
-                return begin
-            begin += len(line) + 1
-        offset += len(block)
-    if carry and one.accept(carry.removeprefix(_BOM) if offset == len(carry) else carry):
-        return offset - len(carry)
-    return None
 
 
 def _spans(guess: int, size: int, overlap: int) -> Iterator[tuple[int, int]]:
@@ -254,7 +303,7 @@ def _stamp_in(window: bytes) -> bytes | None:
     return None if close < 0 else line[at:close]
 
 
-def unclosed_lines(path: str) -> Iterator[tuple[int, bytes, bool]]:
+def unclosed_lines(path: str) -> Generator[tuple[int, bytes, bool], None, None]:
     """
     Yield (line number, line, whether a newline ended it) for lines of *path* not ending in ``}``.
 

@@ -16,10 +16,12 @@ reading only the files that hold some.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import glob
 import gzip
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -30,7 +32,7 @@ import attrs
 from .lines import Sought, number_lines, unclosed_lines
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 
     import duckdb
 
@@ -415,7 +417,9 @@ class LogReader:
             kept.append(make((*values, row[-4:-1], count)))
         return Groups(rows=tuple(kept), lines=lines, damaged=damaged)
 
-    def locate(self, file: str, sought: Sequence[Sought]) -> list[str | None]:
+    def locate(
+        self, file: str, sought: Sequence[Sought], key_of: Callable[[bytes], Hashable]
+    ) -> list[str | None]:
         """
         ``file:line`` of each sought line of *file* (`geogate._logs.lines.number_lines`).
 
@@ -425,7 +429,7 @@ class LogReader:
         if file.endswith(_PARQUET):
             return [f"{file} (decision_id {one.decision_id})" for one in sought]
         try:
-            numbers = number_lines(file, sought)
+            numbers = number_lines(file, sought, key_of)
         except OSError as error:
             msg = f"{file}: cannot read it again to number its lines: {error.strerror or error}"
             raise LogInputError(msg) from None
@@ -454,18 +458,24 @@ def _locate_damage(path: str, limit: int, count: int) -> list[Damage]:
     The first *limit* of the *count* damaged lines of one JSONL file (Parquet: none).
 
     The lines that do not end in ``}`` are read first (`unclosed_lines`):
-    where a process was killed mid-write, the usual damage. Only when they
-    are not exactly the *count* DuckDB found is every line read, in Python.
+    where a process was killed mid-write, the usual damage. When they are
+    exactly the *count* DuckDB found, they are the answer; otherwise the
+    lines are read one by one from the start until *limit* are found, which
+    the first pass bounds when it found *limit* (a file of junk).
     """
     if path.endswith(_PARQUET):
         return [Damage(path, 0, 0, "rows with missing or contradictory fields")]
     found: list[Damage] = []
-    for number, unclosed, ended in unclosed_lines(path):
-        problem = bytes_problem(unclosed, torn=not ended, first=number == 1)
-        if problem is not None:
-            found.append(Damage(path, number, problem[0], problem[1]))
-    if len(found) == count:
-        return found[:limit]
+    with contextlib.closing(unclosed_lines(path)) as unclosed:
+        for number, line, ended in unclosed:
+            problem = bytes_problem(line, torn=not ended, first=number == 1)
+            if problem is not None:
+                found.append(Damage(path, number, problem[0], problem[1]))
+                if len(found) >= limit and len(found) < count:
+                    break  # enough: the slow pass below stops by this line
+        else:
+            if len(found) == count:
+                return found[:limit]
     found = []
     for number, line in enumerate(_open_lines(path), start=1):
         ended = line.endswith(b"\n")
@@ -505,22 +515,22 @@ def line_problem(text: str, *, torn: bool = False) -> tuple[int, str] | None:
     """
     Return (column, what is wrong) for one line of a decision log, or None when it is whole.
 
-    The checks are those of the DuckDB view (`_json_select`), in words. As
-    DuckDB, it takes space, tab, carriage return, vertical tab and form feed
-    around a line as blank, and any other character (a no-break space) as
-    part of it.
+    The checks are those of the DuckDB view (`_json_select`), in words. The
+    line is read as DuckDB reads it (`_read_json`). A line nested deeper than
+    Python's parser goes is taken as whole: DuckDB reads it, and its fields
+    cannot be checked here.
     """
-    stripped = text.lstrip(_BLANK)
-    lead = len(text) - len(stripped)
     try:
-        record = json.loads(stripped.rstrip(_BLANK), object_pairs_hook=_first_keys)
-    except ValueError as error:
-        column = getattr(error, "colno", 1) + lead
+        record = _read_json(text)
+    except json.JSONDecodeError as error:
+        column = error.colno + len(text) - len(text.lstrip(_BLANK))
         what = "a torn line (it ends before its JSON does)" if torn else "not JSON"
-        said = str(getattr(error, "msg", error))
+        said = error.msg
         if said.endswith(" at"):  # "Unterminated string starting at"
             said += f" column {column}"
         return column, f"{what}: {said}; the line is skipped"
+    except RecursionError:
+        return None
     if not isinstance(record, dict):
         return 1, "not a JSON object; the line is skipped"
     try:
@@ -535,16 +545,78 @@ def line_values(line: bytes) -> dict[str, object] | None:
     The fields of one whole line as the DuckDB view reads them, or None when it is not whole.
 
     Text fields are text (`_as_text`), ``allowed`` is the boolean, ``as_of``
-    the date and ``jurisdictions`` a tuple of names.
+    the date and ``jurisdictions`` a tuple of names. None too for a line
+    nested deeper than Python's parser goes.
     """
     if not line.strip(_BLANK.encode()) or bytes_problem(line) is not None:
         return None
-    record = json.loads(line.decode().strip(_BLANK), object_pairs_hook=_first_keys)
+    try:
+        record = _read_json(line.decode())
+    except RecursionError:
+        return None
+    assert isinstance(record, dict)  # noqa: S101 (bytes_problem checked it)
     values: dict[str, object] = {name: _as_text(record.get(name)) for name in FIELDS}
     values["allowed"] = record["allowed"]
     values["as_of"] = dt.date.fromisoformat(str(values["as_of"]))
     values["jurisdictions"] = tuple(_as_text(item) for item in record["jurisdictions"])
     return values
+
+
+#: Most commas before a closing bracket taken out of one line (DuckDB allows them).
+_MAX_TRAILING_COMMAS: Final = 64
+
+
+def _read_json(text: str) -> object:
+    """
+    One line's JSON as DuckDB reads it (``yyjson``), in Python's ``json``.
+
+    Blank characters around it are dropped (`_BLANK`); a comma before a
+    closing bracket (``{"a": 1,}``) is allowed; a key written twice keeps its
+    first value; a number no float or int holds (``1E400``) stays the text
+    it was written as.
+
+    Raises:
+        json.JSONDecodeError: The line is not JSON.
+        RecursionError: It is nested deeper than Python's parser goes.
+    """
+    text = text.strip(_BLANK)
+    for _ in range(_MAX_TRAILING_COMMAS):
+        try:
+            return json.loads(
+                text, object_pairs_hook=_first_keys, parse_float=_float, parse_int=_int
+            )
+        except json.JSONDecodeError as error:
+            fixed = _without_trailing_comma(text, error.pos)
+            if fixed is None:
+                raise
+            text = fixed
+    return json.loads(text, object_pairs_hook=_first_keys, parse_float=_float, parse_int=_int)
+
+
+def _without_trailing_comma(text: str, at: int) -> str | None:
+    """*text* without the comma before the closing bracket at *at*, or None if there is none."""
+    if at >= len(text) or text[at] not in "}]":
+        return None
+    before = len(text[:at].rstrip(" \t\r\n")) - 1
+    return text[:before] + text[before + 1 :] if before >= 0 and text[before] == "," else None
+
+
+class _Verbatim(str):
+    """A number no float or int holds, kept as the text it was written as (as DuckDB keeps it)."""
+
+    __slots__ = ()
+
+
+def _float(text: str) -> object:
+    number = float(text)
+    return number if math.isfinite(number) else _Verbatim(text)
+
+
+def _int(text: str) -> object:
+    try:
+        return int(text)
+    except ValueError:  # more digits than int() converts (sys.set_int_max_str_digits)
+        return _Verbatim(text)
 
 
 def _first_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import bisect
 import collections
 import datetime as dt
-import functools
 from typing import TYPE_CHECKING, Final
 
 import attrs
@@ -281,8 +280,8 @@ def _where(
     ``file:line`` of the first lines of each finding: one line per group, from its example.
 
     Each file that holds some is read once (`LogReader.locate`); a line is
-    numbered only if it holds what its group says (`_holds`), so a copy of a
-    line with the same decision id is not taken for it.
+    numbered only if it holds what its group says (`_line_key`), so a copy of
+    a line with the same decision id is not taken for it.
     """
     shown = {
         finding: sorted(groups, key=_example_order)[:MAX_LINES_SHOWN]
@@ -297,11 +296,8 @@ def _where(
     places: dict[int, str] = {}  # by the group's id(): groups may share an example
     for file, by_id in sorted(wanted.items()):
         groups = list(by_id.values())
-        sought = [
-            Sought(g.example[1], g.example[2], functools.partial(_holds, g))  # type: ignore[arg-type]
-            for g in groups
-        ]
-        for group, place in zip(groups, reader.locate(file, sought), strict=True):
+        sought = [Sought(g.example[1], g.example[2], _group_key(g)) for g in groups]  # type: ignore[arg-type]
+        for group, place in zip(groups, reader.locate(file, sought, _line_key), strict=True):
             if place is not None:
                 places[id(group)] = place
     return {
@@ -316,10 +312,15 @@ def _example_order(group: Group) -> tuple[str, str]:
     return (file or "\uffff", decision_id or "")
 
 
-def _holds(group: Group, line: bytes) -> bool:
-    """Whether *line* is a whole decision with the fields the lines of *group* were read with."""
+def _group_key(group: Group) -> tuple[object, ...]:
+    """What the lines of *group* hold, in the fields lines are verified on."""
+    return tuple(getattr(group, key) for key in _KEYS)
+
+
+def _line_key(line: bytes) -> tuple[object, ...] | None:
+    """What a whole line holds, in the fields lines are verified on (None: not whole)."""
     values = line_values(line)
-    return values is not None and all(values[key] == getattr(group, key) for key in _KEYS)
+    return None if values is None else tuple(values[key] for key in _KEYS)
 
 
 def _file_order(place: str) -> tuple[str, int]:

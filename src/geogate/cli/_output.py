@@ -3,28 +3,33 @@ Where a command's report or document goes: standard output, or ``--output FILE``
 
 A file is written beside itself under a new random name and renamed into
 place, so whoever reads it (a flagd watching it, a browser, a CI step) sees
-the old file or the new one, never half of one; a symbolic link at FILE is
-replaced, not followed, so a link planted in a shared folder cannot redirect
-the write. A pipe or a character device (``/dev/stdout``, a FIFO) cannot be
-renamed over and is written to as a shell's ``>`` would. Anything that
+the old file or the new one, never half of one; it keeps the mode of the file
+it replaces. A symbolic link at FILE is replaced, not followed, so a link
+planted in a shared folder cannot redirect the write; only a link into
+``/dev`` or ``/proc`` is followed, to a pipe or a terminal (``/dev/stdout``).
+A pipe or a character device cannot be renamed over and is written to as a
+shell's ``>`` would. Anything that
 cannot be written is exit 3 with one line that says why.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import stat
 import sys
 import tempfile
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Final, NoReturn, TypeVar
 
 import click
 
 from ._common import ExitCode
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 __all__ = ["output_option", "write_output"]
 
@@ -82,19 +87,42 @@ def write_output(text: str, destination: str | None) -> None:
         raise click.BadParameter("FILE must name a file", param_hint="'--output'")
     text = click.unstyle(text)
     try:
-        mode: int | None = target.stat().st_mode
-    except FileNotFoundError:
-        mode = None
+        mode: int | None = _mode_to_write(target)
     except OSError as error:
         _cannot_write(repr(destination), error)
     if mode is not None and (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
         _write_through(target, text)
-    elif mode is not None and not stat.S_ISREG(mode):
+    elif mode is not None and not stat.S_ISREG(mode) and not stat.S_ISLNK(mode):
         kind = "a folder" if stat.S_ISDIR(mode) else "neither a file nor a pipe"
         click.echo(f"geogate: cannot write {destination!r}: it is {kind}", err=True)
         sys.exit(ExitCode.ENVIRONMENT)
     else:
         _write_whole(target, text)
+
+
+def _mode_to_write(target: Path) -> int | None:
+    """
+    What *target* is, for writing (None: nothing is there).
+
+    A symbolic link is itself (to be replaced), unless it leads into
+    ``/dev`` or ``/proc`` to a pipe or a terminal (``/dev/stdout``): a link
+    planted elsewhere, even to a FIFO, must not carry the report away.
+    """
+    try:
+        mode = target.lstat().st_mode
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISLNK(mode):
+        return mode
+    resolved = os.path.realpath(target)
+    if resolved.startswith(("/dev/", "/proc/")):
+        try:
+            followed = Path(resolved).stat().st_mode
+        except OSError:
+            return mode
+        if stat.S_ISCHR(followed) or stat.S_ISFIFO(followed):
+            return followed
+    return mode
 
 
 def _cannot_write(where: str, error: OSError) -> NoReturn:
@@ -117,25 +145,62 @@ def _write_whole(target: Path, text: str) -> None:
 
     The temporary file is new (``O_EXCL``, a random name: no symbolic link is
     followed and two commands never share one), synced before the rename, and
-    removed whatever stops the write (an error, Ctrl-C, SIGTERM through
-    SystemExit). It takes the mode a new file gets (umask), not mkstemp's 0600.
+    removed whatever stops the write: an error, Ctrl-C, or SIGTERM (turned
+    into SystemExit while the file exists). It takes the mode, and where it
+    may the owner, of the file it replaces (a private report stays private),
+    else the mode a new file gets (umask), not mkstemp's 0600.
     """
     try:
-        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as error:
-        _cannot_write(repr(str(target)), error)
-    temporary = Path(name)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(handle, 0o666 & ~umask)
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        temporary.replace(target)
-    except BaseException as error:
-        temporary.unlink(missing_ok=True)
-        if isinstance(error, OSError):
+        previous = target.lstat()
+    except OSError:
+        previous = None
+    if previous is not None and not stat.S_ISREG(previous.st_mode):
+        previous = None  # a link is replaced by a file of its own
+    # The temporary name holds FILE's when there is room (a name is at most 255 bytes).
+    prefix = f".{target.name}." if len(target.name.encode()) <= _LONGEST_SHOWN else ".geogate-"
+    with _sigterm_exits():
+        try:
+            handle, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
+        except OSError as error:
             _cannot_write(repr(str(target)), error)
-        raise
+        temporary = Path(name)
+        try:
+            if previous is None:
+                umask = os.umask(0)
+                os.umask(umask)
+                os.fchmod(handle, 0o666 & ~umask)
+            else:
+                os.fchmod(handle, stat.S_IMODE(previous.st_mode))
+                with contextlib.suppress(OSError):  # only root may give a file away
+                    os.fchown(handle, previous.st_uid, previous.st_gid)
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+                stream.write(text)
+                stream.flush()
+                os.fsync(stream.fileno())
+            temporary.replace(target)
+        except BaseException as error:
+            temporary.unlink(missing_ok=True)
+            if isinstance(error, OSError):
+                _cannot_write(repr(str(target)), error)
+            raise
+
+
+#: Longest FILE name (bytes) that the temporary name repeats.
+_LONGEST_SHOWN: Final = 200
+
+
+@contextlib.contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """While the block runs (in the main thread), SIGTERM raises SystemExit, so cleanups run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(number: int, _frame: object) -> None:
+        raise SystemExit(128 + number)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
