@@ -85,7 +85,7 @@ def test_the_line_numbered_is_a_line_sought_and_none_is_missed(
     by_number = dict(enumerate(data.split(b"\n"), start=1))
     for one, number in zip(wanted, numbered, strict=True):
         taken = [n for n, text in by_number.items() if _mark(text) == one.key]
-        holding = [n for n in taken if f'"{one.decision_id}"'.encode() in by_number[n]]
+        holding = [n for n in taken if f'"{one.text}"'.encode() in by_number[n]]
         assert number in (holding or taken or [None])
 
 

@@ -2,18 +2,19 @@
 Where a logged decision is: the line number of a line in a JSONL decision log.
 
 DuckDB reads a log without numbering its lines, so a finding's line is found
-afterwards, by its decision id: the file is searched for the id (a JSON
-string, ``"ID"``), and its newlines are counted up to the line found.
+afterwards, by a JSON string it holds (its timestamp, to the microsecond):
+the file is searched for it (``"2026-05-09T12:00:00.250000Z"``), and its
+newlines are counted up to the line found.
 
 A decision log is written in time order, so the search starts where the
 line's timestamp falls (the file is bisected on ``"timestamp"``) and widens
 from there, doubling, until it has covered the whole file. Order is only a
 guess: a file out of order, or a line whose time is off, costs a search of
-the whole file, never a wrong answer. Each line holding the id is keyed by the
-caller's *key_of* (a line copied with its id and then altered holds the same
-id twice), so the line numbered is one whose key is the one sought; the lines
-sought that no line holding their id has the key of (an id written with
-escapes) are looked for in one pass over every line. Each line is keyed at
+the whole file, never a wrong answer. Each line holding the string is keyed
+by the caller's *key_of* (a line copied and then altered holds the same
+time twice), so the line numbered is one whose key is the one sought; the
+lines sought that no line holding their string has the key of (a time
+written with escapes) are looked for in one pass over every line. Each line is keyed at
 most once, so many lines sought cost no more than one pass.
 
 The file is read with ``pread``, never mapped: a log truncated while it is
@@ -59,12 +60,12 @@ class Sought(NamedTuple):
     A line to number.
 
     Attributes:
-        decision_id: The id the line holds.
+        text: A JSON string the line holds (its timestamp, its decision id).
         timestamp: Its time as logged, where to start looking (None: from the start).
         key: What *key_of* gives for a line sought (`number_lines`).
     """
 
-    decision_id: str
+    text: str
     timestamp: str | None
     key: Hashable
 
@@ -155,10 +156,10 @@ def _number(
     positions: list[int | None] = [None] * len(sought)
     searches: dict[tuple[str, str | None], dict[Hashable, list[int]]] = {}
     for index, one in enumerate(sought):
-        searches.setdefault((one.decision_id, one.timestamp), {}).setdefault(one.key, [])
-        searches[one.decision_id, one.timestamp][one.key].append(index)
-    for (decision_id, timestamp), pending in searches.items():
-        for index, at in _search(text, keys, decision_id, timestamp, pending):
+        searches.setdefault((one.text, one.timestamp), {}).setdefault(one.key, [])
+        searches[one.text, one.timestamp][one.key].append(index)
+    for (held, timestamp), pending in searches.items():
+        for index, at in _search(text, keys, held, timestamp, pending):
             positions[index] = at
     left: dict[Hashable, list[int]] = {}
     for index, place in enumerate(positions):
@@ -197,12 +198,12 @@ class _Keys:
 def _search(
     text: _Text,
     keys: _Keys,
-    decision_id: str,
+    held: str,
     timestamp: str | None,
     pending: dict[Hashable, list[int]],
 ) -> Iterator[tuple[int, int]]:
-    """(index of a sought line, its start) for lines holding the id whose keys are *pending*."""
-    needle = json.dumps(decision_id, ensure_ascii=False).encode()
+    """(index of a sought line, its start) for lines holding *held* whose keys are *pending*."""
+    needle = json.dumps(held, ensure_ascii=False).encode()
     guess = 0 if timestamp is None else _bisect(text, timestamp.encode())
     starts: list[int] = []  # the lines looked at so far, sorted by start
     ends: dict[int, int] = {}

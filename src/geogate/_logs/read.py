@@ -135,8 +135,8 @@ class Group(NamedTuple):
     error_code: str | None
     jurisdictions: tuple[str, ...]
     location_source: str
-    #: One of the group's lines, (file, decision id, timestamp), when asked for.
-    example: tuple[str, str, str] | tuple[None, None, None]
+    #: One of the group's lines, the first logged: (file, its timestamp), when asked for.
+    example: tuple[str, str] | tuple[None, None]
     lines: int
 
 
@@ -384,11 +384,7 @@ class LogReader:
         # The jurisdictions group as the list they are: joined into one string
         # (a cheaper key), [""] and [] or names holding the separator would meet.
         fields = ", ".join(keys)
-        example = (
-            'arg_min(file, decision_id), min(decision_id), arg_min("timestamp", decision_id)'
-            if examples
-            else "NULL, NULL, NULL"
-        )
+        example = 'arg_min(file, "timestamp"), min("timestamp")' if examples else "NULL, NULL"
         query = f"""
             SELECT CASE WHEN ok THEN NULL ELSE file END, ok, {fields}, {example}, count(*)
             FROM decisions {condition}
@@ -414,7 +410,7 @@ class LogReader:
                 continue
             values = [None if at is None else row[at] for at in column]
             values[_JURISDICTIONS] = () if listed is None else tuple(row[listed] or ())
-            kept.append(make((*values, row[-4:-1], count)))
+            kept.append(make((*values, row[-3:-1], count)))
         return Groups(rows=tuple(kept), lines=lines, damaged=damaged)
 
     def locate(
@@ -427,7 +423,7 @@ class LogReader:
         where the line is not in the file (it changed since it was read).
         """
         if file.endswith(_PARQUET):
-            return [f"{file} (decision_id {one.decision_id})" for one in sought]
+            return [f"{file} (the row logged at {one.text})" for one in sought]
         try:
             numbers = number_lines(file, sought, key_of)
         except OSError as error:

@@ -281,7 +281,7 @@ def _where(
 
     Each file that holds some is read once (`LogReader.locate`); a line is
     numbered only if it holds what its group says (`_line_key`), so a copy of
-    a line with the same decision id is not taken for it.
+    a line with the same time (and id) is not taken for it.
     """
     shown = {
         finding: sorted(groups, key=_example_order)[:MAX_LINES_SHOWN]
@@ -290,13 +290,13 @@ def _where(
     wanted: dict[str, dict[int, Group]] = {}  # a group in two findings is looked for once
     for groups in shown.values():
         for group in groups:
-            file, decision_id, _ = group.example
-            if file is not None and decision_id is not None:
+            file, timestamp = group.example
+            if file is not None and timestamp is not None:
                 wanted.setdefault(file, {})[id(group)] = group
     places: dict[int, str] = {}  # by the group's id(): groups may share an example
     for file, by_id in sorted(wanted.items()):
         groups = list(by_id.values())
-        sought = [Sought(g.example[1], g.example[2], _group_key(g)) for g in groups]  # type: ignore[arg-type]
+        sought = [Sought(g.example[1], g.example[1], _group_key(g)) for g in groups]  # type: ignore[arg-type]
         for group, place in zip(groups, reader.locate(file, sought, _line_key), strict=True):
             if place is not None:
                 places[id(group)] = place
@@ -307,9 +307,9 @@ def _where(
 
 
 def _example_order(group: Group) -> tuple[str, str]:
-    """Groups by their example line (file, then id), those without one last."""
-    file, decision_id, _ = group.example
-    return (file or "\uffff", decision_id or "")
+    """Groups by their example line (file, then time), those without one last."""
+    file, timestamp = group.example
+    return (file or "\uffff", timestamp or "")
 
 
 def _group_key(group: Group) -> tuple[object, ...]:
