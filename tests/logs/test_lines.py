@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from geogate._logs import lines
-from geogate._logs.lines import Sought, number_lines, unclosed_lines
+from geogate._logs.lines import Sought, number_files, number_lines, unclosed_lines
 from helpers.properties import examples
 
 IDS = ("a", "b", "c", "d")
@@ -140,3 +140,35 @@ def test_unclosed_lines_are_every_line_not_ending_in_a_brace(
         if part.strip() and not part.endswith(b"}")
     ]
     assert expected == list(unclosed_lines(str(path)))
+
+
+@pytest.mark.parametrize("processes", ["counting processes", "processes that fail", "here"])
+def test_files_counted_in_processes_of_their_own_are_numbered_alike(
+    tmp_path, monkeypatch, processes
+):
+    """
+    `number_files` counts big files in processes of their own (forced here
+    for small ones), falls back to counting here when those fail, and numbers
+    every line as `number_lines` does, file by file.
+    """
+    files = []
+    for index in range(3):
+        path = tmp_path / f"d{index}.jsonl"
+        body = [_line(f"id{s}", s, s % 3) for s in range(60)]
+        body.insert(7 * index, b"")
+        path.write_bytes(b"\n".join(body) + b"\n")
+        files.append((str(path), [Sought(f"id{s}", None, s % 3) for s in (5, 17, 42, 59)]))
+    files.append((str(tmp_path / "d0.jsonl"), []))
+    expected = [number_lines(path, sought, _mark) for path, sought in files]
+    monkeypatch.setattr(lines, "PARALLEL_FROM", 0 if processes != "here" else 1 << 40)
+    monkeypatch.setattr(lines.os, "cpu_count", lambda: 2)
+    if processes == "processes that fail":
+        monkeypatch.setattr(lines.sys, "executable", str(tmp_path / "no-python"))
+    started = []
+    real_run = lines.subprocess.run
+    monkeypatch.setattr(
+        lines.subprocess, "run", lambda *a, **k: started.append(a) or real_run(*a, **k)
+    )
+
+    assert expected == number_files(files, _mark)
+    assert (processes != "here") == bool(started)

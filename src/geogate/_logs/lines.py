@@ -25,17 +25,20 @@ the new end would kill the process (SIGBUS).
 from __future__ import annotations
 
 import bisect
+import concurrent.futures
 import gzip
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Hashable, Iterator, Sequence
 
-__all__ = ["Sought", "number_lines", "unclosed_lines"]
+__all__ = ["Sought", "number_files", "number_lines", "unclosed_lines"]
 
 #: Bytes searched on each side of the guessed place first; doubled each round.
 FIRST_WINDOW: Final = 1 << 20
@@ -91,6 +94,90 @@ def number_lines(
                 shutil.copyfileobj(unpacked, plain, COUNT_CHUNK)
             plain.flush()
             return _number(_Text(descriptor=plain.fileno()), sought, key_of)
+
+
+def number_files(
+    files: Sequence[tuple[str, Sequence[Sought]]], key_of: Callable[[bytes], Hashable]
+) -> list[list[int | None]]:
+    """
+    `number_lines` for each (path, lines sought): the lines are found here, in turn.
+
+    Counting the newlines before them is most of the work on large logs: when
+    it comes to more than `PARALLEL_FROM` bytes, the files are counted at
+    once, each by a process of its own (this interpreter, isolated, running
+    the standard library only), as many at a time as there are cores. A
+    process that cannot start or answer is replaced by counting here.
+    """
+    numbered: list[list[int | None]] = [[] for _ in files]
+    jobs: list[tuple[int, str, list[int | None]]] = []
+    for index, (path, sought) in enumerate(files):
+        if path.endswith(".gz") or not sought:
+            numbered[index] = number_lines(path, sought, key_of)
+            continue
+        with open(path, "rb") as stream:  # noqa: PTH123
+            jobs.append(
+                (index, path, _positions(_Text(descriptor=stream.fileno()), sought, key_of))
+            )
+    wanted = [(path, sorted({p for p in found if p is not None})) for _, path, found in jobs]
+    workers = min(os.cpu_count() or 1, len(wanted))
+    if workers > 1 and sum(o[-1] for _, o in wanted if o) >= PARALLEL_FROM:
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            counted = list(pool.map(lambda job: _count_elsewhere(*job), wanted))
+    else:
+        counted = [_count_here(path, offsets) for path, offsets in wanted]
+    for (index, _, found), lines in zip(jobs, counted, strict=True):
+        numbered[index] = [None if p is None else lines[p] for p in found]
+    return numbered
+
+
+#: Bytes to count from which the files are counted in processes of their own.
+PARALLEL_FROM: Final = 1 << 28
+
+#: What a counting process runs: `_count_here`, in the standard library alone.
+#: Reads "OFFSET OFFSET ..." (sorted) on standard input, writes their line numbers.
+_COUNTER: Final = """
+import os, sys
+offsets = [int(word) for word in sys.stdin.read().split()]
+descriptor = os.open(sys.argv[1], os.O_RDONLY)
+buffer = bytearray(1 << 20)
+view = memoryview(buffer)
+line = 1
+counted = 0
+numbers = []
+for offset in offsets:
+    while counted < offset:
+        got = os.preadv(descriptor, [view[: min(len(buffer), offset - counted)]], counted)
+        if not got:
+            break
+        line += buffer.count(b"\\n", 0, got)
+        counted += got
+    numbers.append(line)
+print(" ".join(map(str, numbers)))
+"""
+
+
+def _count_here(path: str, offsets: Sequence[int]) -> dict[int, int]:
+    with open(path, "rb") as stream:  # noqa: PTH123
+        return _line_numbers(_Text(descriptor=stream.fileno()), offsets)
+
+
+def _count_elsewhere(path: str, offsets: Sequence[int]) -> dict[int, int]:
+    """`_count_here` in a process of its own (`_COUNTER`), or here if that fails."""
+    try:
+        done = subprocess.run(  # noqa: S603 (this interpreter, our own code, a path as data)
+            [sys.executable, "-I", "-S", "-c", _COUNTER, path],
+            input=" ".join(map(str, offsets)),
+            capture_output=True,
+            text=True,
+            timeout=3600,
+            check=True,
+        )
+        numbers = [int(word) for word in done.stdout.split()]
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return _count_here(path, offsets)
+    if len(numbers) != len(offsets):
+        return _count_here(path, offsets)
+    return dict(zip(offsets, numbers, strict=True))
 
 
 class _Text:
@@ -152,6 +239,26 @@ class _Text:
 def _number(
     text: _Text, sought: Sequence[Sought], key_of: Callable[[bytes], Hashable]
 ) -> list[int | None]:
+    positions = _positions(text, sought, key_of)
+    lines = _line_numbers(text, sorted({p for p in positions if p is not None}))
+    return [None if p is None else lines[p] for p in positions]
+
+
+def _line_numbers(text: _Text, offsets: Sequence[int]) -> dict[int, int]:
+    """The line number at each of *offsets* (sorted), counting newlines once."""
+    lines: dict[int, int] = {}
+    line, counted = 1, 0
+    for offset in offsets:
+        line += text.count_newlines(counted, offset)
+        counted = offset
+        lines[offset] = line
+    return lines
+
+
+def _positions(
+    text: _Text, sought: Sequence[Sought], key_of: Callable[[bytes], Hashable]
+) -> list[int | None]:
+    """The offset of the start of a line with each sought's key, None where none is."""
     keys = _Keys(text, key_of)
     positions: list[int | None] = [None] * len(sought)
     searches: dict[tuple[str, str | None], dict[Hashable, list[int]]] = {}
@@ -167,14 +274,7 @@ def _number(
             left.setdefault(sought[index].key, []).append(index)
     for index, start in _every_line(text, keys, left):
         positions[index] = start
-    found = sorted({p for p in positions if p is not None})
-    lines: dict[int, int] = {}
-    line, counted = 1, 0
-    for position in found:
-        line += text.count_newlines(counted, position)
-        counted = position
-        lines[position] = line
-    return [None if p is None else lines[p] for p in positions]
+    return positions
 
 
 class _Keys:

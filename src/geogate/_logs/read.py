@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Final, NamedTuple
 
 import attrs
 
-from .lines import Sought, number_lines, unclosed_lines
+from .lines import Sought, number_files, unclosed_lines
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
@@ -414,22 +414,29 @@ class LogReader:
         return Groups(rows=tuple(kept), lines=lines, damaged=damaged)
 
     def locate(
-        self, file: str, sought: Sequence[Sought], key_of: Callable[[bytes], Hashable]
-    ) -> list[str | None]:
+        self, files: Sequence[tuple[str, Sequence[Sought]]], key_of: Callable[[bytes], Hashable]
+    ) -> list[list[str | None]]:
         """
-        ``file:line`` of each sought line of *file* (`geogate._logs.lines.number_lines`).
+        ``file:line`` of each sought line of each file (`geogate._logs.lines.number_files`).
 
-        A Parquet file has no lines: its rows are named by decision id. None
+        A Parquet file has no lines: its rows are named by their time. None
         where the line is not in the file (it changed since it was read).
+
+        Raises:
+            LogInputError: A file cannot be read again.
         """
-        if file.endswith(_PARQUET):
-            return [f"{file} (the row logged at {one.text})" for one in sought]
+        lines = [(f, s) for f, s in files if not f.endswith(_PARQUET)]
         try:
-            numbers = number_lines(file, sought, key_of)
+            numbered = iter(number_files(lines, key_of))
         except OSError as error:
-            msg = f"{file}: cannot read it again to number its lines: {error.strerror or error}"
+            msg = f"cannot read the logs again to number their lines: {error.strerror or error}"
             raise LogInputError(msg) from None
-        return [None if n is None else f"{file}:{n}" for n in numbers]
+        return [
+            [f"{file} (the row logged at {one.text})" for one in sought]
+            if file.endswith(_PARQUET)
+            else [None if n is None else f"{file}:{n}" for n in next(numbered)]
+            for file, sought in files
+        ]
 
     def damage(self, damaged: dict[str, int], limit: int = MAX_DAMAGE_SHOWN) -> list[Damage]:
         """Locate up to *limit* damaged lines in each file of *damaged* (``file:line:col``)."""

@@ -293,13 +293,17 @@ def _where(
             file, timestamp = group.example
             if file is not None and timestamp is not None:
                 wanted.setdefault(file, {})[id(group)] = group
-    places: dict[int, str] = {}  # by the group's id(): groups may share an example
-    for file, by_id in sorted(wanted.items()):
-        groups = list(by_id.values())
-        sought = [Sought(g.example[1], g.example[1], _group_key(g)) for g in groups]  # type: ignore[arg-type]
-        for group, place in zip(groups, reader.locate(file, sought, _line_key), strict=True):
-            if place is not None:
-                places[id(group)] = place
+    files = sorted((file, list(by_id.values())) for file, by_id in wanted.items())
+    sought = [
+        (file, [Sought(g.example[1], g.example[1], _group_key(g)) for g in groups])  # type: ignore[arg-type]
+        for file, groups in files
+    ]
+    places = {
+        id(group): place
+        for (_, groups), found in zip(files, reader.locate(sought, _line_key), strict=True)
+        for group, place in zip(groups, found, strict=True)
+        if place is not None
+    }
     return {
         finding: tuple(sorted((places[id(g)] for g in groups if id(g) in places), key=_file_order))
         for finding, groups in shown.items()
