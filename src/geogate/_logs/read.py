@@ -589,15 +589,23 @@ def _read_json(text: str) -> object:
                 text, object_pairs_hook=_first_keys, parse_float=_float, parse_int=_int
             )
         except json.JSONDecodeError as error:
-            fixed = _without_trailing_comma(text, error.pos)
+            fixed = _without_trailing_comma(text, error)
             if fixed is None:
                 raise
             text = fixed
     return json.loads(text, object_pairs_hook=_first_keys, parse_float=_float, parse_int=_int)
 
 
-def _without_trailing_comma(text: str, at: int) -> str | None:
-    """*text* without the comma before the closing bracket at *at*, or None if there is none."""
+def _without_trailing_comma(text: str, error: json.JSONDecodeError) -> str | None:
+    """
+    *text* without the comma before a closing bracket that ``json`` stopped at, or None.
+
+    Python 3.13 stops at the comma ("Illegal trailing comma"), earlier
+    versions at the bracket after it.
+    """
+    at = error.pos
+    if error.msg.startswith("Illegal trailing comma"):
+        return text[:at] + text[at + 1 :] if text[at : at + 1] == "," else None
     if at >= len(text) or text[at] not in "}]":
         return None
     before = len(text[:at].rstrip(" \t\r\n")) - 1
