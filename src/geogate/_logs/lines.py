@@ -181,22 +181,19 @@ def _count_elsewhere(path: str, offsets: Sequence[int]) -> dict[int, int]:
 
 
 class _Text:
-    """A file's bytes, read where asked (``pread``), or bytes in memory; short past the end."""
+    """A file's bytes, read where asked (``pread``): short past the end, never mapped."""
 
-    def __init__(self, *, descriptor: int | None = None, data: bytes | None = None) -> None:
+    def __init__(self, *, descriptor: int) -> None:
         self._descriptor = descriptor
-        self._data = data
-        self.size = len(data) if data is not None else os.fstat(descriptor or 0).st_size
+        self.size = os.fstat(descriptor).st_size
 
     def count_newlines(self, start: int, end: int) -> int:
         """Newlines in ``[start, end)``, read a chunk at a time into one buffer."""
-        if self._data is not None:
-            return self._data.count(b"\n", start, end)
         buffer = bytearray(min(COUNT_CHUNK, max(end - start, 0)))
         view = memoryview(buffer)
         total = 0
         while start < end:
-            got = os.preadv(self._descriptor or 0, [view[: min(len(buffer), end - start)]], start)
+            got = os.preadv(self._descriptor, [view[: min(len(buffer), end - start)]], start)
             if got == 0:
                 break
             total += buffer.count(b"\n", 0, got)
@@ -208,9 +205,7 @@ class _Text:
         start = max(start, 0)
         if end <= start:
             return b""
-        if self._data is not None:
-            return self._data[start:end]
-        return os.pread(self._descriptor or 0, end - start, start)
+        return os.pread(self._descriptor, end - start, start)
 
     def line_end(self, at: int) -> int:
         """The offset of the newline ending the line at *at* (the end of what is read, if none)."""

@@ -8,8 +8,8 @@ it replaces. A symbolic link at FILE is replaced, not followed, so a link
 planted in a shared folder cannot redirect the write; only a link into
 ``/dev`` or ``/proc`` is followed, to a pipe or a terminal (``/dev/stdout``).
 A pipe or a character device cannot be renamed over and is written to as a
-shell's ``>`` would. Anything that
-cannot be written is exit 3 with one line that says why.
+shell's ``>`` would. Anything that cannot be written is exit 3 with one line
+that says why.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _check_destination(
     if destination is None:
         return None
     target = Path(destination)
-    if not destination or not target.name or target.name in {".", ".."} or target.is_dir():
+    if _names_no_file(destination) or target.is_dir():
         msg = f"{destination!r} names no file (a folder, or nothing); give a file name"
         raise click.BadParameter(msg)
     if not target.parent.is_dir():
@@ -66,6 +66,12 @@ def _check_destination(
         )
         sys.exit(ExitCode.ENVIRONMENT)
     return destination
+
+
+def _names_no_file(destination: str) -> bool:
+    """``""``, ``.``, ``..`` or a path ending in ``/``: no file name to write."""
+    name = Path(destination).name
+    return not destination or not name or name in {".", ".."}
 
 
 def write_output(text: str, destination: str | None) -> None:
@@ -82,9 +88,9 @@ def write_output(text: str, destination: str | None) -> None:
         except OSError as error:  # a full disk behind "> report", a closed pipe
             _cannot_write("standard output", error)
         return
-    target = Path(destination)
-    if not destination or not target.name or target.name in {".", ".."}:
+    if _names_no_file(destination):
         raise click.BadParameter("FILE must name a file", param_hint="'--output'")
+    target = Path(destination)
     text = click.unstyle(text)
     try:
         mode: int | None = _mode_to_write(target)
